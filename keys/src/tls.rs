@@ -1,0 +1,1 @@
+//! Pinned mutual TLS for QUIC (to be written).

@@ -1,0 +1,1 @@
+//! The donor verifier (to be written).

@@ -1,0 +1,194 @@
+//! Long-format rows of published figures: one row per distinct cell of an indicator, for
+//! spreadsheets (the coordinator's export and the donor package's `totals.csv`).
+//!
+//! A cell is labelled by its disaggregation: `total`, or `dim=value` pairs joined by `;` in
+//! dimension-name order. Tables of one indicator share their total and common margins, so a
+//! label met again in a later table is not repeated.
+
+use std::collections::BTreeSet;
+
+use crate::aggregate::{ProvincialTotals, TotalCell};
+use crate::disclosure::IndicatorAudit;
+use crate::form::Form;
+use crate::ids::Period;
+use crate::report::{Cell, SiteReport};
+use crate::table::Shape;
+
+/// The header of the long-format CSV.
+pub const HEADER: [&str; 8] = [
+    "period",
+    "scope",
+    "indicator",
+    "disaggregation",
+    "value",
+    "lower",
+    "upper",
+    "status",
+];
+
+/// The scope of provincial rows.
+pub const PROVINCE_SCOPE: &str = "province";
+
+/// How a row's value is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowStatus {
+    /// Published: value = lower = upper.
+    Exact,
+    /// A suppressed site cell: no value; lower and upper are its audited interval.
+    Suppressed,
+    /// A provincial cell resting on suppressed site cells: no value; lower and upper bound it.
+    Bounded,
+}
+
+impl RowStatus {
+    /// `exact`, `suppressed` or `bounded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Exact => "exact",
+            RowStatus::Suppressed => "suppressed",
+            RowStatus::Bounded => "bounded",
+        }
+    }
+}
+
+/// One row of the long format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    /// The period.
+    pub period: Period,
+    /// A site id, or [`PROVINCE_SCOPE`].
+    pub scope: String,
+    /// Indicator id.
+    pub indicator: String,
+    /// `total` or `dim=value;...`.
+    pub disaggregation: String,
+    /// The exact value, if known.
+    pub value: Option<u64>,
+    /// Least value.
+    pub lower: u64,
+    /// Greatest value.
+    pub upper: u64,
+    /// How it is known.
+    pub status: RowStatus,
+}
+
+impl ExportRow {
+    /// The row as the eight CSV fields, in [`HEADER`] order.
+    pub fn fields(&self) -> [String; 8] {
+        [
+            self.period.to_string(),
+            self.scope.clone(),
+            self.indicator.clone(),
+            self.disaggregation.clone(),
+            self.value.map(|v| v.to_string()).unwrap_or_default(),
+            self.lower.to_string(),
+            self.upper.to_string(),
+            self.status.as_str().to_owned(),
+        ]
+    }
+}
+
+/// Rows of one site report, with suppressed cells bounded by `audits` (one per indicator).
+pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) -> Vec<ExportRow> {
+    let mut rows = Vec::new();
+    for ((indicator, published), audit) in
+        form.indicators.iter().zip(&report.indicators).zip(audits)
+    {
+        let mut seen = BTreeSet::new();
+        for ((dims, table), intervals) in indicator
+            .tables
+            .iter()
+            .zip(&published.tables)
+            .zip(&audit.tables)
+        {
+            let Some(shape) = form.shape_of(dims) else {
+                continue;
+            };
+            for (index, cell) in table.cells.iter().enumerate() {
+                let label = disaggregation(form, dims, &shape, index);
+                if !seen.insert(label.clone()) {
+                    continue;
+                }
+                let (value, lower, upper, status) =
+                    match (cell, intervals.get(index).copied().flatten()) {
+                        (Cell::Exact(n), _) => (Some(*n), *n, *n, RowStatus::Exact),
+                        (Cell::Suppressed, Some(i)) => {
+                            (None, i.lower, i.upper, RowStatus::Suppressed)
+                        }
+                        (Cell::Suppressed, None) => (None, 0, 0, RowStatus::Suppressed),
+                    };
+                rows.push(ExportRow {
+                    period: report.period,
+                    scope: report.site.to_string(),
+                    indicator: indicator.id.clone(),
+                    disaggregation: label,
+                    value,
+                    lower,
+                    upper,
+                    status,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// Rows of provincial totals.
+pub fn province_rows(form: &Form, period: Period, totals: &ProvincialTotals) -> Vec<ExportRow> {
+    let mut rows = Vec::new();
+    for (indicator, published) in form.indicators.iter().zip(&totals.indicators) {
+        let mut seen = BTreeSet::new();
+        for (dims, table) in indicator.tables.iter().zip(&published.tables) {
+            let Some(shape) = form.shape_of(dims) else {
+                continue;
+            };
+            for (index, cell) in table.cells.iter().enumerate() {
+                let label = disaggregation(form, dims, &shape, index);
+                if !seen.insert(label.clone()) {
+                    continue;
+                }
+                let (value, status) = match cell {
+                    TotalCell::Exact(n) => (Some(*n), RowStatus::Exact),
+                    TotalCell::Bounded { .. } => (None, RowStatus::Bounded),
+                };
+                let (lower, upper) = cell.bounds();
+                rows.push(ExportRow {
+                    period,
+                    scope: PROVINCE_SCOPE.to_owned(),
+                    indicator: indicator.id.clone(),
+                    disaggregation: label,
+                    value,
+                    lower,
+                    upper,
+                    status,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The label of cell `index` of a table over `dims`: `total`, or `dim=code` pairs (margins
+/// left out) in dimension-name order, joined by `;`.
+pub fn disaggregation(form: &Form, dims: &[String], shape: &Shape, index: usize) -> String {
+    let coords = shape.coords(index);
+    let mut pairs: Vec<(String, String)> = dims
+        .iter()
+        .zip(&coords)
+        .enumerate()
+        .filter(|(d, (_, c))| !shape.is_margin(*d, **c))
+        .filter_map(|(_, (name, &c))| {
+            let dim = form.dimension(name)?;
+            Some((name.clone(), dim.categories.get(c)?.code.clone()))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return "total".to_owned();
+    }
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(d, v)| format!("{d}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}

@@ -1,0 +1,453 @@
+//! Reporting forms: what a site reports, as data.
+//!
+//! A form is a TOML file (see `forms/` at the repository root) with its indicators and the
+//! dimensions they are broken down by. It is identified by id, version and the SHA-256 of its
+//! canonical CBOR encoding ([`FormRef`]); a report names the form it answers.
+//!
+//! # What an indicator counts
+//! Over the local record model of a site (clients, and their dated service events):
+//! - `basis = "events"`: the service events dated within the period whose `service` is one of
+//!   `services` (any service if empty) and whose `outcome` is one of `outcomes` (any if
+//!   empty). With `count = "events"` each such event counts once; with `count = "clients"`
+//!   each client with at least one such event counts once.
+//! - `basis = "enrolment"`: clients whose `enrolled_on` falls within the period
+//!   (`count = "clients"`, no `services`).
+//! - `min_months_enrolled = N` further keeps only clients enrolled on or before the last day
+//!   of the period minus N months.
+//!
+//! # Dimensions
+//! Every dimension is a partition: each counted unit falls in exactly one category. Category
+//! codes are the record vocabulary itself (`male`, `opioids`, `counselling_group`, ...), and
+//! the code `unknown` takes units whose value is missing. Age bands are categories with
+//! `min_age`/`max_age`, by age in whole years on the last day of the period. Client fields
+//! (`sex`, `age_band`, `primary_substance`, `referral_source`, `modality`) classify the
+//! counted client (or the client of a counted event); event fields (`service`, `outcome`)
+//! classify events and may only be used with `count = "events"`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cbor;
+use crate::error::FormError;
+use crate::ids::{PeriodType, Sha256Hash};
+use crate::table::Shape;
+
+/// The code of the category that takes missing values.
+pub const UNKNOWN: &str = "unknown";
+
+/// Largest number of cells (margins included) one table may have.
+pub const MAX_TABLE_CELLS: usize = 100_000;
+
+/// A reporting form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    /// Stable identifier, e.g. `vn-community-treatment-monthly`.
+    pub id: String,
+    /// Version; a changed form gets a new version.
+    pub version: u32,
+    /// Title in English and Vietnamese.
+    pub title: Text,
+    /// The kind of period reported.
+    pub period: PeriodType,
+    /// The dimensions indicators are broken down by.
+    pub dimensions: Vec<Dimension>,
+    /// The indicators, in report order.
+    pub indicators: Vec<Indicator>,
+}
+
+/// A label in English and Vietnamese.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    /// English.
+    pub en: String,
+    /// Vietnamese.
+    pub vi: String,
+}
+
+/// A dimension: a partition of counted units into categories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    /// Name used by tables, e.g. `age_band`.
+    pub name: String,
+    /// The record field it classifies by.
+    pub field: Field,
+    /// Title.
+    pub title: Text,
+    /// Categories, in table order.
+    pub categories: Vec<Category>,
+}
+
+/// A record field a dimension can classify by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Client's sex.
+    Sex,
+    /// Client's age band on the last day of the period.
+    AgeBand,
+    /// Client's primary substance.
+    PrimarySubstance,
+    /// Client's referral source.
+    ReferralSource,
+    /// Client's treatment modality.
+    Modality,
+    /// The event's service.
+    Service,
+    /// The event's outcome.
+    Outcome,
+}
+
+impl Field {
+    /// Whether this field belongs to the event rather than the client.
+    pub fn is_event_field(self) -> bool {
+        matches!(self, Field::Service | Field::Outcome)
+    }
+}
+
+/// One category of a dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// Code: a record vocabulary value, an age band name, or `unknown`.
+    pub code: String,
+    /// Title.
+    pub title: Text,
+    /// For age bands: the least age in the band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    /// For age bands: the greatest age in the band (none: no upper bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
+
+/// What an indicator counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Distinct clients.
+    Clients,
+    /// Service events (contacts).
+    Events,
+}
+
+/// Which records an indicator starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Service events dated within the period.
+    Events,
+    /// Clients enrolled within the period.
+    Enrolment,
+}
+
+/// An indicator of a form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    /// Stable identifier, e.g. `clients_active`.
+    pub id: String,
+    /// Title.
+    pub title: Text,
+    /// Clients or events.
+    pub count: Unit,
+    /// Events in the period, or enrolment in the period.
+    pub basis: Basis,
+    /// Services that count (empty: any).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Outcomes that count (empty: any).
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+    /// Only clients enrolled at least this many months before the period's last day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_months_enrolled: Option<u32>,
+    /// The tables published, each a list of dimension names. All share the indicator's total.
+    pub tables: Vec<Vec<String>>,
+}
+
+/// How a report names the form it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormRef {
+    /// Form id.
+    pub id: String,
+    /// Form version.
+    pub version: u32,
+    /// SHA-256 of the form's canonical CBOR encoding.
+    pub hash: Sha256Hash,
+}
+
+impl std::fmt::Display for FormRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} v{} ({})",
+            self.id,
+            self.version,
+            &self.hash.to_hex()[..12]
+        )
+    }
+}
+
+impl Form {
+    /// Parses and validates a form from TOML.
+    pub fn from_toml(text: &str) -> Result<Self, FormError> {
+        let form: Form = toml::from_str(text).map_err(|e| FormError::Toml(e.to_string()))?;
+        form.validate()?;
+        Ok(form)
+    }
+
+    /// The default monthly form for community-based drug counselling and treatment sites.
+    pub fn default_monthly() -> Self {
+        // The shipped form is validated by a unit test, so parsing cannot fail here.
+        #[allow(clippy::expect_used)]
+        Self::from_toml(DEFAULT_MONTHLY_TOML).expect("the shipped default form is valid")
+    }
+
+    /// The form's canonical encoding.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // A form holds only strings, integers and lists, which always encode.
+        #[allow(clippy::expect_used)]
+        cbor::to_canonical(self).expect("forms always encode")
+    }
+
+    /// The reference a report uses to name this form.
+    pub fn reference(&self) -> FormRef {
+        FormRef {
+            id: self.id.clone(),
+            version: self.version,
+            hash: Sha256Hash::of(&self.canonical_bytes()),
+        }
+    }
+
+    /// A dimension by name.
+    pub fn dimension(&self, name: &str) -> Option<&Dimension> {
+        self.dimensions.iter().find(|d| d.name == name)
+    }
+
+    /// An indicator by id.
+    pub fn indicator(&self, id: &str) -> Option<&Indicator> {
+        self.indicators.iter().find(|i| i.id == id)
+    }
+
+    /// The shape (category counts, margins excluded) of a table of this form.
+    pub fn shape_of(&self, dimensions: &[String]) -> Option<Shape> {
+        dimensions
+            .iter()
+            .map(|name| self.dimension(name).map(|d| d.categories.len()))
+            .collect::<Option<Vec<_>>>()
+            .map(Shape::new)
+    }
+
+    /// The shapes of an indicator's tables, in order.
+    pub fn shapes(&self, indicator: &Indicator) -> Vec<Shape> {
+        indicator
+            .tables
+            .iter()
+            .filter_map(|dims| self.shape_of(dims))
+            .collect()
+    }
+
+    /// Checks the form's internal consistency.
+    pub fn validate(&self) -> Result<(), FormError> {
+        let invalid = |problem: String| FormError::Invalid {
+            form: self.id.clone(),
+            problem,
+        };
+        if !is_identifier(&self.id) {
+            return Err(invalid(
+                "id must be lower-case letters, digits, '-' or '_'".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for dim in &self.dimensions {
+            if !is_identifier(&dim.name) || !names.insert(dim.name.as_str()) {
+                return Err(invalid(format!(
+                    "dimension name {:?} is invalid or repeated",
+                    dim.name
+                )));
+            }
+            validate_dimension(dim).map_err(&invalid)?;
+        }
+        let mut ids = std::collections::HashSet::new();
+        if self.indicators.is_empty() {
+            return Err(invalid("a form needs at least one indicator".into()));
+        }
+        for ind in &self.indicators {
+            if !is_identifier(&ind.id) || !ids.insert(ind.id.as_str()) {
+                return Err(invalid(format!(
+                    "indicator id {:?} is invalid or repeated",
+                    ind.id
+                )));
+            }
+            if ind.basis == Basis::Enrolment
+                && (ind.count != Unit::Clients
+                    || !ind.services.is_empty()
+                    || !ind.outcomes.is_empty())
+            {
+                return Err(invalid(format!(
+                    "indicator {}: enrolment basis counts clients and takes no services or outcomes",
+                    ind.id
+                )));
+            }
+            if ind.tables.is_empty() {
+                return Err(invalid(format!("indicator {} has no tables", ind.id)));
+            }
+            for table in &ind.tables {
+                let mut seen = std::collections::HashSet::new();
+                for name in table {
+                    let Some(dim) = self.dimension(name) else {
+                        return Err(invalid(format!(
+                            "indicator {}: unknown dimension {name:?}",
+                            ind.id
+                        )));
+                    };
+                    if !seen.insert(name) {
+                        return Err(invalid(format!(
+                            "indicator {}: dimension {name} repeated in a table",
+                            ind.id
+                        )));
+                    }
+                    if dim.field.is_event_field() && ind.count != Unit::Events {
+                        return Err(invalid(format!(
+                            "indicator {}: dimension {name} classifies events, but the indicator counts clients",
+                            ind.id
+                        )));
+                    }
+                }
+                let Some(shape) = self.shape_of(table) else {
+                    return Err(invalid(format!("indicator {}: unknown dimension", ind.id)));
+                };
+                if shape.full_len() > MAX_TABLE_CELLS {
+                    return Err(invalid(format!(
+                        "indicator {}: a table has over {MAX_TABLE_CELLS} cells",
+                        ind.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_dimension(dim: &Dimension) -> Result<(), String> {
+    if dim.categories.is_empty() {
+        return Err(format!("dimension {} has no categories", dim.name));
+    }
+    let mut codes = std::collections::HashSet::new();
+    for cat in &dim.categories {
+        if !is_identifier(&cat.code) || !codes.insert(cat.code.as_str()) {
+            return Err(format!(
+                "dimension {}: category {:?} is invalid or repeated",
+                dim.name, cat.code
+            ));
+        }
+    }
+    if matches!(dim.field, Field::AgeBand | Field::PrimarySubstance) && !codes.contains(UNKNOWN) {
+        return Err(format!(
+            "dimension {} needs an `unknown` category: the value can be missing",
+            dim.name
+        ));
+    }
+    if dim.field == Field::AgeBand {
+        // Bands (other than `unknown`) must tile 0.. without gaps or overlaps.
+        let mut next = 0u32;
+        let mut open_ended = false;
+        for cat in dim.categories.iter().filter(|c| c.code != UNKNOWN) {
+            if open_ended || cat.min_age != Some(next) {
+                return Err(format!(
+                    "dimension {}: age bands must start at 0 and follow on without gaps",
+                    dim.name
+                ));
+            }
+            match cat.max_age {
+                Some(max) if max >= next => next = max + 1,
+                Some(_) => {
+                    return Err(format!(
+                        "dimension {}: band {} ends before it starts",
+                        dim.name, cat.code
+                    ));
+                }
+                None => open_ended = true,
+            }
+        }
+        if !open_ended {
+            return Err(format!(
+                "dimension {}: the last age band must have no max_age",
+                dim.name
+            ));
+        }
+    } else if dim
+        .categories
+        .iter()
+        .any(|c| c.min_age.is_some() || c.max_age.is_some())
+    {
+        return Err(format!(
+            "dimension {}: only age bands take min_age/max_age",
+            dim.name
+        ));
+    }
+    Ok(())
+}
+
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The TOML text of the default monthly form, shipped in `forms/`.
+pub const DEFAULT_MONTHLY_TOML: &str =
+    include_str!("../../forms/vn-community-treatment-monthly.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_form_is_valid_and_has_a_stable_reference() {
+        let form = Form::default_monthly();
+        assert_eq!(form.id, "vn-community-treatment-monthly");
+        assert_eq!(form.reference(), form.reference());
+        for id in [
+            "clients_active",
+            "clients_new",
+            "clients_methadone",
+            "counselling_sessions",
+            "referrals_out",
+            "urine_tests",
+            "clients_retained_3m",
+            "relapses",
+            "clients_employed_follow_up",
+        ] {
+            assert!(form.indicator(id).is_some(), "default form lacks {id}");
+        }
+    }
+
+    #[test]
+    fn refuses_inconsistent_forms() {
+        let base = DEFAULT_MONTHLY_TOML;
+        let gap = base.replace("min_age = 18", "min_age = 19");
+        assert!(matches!(
+            Form::from_toml(&gap),
+            Err(FormError::Invalid { .. })
+        ));
+        let unknown_dim = base.replace(
+            "tables = [[\"sex\", \"age_band\"]",
+            "tables = [[\"sex\", \"nope\"]",
+        );
+        assert!(matches!(
+            Form::from_toml(&unknown_dim),
+            Err(FormError::Invalid { .. })
+        ));
+        let extra_field = format!("{base}\nsurprise = 1\n");
+        assert!(matches!(
+            Form::from_toml(&extra_field),
+            Err(FormError::Toml(_))
+        ));
+    }
+}

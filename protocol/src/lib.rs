@@ -1,0 +1,49 @@
+//! The Quietcount protocol core: the one place where the report format, its signing, the
+//! disclosure rule and the aggregation rule live.
+//!
+//! This crate does no I/O, reads no clock and starts no runtime (sans-IO, like `quinn-proto`):
+//! callers pass in bytes, keys and `now`. The site node, the coordinator and the donor's
+//! verifier all call this same code.
+//!
+//! - [`ids`]: validated identifiers ([`SiteId`], [`Period`], fingerprints and hashes).
+//! - [`form`]: reporting forms as data, and their canonical reference.
+//! - [`table`]: the layout of a table with its margins.
+//! - [`report`]: the [`SiteReport`] a site publishes.
+//! - [`cbor`]: deterministic CBOR, checked on the way in.
+//! - [`envelope`]: COSE_Sign1 signing and verification.
+//! - [`signed`]: receipts, the site registry and the provincial report.
+//! - [`disclosure`]: [`suppress`] and [`audit`].
+//! - [`aggregate`](mod@aggregate): provincial totals.
+//! - [`export`]: long-format rows for spreadsheets.
+//! - [`wire`]: requests and responses between node and coordinator.
+#![warn(missing_docs)]
+
+pub mod aggregate;
+pub mod cbor;
+pub mod disclosure;
+pub mod envelope;
+pub mod error;
+pub mod export;
+pub mod form;
+pub mod ids;
+pub mod report;
+pub mod signed;
+pub mod table;
+pub mod wire;
+
+pub use aggregate::{ProvincialTotals, TotalCell, aggregate};
+pub use disclosure::{IndicatorAudit, Interval, audit, suppress};
+pub use envelope::{ContentType, Opened, Payload, open, open_with, sign};
+pub use error::{
+    AggregateError, DecodeError, DisclosureError, EncodeError, EnvelopeError, FormError, IdError,
+    MismatchError,
+};
+pub use form::{Form, FormRef};
+pub use ids::{
+    EnvelopeHash, Fingerprint, Period, PeriodType, Sha256Hash, SiteId, UnixTime, fingerprint_of,
+};
+pub use report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table};
+pub use signed::{
+    Completeness, ProvincialReport, Receipt, RegistryEntry, ReportInput, SiteRegistry,
+};
+pub use table::{CountTable, Shape};

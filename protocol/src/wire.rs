@@ -1,0 +1,180 @@
+//! The application protocol between a site node and the coordinator, over QUIC.
+//!
+//! One bidirectional stream per request: the node writes one canonical-CBOR [`Request`] and
+//! finishes its side; the coordinator answers with one [`Response`] and finishes. Requests and
+//! responses are at most [`MAX_MESSAGE_BYTES`](crate::cbor::MAX_MESSAGE_BYTES) plus a small
+//! frame allowance. A receipt is the only proof that a report was accepted: in TLS 1.3 a client
+//! can believe it is connected even when the server has refused its certificate.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cbor;
+use crate::error::{DecodeError, EncodeError};
+
+/// ALPN protocol id of Quietcount over QUIC.
+pub const ALPN: &[u8] = b"quietcount/1";
+
+/// Largest request or response on a stream: an envelope plus framing.
+pub const MAX_FRAME_BYTES: usize = cbor::MAX_MESSAGE_BYTES + 8192;
+
+/// Bytes carried as a CBOR byte string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
+}
+
+/// What a node asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Deliver a signed site report (COSE_Sign1 bytes).
+    Submit {
+        /// The envelope.
+        envelope: Blob,
+    },
+}
+
+/// What the coordinator answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Stored; here is the signed receipt (COSE_Sign1 bytes).
+    Accepted {
+        /// The receipt envelope.
+        receipt: Blob,
+        /// True if the coordinator already held this exact envelope.
+        duplicate: bool,
+    },
+    /// Refused; nothing was stored (except equivocation evidence).
+    Refused {
+        /// Machine-readable reason.
+        code: RefusalCode,
+        /// Human-readable detail; never echoes payload contents.
+        message: String,
+    },
+}
+
+/// Why the coordinator refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefusalCode {
+    /// The request or envelope could not be decoded.
+    Malformed,
+    /// Over the size limit.
+    TooLarge,
+    /// The signature does not verify, or the envelope's kid is not the sender's key.
+    BadSignature,
+    /// The report's site is not the site authenticated by TLS.
+    SignerMismatch,
+    /// The site is not enrolled.
+    UnknownSite,
+    /// The site's key is revoked.
+    Revoked,
+    /// The form is not accepted by this coordinator, or the report does not match it.
+    WrongForm,
+    /// The period has not ended yet.
+    PeriodNotOver,
+    /// The period is too old to accept.
+    PeriodTooOld,
+    /// The revision is not the next one, or does not supersede the latest.
+    StaleRevision,
+    /// A different envelope already fills this site, period and revision (kept as evidence).
+    Equivocation,
+    /// Server-side failure; retry later.
+    Internal,
+    /// The coordinator is shutting down; retry later.
+    Unavailable,
+}
+
+impl RefusalCode {
+    /// Whether retrying later may succeed (the node keeps the report in its outbox).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            RefusalCode::Internal | RefusalCode::Unavailable | RefusalCode::PeriodNotOver
+        )
+    }
+}
+
+impl std::fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            RefusalCode::Malformed => "malformed",
+            RefusalCode::TooLarge => "too large",
+            RefusalCode::BadSignature => "bad signature",
+            RefusalCode::SignerMismatch => "signer is not the connected site",
+            RefusalCode::UnknownSite => "unknown site",
+            RefusalCode::Revoked => "site revoked",
+            RefusalCode::WrongForm => "wrong form",
+            RefusalCode::PeriodNotOver => "period not over",
+            RefusalCode::PeriodTooOld => "period too old",
+            RefusalCode::StaleRevision => "stale or out-of-order revision",
+            RefusalCode::Equivocation => "conflicting report for the same revision",
+            RefusalCode::Internal => "internal error",
+            RefusalCode::Unavailable => "unavailable",
+        };
+        f.write_str(text)
+    }
+}
+
+impl Request {
+    /// Canonical encoding.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        cbor::to_canonical(self)
+    }
+    /// Canonical decoding (size-limited by [`MAX_FRAME_BYTES`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_frame(bytes)
+    }
+}
+
+impl Response {
+    /// Canonical encoding.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        cbor::to_canonical(self)
+    }
+    /// Canonical decoding (size-limited by [`MAX_FRAME_BYTES`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_frame(bytes)
+    }
+}
+
+fn decode_frame<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_FRAME_BYTES,
+        });
+    }
+    cbor::from_canonical_with_limit(bytes, MAX_FRAME_BYTES)
+}
