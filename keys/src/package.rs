@@ -6,15 +6,24 @@
 //!   provincial.cose        the signed provincial report
 //!   registry.cose          the signed site registry
 //!   sites/<site-id>.cose   each signed site report the totals rest on
+//!   form.toml              the reporting form the reports answer (its hash is in each report)
 //!   totals.csv             the provincial totals, long format, for spreadsheets
 //!   README.txt             how to verify the package
 //! ```
+//!
+//! [`assemble`] is the one place a package is put together from stored site reports.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use quietcount_protocol::SiteId;
-use quietcount_protocol::export::{ExportRow, HEADER};
+use quietcount_protocol::export::{ExportRow, HEADER, province_rows};
+use quietcount_protocol::{
+    Completeness, EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, Period, ProvincialReport,
+    RegistryEntry, ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate,
+    open_with, sign,
+};
+
+use crate::identity::Identity;
 
 /// File name of the signed provincial report.
 pub const PROVINCIAL_FILE: &str = "provincial.cose";
@@ -24,6 +33,8 @@ pub const REGISTRY_FILE: &str = "registry.cose";
 pub const SITES_DIR: &str = "sites";
 /// Extension of signed site reports in [`SITES_DIR`].
 pub const SITE_EXTENSION: &str = "cose";
+/// File name of the reporting form.
+pub const FORM_FILE: &str = "form.toml";
 /// File name of the totals table.
 pub const TOTALS_FILE: &str = "totals.csv";
 /// File name of the instructions.
@@ -73,6 +84,8 @@ pub struct DonorPackage {
     pub registry: Vec<u8>,
     /// Signed site reports, by site.
     pub sites: BTreeMap<SiteId, Vec<u8>>,
+    /// The reporting form, as TOML.
+    pub form_toml: String,
     /// The totals as long-format CSV.
     pub totals_csv: String,
 }
@@ -99,6 +112,7 @@ impl DonorPackage {
         for (site, bytes) in &self.sites {
             write_file(&Self::site_path(dir, site), bytes)?;
         }
+        write_file(&dir.join(FORM_FILE), self.form_toml.as_bytes())?;
         write_file(&dir.join(TOTALS_FILE), self.totals_csv.as_bytes())?;
         write_file(&dir.join(README_FILE), README_TEXT.as_bytes())?;
         Ok(())
@@ -108,12 +122,8 @@ impl DonorPackage {
     pub fn read_from(dir: &Path) -> Result<Self, PackageError> {
         let provincial = read_file(&dir.join(PROVINCIAL_FILE))?;
         let registry = read_file(&dir.join(REGISTRY_FILE))?;
-        let totals_path = dir.join(TOTALS_FILE);
-        let totals_csv =
-            String::from_utf8(read_file(&totals_path)?).map_err(|_| PackageError::Io {
-                path: totals_path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
-            })?;
+        let totals_csv = read_text(&dir.join(TOTALS_FILE))?;
+        let form_toml = read_text(&dir.join(FORM_FILE))?;
         let sites_dir = dir.join(SITES_DIR);
         let mut sites = BTreeMap::new();
         for entry in std::fs::read_dir(&sites_dir).map_err(|source| io(&sites_dir, source))? {
@@ -130,6 +140,7 @@ impl DonorPackage {
             provincial,
             registry,
             sites,
+            form_toml,
             totals_csv,
         })
     }
@@ -160,6 +171,7 @@ This folder holds a provincial report and everything it rests on:
   provincial.cose       the provincial report, signed by the provincial coordinator
   registry.cose         the coordinator's signed list of enrolled sites and their keys
   sites/<site>.cose     each site's signed report (suppressed cells carry no value)
+  form.toml             the reporting form the reports answer
   totals.csv            the provincial totals, one row per cell, for spreadsheets
                         (status exact, or bounded: the true total lies in [lower, upper])
 
@@ -192,9 +204,200 @@ fn read_file(path: &Path) -> Result<Vec<u8>, PackageError> {
     std::fs::read(path).map_err(|source| io(path, source))
 }
 
+fn read_text(path: &Path) -> Result<String, PackageError> {
+    String::from_utf8(read_file(path)?).map_err(|_| PackageError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })
+}
+
 fn io(path: &Path, source: std::io::Error) -> PackageError {
     PackageError::Io {
         path: path.to_owned(),
         source,
     }
+}
+
+/// A stored site report offered to [`assemble`]: its exact envelope and when it was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    /// The site report's COSE_Sign1 bytes, exactly as received.
+    pub envelope: Vec<u8>,
+    /// When the coordinator received it (its receipt time).
+    pub received_at: UnixTime,
+}
+
+/// What a provincial publication covers.
+#[derive(Debug, Clone)]
+pub struct Publication<'a> {
+    /// The reporting form.
+    pub form: &'a Form,
+    /// The form's TOML text, shipped in the package (its parsed hash must match `form`).
+    pub form_toml: &'a str,
+    /// The province's name.
+    pub province: &'a str,
+    /// The period.
+    pub period: Period,
+    /// Publication time.
+    pub published_at: UnixTime,
+    /// Reports received within this many days after the period's end are on time.
+    pub on_time_days: u32,
+    /// Every key ever enrolled, revoked ones included.
+    pub registry: &'a [RegistryEntry],
+}
+
+/// A package and the site reports left out of it, with the reason.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// The package.
+    pub package: DonorPackage,
+    /// The decoded provincial report inside it.
+    pub provincial: ProvincialReport,
+    /// Reports not included, and why (a revoked site, another period, a bad signature...).
+    pub excluded: Vec<(String, String)>,
+}
+
+/// Why a package could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssembleError {
+    /// The form text does not parse to the form given.
+    #[error("form.toml does not match the form being published")]
+    FormMismatch,
+    /// Aggregation failed.
+    #[error(transparent)]
+    Aggregate(#[from] quietcount_protocol::AggregateError),
+    /// Signing failed.
+    #[error(transparent)]
+    Encode(#[from] quietcount_protocol::EncodeError),
+}
+
+/// Builds a donor package: verifies and selects the site reports (the latest revision of each
+/// site whose key was active when the report was received and is still active at publication),
+/// aggregates them with `protocol`'s [`aggregate`], computes completeness against the
+/// registry, signs the registry and the provincial report with the coordinator's identity and
+/// renders `totals.csv`.
+pub fn assemble(
+    publication: &Publication<'_>,
+    reports: &[StoredReport],
+    coordinator: &Identity,
+) -> Result<Assembled, AssembleError> {
+    let form = publication.form;
+    let parsed = Form::from_toml(publication.form_toml).map_err(|_| AssembleError::FormMismatch)?;
+    if parsed.reference() != form.reference() {
+        return Err(AssembleError::FormMismatch);
+    }
+    let active = |entry: &RegistryEntry, t: UnixTime| entry.active_at(t);
+    let mut excluded = Vec::new();
+    // Latest revision per site among the acceptable reports.
+    let mut chosen: BTreeMap<SiteId, (SiteReport, &StoredReport, EnvelopeHash)> = BTreeMap::new();
+    for stored in reports {
+        let lookup = |kid: &Fingerprint| {
+            publication
+                .registry
+                .iter()
+                .find(|e| e.fingerprint().as_ref() == Some(kid))
+                .and_then(|e| e.public_key.verifying_key())
+        };
+        let opened = match open_with::<SiteReport>(&stored.envelope, lookup) {
+            Ok(opened) => opened,
+            Err(e) => {
+                excluded.push((
+                    format!("envelope {}", Sha256Hash::of(&stored.envelope)),
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let report = opened.payload;
+        let site = report.site.clone();
+        let Some(entry) = publication
+            .registry
+            .iter()
+            .find(|e| e.site == site && e.fingerprint() == Some(opened.signer))
+        else {
+            excluded.push((
+                site.to_string(),
+                "signed by a key not enrolled for this site".into(),
+            ));
+            continue;
+        };
+        if !active(entry, stored.received_at) || !active(entry, publication.published_at) {
+            excluded.push((site.to_string(), "site key revoked or not enrolled".into()));
+            continue;
+        }
+        if report.period != publication.period || report.form != form.reference() {
+            excluded.push((site.to_string(), "another form or period".into()));
+            continue;
+        }
+        let newer = chosen
+            .get(&site)
+            .is_none_or(|(r, _, _)| report.revision > r.revision);
+        if newer {
+            chosen.insert(site, (report, stored, opened.hash));
+        }
+    }
+    let site_reports: Vec<SiteReport> = chosen.values().map(|(r, _, _)| r.clone()).collect();
+    let totals = aggregate(form, publication.period, &site_reports)?;
+    let inputs: Vec<ReportInput> = chosen
+        .values()
+        .map(|(r, stored, hash)| ReportInput {
+            site: r.site.clone(),
+            revision: r.revision,
+            envelope: *hash,
+            received_at: stored.received_at,
+        })
+        .collect();
+    let registry = SiteRegistry {
+        format: FORMAT_VERSION,
+        province: publication.province.to_owned(),
+        issued_at: publication.published_at,
+        entries: publication.registry.to_vec(),
+    };
+    let completeness = Completeness {
+        expected: count(registry.sites_active_at(publication.published_at).len()),
+        reported: count(inputs.len()),
+        on_time: count(
+            inputs
+                .iter()
+                .filter(|i| on_time(publication.period, i.received_at, publication.on_time_days))
+                .count(),
+        ),
+        on_time_days: publication.on_time_days,
+    };
+    let provincial = ProvincialReport {
+        format: FORMAT_VERSION,
+        province: publication.province.to_owned(),
+        form: form.reference(),
+        period: publication.period,
+        published_at: publication.published_at,
+        inputs,
+        completeness,
+        totals,
+    };
+    let totals_csv = rows_to_csv(&province_rows(form, publication.period, &provincial.totals));
+    let package = DonorPackage {
+        provincial: sign(&provincial, coordinator.signing_key())?,
+        registry: sign(&registry, coordinator.signing_key())?,
+        sites: chosen
+            .into_iter()
+            .map(|(site, (_, stored, _))| (site, stored.envelope.clone()))
+            .collect(),
+        form_toml: publication.form_toml.to_owned(),
+        totals_csv,
+    };
+    Ok(Assembled {
+        package,
+        provincial,
+        excluded,
+    })
+}
+
+/// Whether a report received at `received_at` is on time for `period` with a window of `days`.
+pub fn on_time(period: Period, received_at: UnixTime, days: u32) -> bool {
+    received_at < period.end() + u64::from(days) * 86_400
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

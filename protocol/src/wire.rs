@@ -102,6 +102,8 @@ pub enum RefusalCode {
     Revoked,
     /// The form is not accepted by this coordinator, or the report does not match it.
     WrongForm,
+    /// The report's disclosure threshold is below the province's.
+    PolicyTooWeak,
     /// The period has not ended yet.
     PeriodNotOver,
     /// The period is too old to accept.
@@ -136,6 +138,7 @@ impl std::fmt::Display for RefusalCode {
             RefusalCode::UnknownSite => "unknown site",
             RefusalCode::Revoked => "site revoked",
             RefusalCode::WrongForm => "wrong form",
+            RefusalCode::PolicyTooWeak => "disclosure threshold below the province's",
             RefusalCode::PeriodNotOver => "period not over",
             RefusalCode::PeriodTooOld => "period too old",
             RefusalCode::StaleRevision => "stale or out-of-order revision",
