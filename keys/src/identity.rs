@@ -123,7 +123,6 @@ impl Identity {
     }
 
     /// The PKCS#8 DER of the private key, for building the TLS certificate.
-    #[allow(dead_code)] // used by `tls`
     pub(crate) fn pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Encoding an in-memory Ed25519 key to PKCS#8 cannot fail.
         #[allow(clippy::expect_used)]
