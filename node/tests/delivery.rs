@@ -1,6 +1,8 @@
 //! Delivery over QUIC to an in-test coordinator: receipts, duplicates, refusals,
 //! unreachable coordinators, restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Mode, NOV_10_2026, TestCoordinator, october};

@@ -1,5 +1,7 @@
 //! CSV import: the shared samples, bad rows, idempotent re-import.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use quietcount_node::{ImportSummary, Node, NodeError, Problem};

@@ -1,5 +1,7 @@
 //! Reports: numbers against hand-computed expectations, revision chains, open periods.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{NOV_10_2026, OCT_15_2026, october};

@@ -1,6 +1,6 @@
 //! Shared helpers for the node's integration tests: data directories, a small in-test
 //! coordinator speaking the wire protocol over QUIC with pinned mutual TLS, and fixtures.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
