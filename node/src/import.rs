@@ -304,8 +304,13 @@ pub async fn import_file(
                 .await?
                 .into_iter()
                 .collect();
-        for (line, event) in &events {
-            if !known.contains(&event.client_code) {
+        // Every row naming a client is checked, including rows with other problems.
+        for (line, fields) in &rows {
+            let Ok(fields) = fields else { continue };
+            let Some(code) = fields.get(order[0]) else {
+                continue;
+            };
+            if fields.len() == EVENT_COLUMNS.len() && !code.is_empty() && !known.contains(code) {
                 problems.push(RowProblem {
                     line: *line,
                     column: Some((order[0] + 1, "client_code")),
@@ -314,7 +319,7 @@ pub async fn import_file(
             }
         }
         if !problems.is_empty() {
-            problems.sort_by_key(|p| p.line);
+            problems.sort_by_key(|p| (p.line, p.column.map(|c| c.0)));
             tx.rollback().await?;
             return Err(bad_rows(problems).into());
         }

@@ -1,6 +1,6 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of the period
 //! that closed once its `report_day` has come, delivers what is due, and stops cleanly on
-//! SIGTERM or SIGINT between steps (a step in flight finishes; the outbox keeps the rest).
+//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered).
 
 use std::future::Future;
 use std::time::Duration;
@@ -47,8 +47,16 @@ pub async fn run(
     tracing::info!(site = %node.config.site, report_day = node.config.report_day, "service started");
     loop {
         let now = clock.now();
-        if let Err(error) = tick(node, now).await {
-            tracing::error!(%error, "service step failed");
+        // A signal also interrupts a step in flight (say, a slow connection attempt). That is
+        // safe: transactions roll back, and a report sent but not yet marked delivered is
+        // resubmitted later and answered with the same receipt.
+        tokio::select! {
+            result = tick(node, now) => {
+                if let Err(error) = result {
+                    tracing::error!(%error, "service step failed");
+                }
+            }
+            () = &mut shutdown => break,
         }
         let mut wait = node.config.check_interval_secs;
         if let Some(due) = outbox::next_due(&node.db).await? {
@@ -65,27 +73,35 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// A future that completes on SIGTERM or SIGINT. The handlers are installed when this is
+/// called (not when first polled), so a signal that arrives during the first step is not lost
+/// and does not kill the process uncleanly. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
                 }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the service");
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    tracing::warn!("cannot install signal handlers; stopping on Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
