@@ -37,7 +37,13 @@ fn reset_peak_rss() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else to parse.
+    // `cargo bench` passes `--bench`; nothing else to parse. RUST_LOG=quietcount_node=debug
+    // shows the time of each indicator's query.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let clients = env_u32("QC_BENCH_CLIENTS", 100_000);
     let months = env_u32("QC_BENCH_MONTHS", 12);
     let runtime = tokio::runtime::Builder::new_current_thread()
