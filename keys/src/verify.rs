@@ -83,6 +83,9 @@ pub const COMPLETENESS: &str = "completeness";
 /// Most entries read from one package folder; a package is small, a hostile one may not be.
 const MAX_DIR_ENTRIES: usize = 10_000;
 
+/// Most bytes of site reports read from one package (each file is limited on its own too).
+const MAX_SITES_BYTES: u64 = 256 << 20;
+
 /// Most problems spelled out in one check's detail.
 const MAX_LISTED: usize = 3;
 
@@ -270,6 +273,7 @@ impl Files {
         match list_dir(&sites_dir) {
             Ok(names) => {
                 let suffix = format!(".{SITE_EXTENSION}");
+                let mut budget = MAX_SITES_BYTES;
                 for name in names {
                     let relative = format!("{SITES_DIR}/{name}");
                     let site = name
@@ -277,7 +281,17 @@ impl Files {
                         .and_then(|stem| SiteId::new(stem).ok());
                     match site {
                         Some(site) => {
-                            sites.insert(site, read_limited(&sites_dir.join(&name)));
+                            let bytes = if budget == 0 {
+                                Err(format!(
+                                    "not read: the site reports exceed {MAX_SITES_BYTES} bytes in all"
+                                ))
+                            } else {
+                                read_limited(&sites_dir.join(&name))
+                            };
+                            if let Ok(read) = &bytes {
+                                budget = budget.saturating_sub(read.len() as u64);
+                            }
+                            sites.insert(site, bytes);
                         }
                         None => unexpected.push((relative, "not named <site-id>.cose".to_owned())),
                     }
@@ -339,7 +353,25 @@ fn short(fingerprint: &Fingerprint) -> String {
 
 fn check_layout(dir: &Path, files: &Files, checks: &mut Vec<Check>) {
     let before = checks.len();
-    if let Err(e) = DonorPackage::read_from(dir) {
+    // `read_from` reads every site file without a total limit: only call it on a package
+    // whose sites folder was listed and read within this verifier's own limits.
+    let oversized = files.sites.values().any(Result::is_err)
+        || files
+            .unexpected
+            .iter()
+            .any(|(f, _)| f == &format!("{SITES_DIR}/"));
+    let read = if oversized {
+        Ok(())
+    } else {
+        DonorPackage::read_from(dir).map(|_| ())
+    };
+    for (site, result) in &files.sites {
+        if let Err(e) = result {
+            let file = site_file(site);
+            checks.push(Check::fail(LAYOUT, format!("{file}: {e}")).file(file));
+        }
+    }
+    if let Err(e) = read {
         let file = match &e {
             PackageError::Io { path, .. }
             | PackageError::BadSiteFile { path }
