@@ -245,6 +245,8 @@ struct Files {
     sites: BTreeMap<SiteId, Result<Vec<u8>, String>>,
     /// Files that should not be there, with the problem: (relative path, problem).
     unexpected: Vec<(String, String)>,
+    /// Whether the sites folder went over this verifier's limits (entries or bytes).
+    over_limits: bool,
 }
 
 impl Files {
@@ -269,6 +271,7 @@ impl Files {
             Err(e) => unexpected.push((".".to_owned(), e)),
         }
         let mut sites = BTreeMap::new();
+        let mut over_limits = false;
         let sites_dir = dir.join(SITES_DIR);
         match list_dir(&sites_dir) {
             Ok(names) => {
@@ -288,8 +291,9 @@ impl Files {
                             } else {
                                 read_limited(&sites_dir.join(&name))
                             };
-                            if let Ok(read) = &bytes {
-                                budget = budget.saturating_sub(read.len() as u64);
+                            match &bytes {
+                                Ok(read) => budget = budget.saturating_sub(read.len() as u64),
+                                Err(_) => over_limits = true,
                             }
                             sites.insert(site, bytes);
                         }
@@ -297,7 +301,10 @@ impl Files {
                     }
                 }
             }
-            Err(e) => unexpected.push((format!("{SITES_DIR}/"), e)),
+            Err(e) => {
+                over_limits |= e.starts_with("more than");
+                unexpected.push((format!("{SITES_DIR}/"), e));
+            }
         }
         Self {
             provincial: read_limited(&dir.join(PROVINCIAL_FILE)),
@@ -307,6 +314,7 @@ impl Files {
             readme: read_limited(&dir.join(README_FILE)),
             sites,
             unexpected,
+            over_limits,
         }
     }
 }
@@ -355,12 +363,7 @@ fn check_layout(dir: &Path, files: &Files, checks: &mut Vec<Check>) {
     let before = checks.len();
     // `read_from` reads every site file without a total limit: only call it on a package
     // whose sites folder was listed and read within this verifier's own limits.
-    let oversized = files.sites.values().any(Result::is_err)
-        || files
-            .unexpected
-            .iter()
-            .any(|(f, _)| f == &format!("{SITES_DIR}/"));
-    let read = if oversized {
+    let read = if files.over_limits {
         Ok(())
     } else {
         DonorPackage::read_from(dir).map(|_| ())

@@ -1,6 +1,7 @@
 //! End-to-end checks of the donor's verifier on a real package of two sites: the library and
 //! the `quietcount-keys` binary agree that an honest package verifies, and that one byte
 //! changed in any file of it fails verification naming that file.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
