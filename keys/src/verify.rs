@@ -172,6 +172,8 @@ impl Check {
         Self::new(name, false, detail.into())
     }
 
+    /// A check that could not be made because one it depends on failed: it fails, so that
+    /// the verdict never passes by omission, and names no file (the failed check does).
     fn skipped(name: &str, reason: &str) -> Self {
         Self::new(name, false, format!("skipped: {reason}"))
     }
@@ -381,8 +383,13 @@ fn check_layout(dir: &Path, files: &Files, checks: &mut Vec<Check>) {
             | PackageError::TooLarge { path }
             | PackageError::NotEmpty { path } => relative(dir, path),
         };
-        let detail = format!("{file}: {}", package_error_reason(&e));
-        checks.push(Check::fail(LAYOUT, detail).file(file));
+        if !checks[before..]
+            .iter()
+            .any(|c| c.file.as_deref() == Some(file.as_str()))
+        {
+            let detail = format!("{file}: {}", package_error_reason(&e));
+            checks.push(Check::fail(LAYOUT, detail).file(file));
+        }
     }
     for (file, problem) in &files.unexpected {
         if checks[before..]
@@ -609,8 +616,8 @@ fn check_registry(
         }
         _ => {
             let reason = "needs both provincial.cose and registry.cose verified";
-            checks.push(Check::skipped(REGISTRY_ISSUED, reason).file(REGISTRY_FILE));
-            checks.push(Check::skipped(PROVINCE, reason).file(REGISTRY_FILE));
+            checks.push(Check::skipped(REGISTRY_ISSUED, reason));
+            checks.push(Check::skipped(PROVINCE, reason));
         }
     }
     opened
@@ -629,13 +636,10 @@ fn check_form(
             .and_then(|text| Form::from_toml(text).map_err(|e| e.to_string())),
     };
     let Some(provincial) = provincial else {
-        checks.push(
-            Check::skipped(
-                FORM,
-                "provincial.cose could not be verified to name the form",
-            )
-            .file(FORM_FILE),
-        );
+        checks.push(Check::skipped(
+            FORM,
+            "provincial.cose could not be verified to name the form",
+        ));
         return None;
     };
     let expected = &provincial.form;
@@ -1230,13 +1234,10 @@ fn check_totals(
     checks: &mut Vec<Check>,
 ) {
     let (Some(provincial), Some(form), Some(reports)) = (provincial, form, reports) else {
-        checks.push(
-            Check::skipped(
-                TOTALS,
-                "needs the provincial report, the form and every site report opened",
-            )
-            .file(PROVINCIAL_FILE),
-        );
+        checks.push(Check::skipped(
+            TOTALS,
+            "needs the provincial report, the form and every site report opened",
+        ));
         return;
     };
     let check = match aggregate(form, provincial.period, reports) {
@@ -1371,10 +1372,13 @@ fn check_totals_csv(
                 )
             }
         }
-        (Ok(_), _, _) => Check::skipped(
-            TOTALS_CSV,
-            "needs the verified provincial report and its form",
-        ),
+        (Ok(_), _, _) => {
+            checks.push(Check::skipped(
+                TOTALS_CSV,
+                "needs the verified provincial report and its form",
+            ));
+            return;
+        }
     };
     checks.push(check.file(TOTALS_FILE));
 }
@@ -1385,13 +1389,10 @@ fn check_completeness(
     checks: &mut Vec<Check>,
 ) {
     let (Some(provincial), Some(registry)) = (provincial, registry) else {
-        checks.push(
-            Check::skipped(
-                COMPLETENESS,
-                "needs the verified provincial report and registry",
-            )
-            .file(PROVINCIAL_FILE),
-        );
+        checks.push(Check::skipped(
+            COMPLETENESS,
+            "needs the verified provincial report and registry",
+        ));
         return;
     };
     let claimed = provincial.completeness;
@@ -1941,6 +1942,29 @@ mod tests {
         std::fs::remove_file(path.join(README_FILE)).unwrap();
         let report = verify_package(&path, &[fixture.coordinator_key()], &[]);
         assert_eq!(failure(&report, README).file.as_deref(), Some(README_FILE));
+    }
+
+    #[test]
+    fn oversized_site_file_fails_layout_once_naming_it() {
+        let fixture = Fixture::two_sites();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        fixture.package().write_to(&path).unwrap();
+        let big = vec![0u8; MAX_FILE_BYTES as usize + 1];
+        std::fs::write(path.join("sites/hn-02.cose"), big).unwrap();
+        let report = verify_package(&path, &[fixture.coordinator_key()], &[]);
+        let layout: Vec<_> = report.failures().filter(|c| c.name == LAYOUT).collect();
+        assert_eq!(layout.len(), 1, "{}", report.render_text());
+        assert_eq!(layout[0].file.as_deref(), Some("sites/hn-02.cose"));
+        assert!(layout[0].detail.contains("larger than"));
+        // The other site is still checked in full.
+        let hn01 = site(0);
+        assert!(
+            report
+                .checks
+                .iter()
+                .any(|c| c.name == DISCLOSURE && c.passed && c.site.as_ref() == Some(&hn01))
+        );
     }
 
     #[test]
