@@ -17,6 +17,9 @@ use quietcount_coordinator::{Clock, Store, SystemClock};
 use quietcount_protocol::wire::Response;
 use quietcount_protocol::{Period, PeriodType, Sha256Hash};
 
+/// An envelope and the receipt bytes its site holds for it.
+type Receipted = (Vec<u8>, Vec<u8>);
+
 const SITES: usize = 16;
 const REVISIONS: u32 = 12;
 
@@ -78,7 +81,7 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
 
     let mut child = start(&dir, addr);
     // (envelope, receipt) pairs the sites hold.
-    let receipted: Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>> = Arc::default();
+    let receipted: Arc<Mutex<Vec<Receipted>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (i, site) in sites.iter().enumerate() {
