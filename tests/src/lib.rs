@@ -234,7 +234,7 @@ impl Coordinator {
     /// Starts `run` with logs at `level` (an `RUST_LOG` filter), and waits until it listens.
     pub fn start(&mut self, level: &str) -> Result<()> {
         let mut command = self.command("run");
-        command.env("RUST_LOG", level);
+        command.env("RUST_LOG", level).env("QUIETCOUNT_LOG", level);
         let log = self.logs.join("coordinator.log");
         self.service = Some(Service::spawn(command, log)?);
         // The UDP port is bound once the process logs that it listens; give it a moment.
@@ -378,7 +378,7 @@ impl Site {
     /// Starts the background service `run` with logs at `level`.
     pub fn start(&mut self, level: &str) -> Result<()> {
         let mut command = self.command("run");
-        command.env("RUST_LOG", level);
+        command.env("RUST_LOG", level).env("QUIETCOUNT_LOG", level);
         self.service = Some(Service::spawn(command, self.log.clone())?);
         Ok(())
     }

@@ -15,8 +15,9 @@ fn fast_retries(site: &Site) -> Result<()> {
     for line in config.lines() {
         let key = line.split('=').next().unwrap_or("").trim();
         match key {
-            "retry_initial_seconds" => out.push_str("retry_initial_seconds = 1\n"),
-            "retry_max_seconds" => out.push_str("retry_max_seconds = 2\n"),
+            "retry_base_secs" => out.push_str("retry_base_secs = 1\n"),
+            "retry_max_secs" => out.push_str("retry_max_secs = 2\n"),
+            "check_interval_secs" => out.push_str("check_interval_secs = 1\n"),
             _ => {
                 out.push_str(line);
                 out.push('\n');

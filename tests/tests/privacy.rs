@@ -84,13 +84,16 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
     let inputs = tempfile::tempdir()?;
     let period = last_closed_month();
     let mut coordinator = Coordinator::init(root.path(), "Privacy province")?;
+    let mut sites = Vec::new();
+    for s in 0..3 {
+        let site = Site::init(root.path(), &format!("site-{s}"), &coordinator)?;
+        coordinator.enroll(&site)?;
+        sites.push(site);
+    }
     coordinator.start("trace")?;
     let mut needles = Vec::new();
     let mut outputs = String::new();
-    let mut sites = Vec::new();
-    for s in 0..3 {
-        let mut site = Site::init(root.path(), &format!("site-{s}"), &coordinator)?;
-        coordinator.enroll(&site)?;
+    for (s, site) in sites.iter_mut().enumerate() {
         let (clients, events, markers) = write_records(inputs.path(), s, &period)?;
         needles.extend(markers.needles);
         outputs += &text(&site.import(&clients)?);
@@ -131,7 +134,6 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
         outputs += &text(&run_ok(&mut site.command("status"))?);
         // The service too, briefly, at trace level.
         site.start("trace")?;
-        sites.push(site);
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
     for site in &mut sites {
