@@ -1,1 +1,34 @@
-//! placeholder
+//! The Quietcount provincial coordinator: the service sites deliver signed reports to, and the
+//! source of the donor package.
+//!
+//! It owns the coordinator's store and its QUIC endpoint; the report format, signatures,
+//! disclosure and aggregation rules all come from `quietcount-protocol`, and the donor package
+//! is put together by `quietcount_keys::package::assemble`.
+//!
+//! - [`config`]: `config.toml`, documented and strictly parsed.
+//! - [`store`]: every SQL statement, behind a narrow API (SQLite by default).
+//! - [`ingest`]: the decision on one delivered report, testable without a network.
+//! - [`directory`]: the in-memory snapshot of enrolled keys the TLS handshake consults.
+//! - [`server`]: the QUIC server (`run`).
+//! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
+//! - [`clock`]: the one source of `now`.
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod ingest;
+pub mod server;
+pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use admin::Coordinator;
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::Config;
+pub use error::CoordinatorError;
+pub use ingest::{Ingest, IngestPolicy};
+pub use server::{Server, run};
+pub use store::Store;

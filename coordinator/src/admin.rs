@@ -1,0 +1,513 @@
+//! Administration: creating a coordinator directory, enrolling and revoking sites, completeness,
+//! publication of the donor package and long-format export.
+//!
+//! Each command is a method of [`Coordinator`], an opened coordinator directory; `main.rs` only
+//! parses arguments and prints what these return.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use quietcount_keys::package::{
+    Assembled, Publication, StoredReport, assemble, on_time, rows_to_csv,
+};
+use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
+use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
+use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
+use quietcount_protocol::{
+    FORMAT_VERSION, Form, Period, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate, audit,
+    open, sign,
+};
+use serde::Serialize;
+
+use crate::config::{Config, files};
+use crate::error::{CoordinatorError, io};
+use crate::ingest::{Ingest, IngestPolicy};
+use crate::store::{EnrollOutcome, KeyRecord, Store};
+
+type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
+
+/// A form the coordinator accepts, with the TOML text it was read from.
+#[derive(Debug, Clone)]
+pub struct AcceptedForm {
+    /// The parsed form.
+    pub form: Form,
+    /// Its TOML text (shipped in donor packages).
+    pub toml: String,
+}
+
+/// An opened coordinator directory: configuration, identity, forms and store.
+#[derive(Debug, Clone)]
+pub struct Coordinator {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+    /// The coordinator's signing identity.
+    pub identity: Identity,
+    /// The accepted forms; the built-in default form first.
+    pub forms: Vec<AcceptedForm>,
+    /// The store.
+    pub store: Store,
+}
+
+/// What `init` made.
+#[derive(Debug, Clone)]
+pub struct InitSummary {
+    /// The public key file to hand to sites.
+    pub public_key_path: PathBuf,
+    /// The short fingerprint sites check by eye.
+    pub short_fingerprint: String,
+}
+
+/// What `enroll` did.
+#[derive(Debug, Clone)]
+pub struct EnrollSummary {
+    /// The enrolled key's short fingerprint.
+    pub short_fingerprint: String,
+    /// Older keys of the site revoked by this enrolment.
+    pub replaced_keys: u64,
+    /// True if this key was already the site's active key (nothing changed).
+    pub already_enrolled: bool,
+}
+
+/// One site in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteStatus {
+    /// The site.
+    pub site: SiteId,
+    /// Its display name.
+    pub name: String,
+    /// Short fingerprint of its active (or last) key.
+    pub fingerprint: String,
+    /// Whether a report signed by its active key is stored.
+    pub reported: bool,
+    /// The latest revision stored.
+    pub revision: Option<u32>,
+    /// When it was received (the receipt time), Unix seconds.
+    pub received_at: Option<UnixTime>,
+    /// Whether it arrived within the on-time window.
+    pub on_time: Option<bool>,
+    /// Whether the site sent conflicting reports for this period.
+    pub equivocation: bool,
+}
+
+/// Completeness of one period, as DHIS2 users know it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusReport {
+    /// The period.
+    pub period: Period,
+    /// Days after the period's end within which a report is on time.
+    pub on_time_days: u32,
+    /// Enrolled sites, expected to report.
+    pub sites: Vec<SiteStatus>,
+    /// Revoked sites, not expected.
+    pub revoked: Vec<SiteStatus>,
+    /// Number of sites expected.
+    pub expected: u32,
+    /// Number of expected sites that reported.
+    pub reported: u32,
+    /// Number of those on time.
+    pub on_time: u32,
+    /// reported / expected, in percent (0 when none expected).
+    pub reporting_rate: f64,
+    /// on time / expected, in percent (0 when none expected).
+    pub on_time_rate: f64,
+}
+
+impl Coordinator {
+    /// Creates a coordinator directory: documented `config.toml`, identity key (0600), public
+    /// key and database. Refuses a directory that exists and is not empty.
+    pub async fn init(
+        dir: &Path,
+        province: &str,
+        listen: Option<SocketAddr>,
+    ) -> Result<InitSummary> {
+        if dir.exists() {
+            let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+            if entries.next().is_some() {
+                return Err(CoordinatorError::NotEmpty {
+                    path: dir.to_owned(),
+                });
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut config = Config::new(province);
+        if let Some(listen) = listen {
+            config.listen = listen;
+        }
+        let config_path = dir.join(files::CONFIG);
+        // Check the text parses before writing it, so `init` never leaves a bad file.
+        let text = config.to_documented_toml();
+        Config::parse(&text, &config_path)?;
+        quietcount_keys::identity::write_atomic(&config_path, text.as_bytes(), 0o644)?;
+        let identity = Identity::generate();
+        identity.save(&dir.join(files::KEY))?;
+        let public_key_path = dir.join(files::PUBLIC_KEY);
+        save_public_key(&public_key_path, &identity.verifying_key())?;
+        let store = Store::create(&dir.join(files::DATABASE)).await?;
+        store.close().await;
+        Ok(InitSummary {
+            public_key_path,
+            short_fingerprint: short_fingerprint(&identity.fingerprint()),
+        })
+    }
+
+    /// Opens a coordinator directory made by [`Coordinator::init`].
+    pub async fn open(dir: &Path) -> Result<Self> {
+        let config = Config::load(dir)?;
+        let identity = Identity::load(&dir.join(files::KEY))?;
+        let mut forms = vec![AcceptedForm {
+            form: Form::default_monthly(),
+            toml: DEFAULT_MONTHLY_TOML.to_owned(),
+        }];
+        for relative in &config.extra_forms {
+            let path = dir.join(relative);
+            let toml = std::fs::read_to_string(&path).map_err(io(&path))?;
+            let form = Form::from_toml(&toml).map_err(|source| CoordinatorError::Form {
+                path: path.clone(),
+                source,
+            })?;
+            forms.push(AcceptedForm { form, toml });
+        }
+        let store = Store::open(&dir.join(files::DATABASE)).await?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            identity,
+            forms,
+            store,
+        })
+    }
+
+    /// The ingest procedure for this coordinator.
+    pub fn ingest(&self) -> Ingest {
+        Ingest::new(
+            self.store.clone(),
+            self.identity.clone(),
+            IngestPolicy {
+                forms: self.forms.iter().map(|f| f.form.clone()).collect(),
+                min_k: self.config.min_k,
+                max_period_age_days: self.config.max_period_age_days,
+            },
+        )
+    }
+
+    /// Enrolls the key in `key_path` for `site`. With `expect_fingerprint`, refuses unless the
+    /// key's short fingerprint is the one the site read out.
+    pub async fn enroll(
+        &self,
+        site: &SiteId,
+        name: &str,
+        key_path: &Path,
+        expect_fingerprint: Option<&str>,
+        now: UnixTime,
+    ) -> Result<EnrollSummary> {
+        let key = load_public_key(key_path)?;
+        let short = short_fingerprint(&quietcount_protocol::fingerprint_of(&key));
+        if let Some(expected) = expect_fingerprint {
+            let expected = quietcount_keys::normalize_short_fingerprint(expected);
+            if expected != quietcount_keys::normalize_short_fingerprint(&short) {
+                return Err(CoordinatorError::FingerprintMismatch {
+                    actual: short,
+                    expected,
+                });
+            }
+        }
+        match self.store.enroll(site, name, &key, now).await? {
+            EnrollOutcome::Enrolled { replaced_keys } => Ok(EnrollSummary {
+                short_fingerprint: short,
+                replaced_keys,
+                already_enrolled: false,
+            }),
+            EnrollOutcome::AlreadyEnrolled => Ok(EnrollSummary {
+                short_fingerprint: short,
+                replaced_keys: 0,
+                already_enrolled: true,
+            }),
+            EnrollOutcome::KeyWasRevoked => Err(CoordinatorError::KeyRevoked(site.clone())),
+            EnrollOutcome::KeyUsedByOtherSite(other) => {
+                Err(CoordinatorError::KeyOfAnotherSite(other))
+            }
+        }
+    }
+
+    /// Revokes the active key of `site`.
+    pub async fn revoke(&self, site: &SiteId, now: UnixTime) -> Result<()> {
+        if self.store.revoke(site, now).await? {
+            Ok(())
+        } else {
+            Err(CoordinatorError::NotEnrolled(site.clone()))
+        }
+    }
+
+    /// Every key ever enrolled.
+    pub async fn sites(&self) -> Result<Vec<KeyRecord>> {
+        Ok(self.store.keys().await?)
+    }
+
+    /// Completeness of `period`: who reported, when, and the reporting and on-time rates.
+    pub async fn status(&self, period: Period) -> Result<StatusReport> {
+        let keys = self.store.keys().await?;
+        let latest = self.store.latest_reports_of_period(period).await?;
+        let equivocating = self.store.equivocating_sites(period).await?;
+        let days = self.config.on_time_days;
+        let mut sites = Vec::new();
+        let mut revoked = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        // Newest key first, so each site is described by its active or last key.
+        for key in keys.iter().rev() {
+            if !seen.insert(key.site.clone()) {
+                continue;
+            }
+            let report = latest
+                .iter()
+                .find(|r| r.site == key.site && r.key_id == key.id);
+            let status = SiteStatus {
+                site: key.site.clone(),
+                name: key.name.clone(),
+                fingerprint: short_fingerprint(&key.fingerprint()),
+                reported: report.is_some(),
+                revision: report.map(|r| r.revision),
+                received_at: report.map(|r| r.received_at),
+                on_time: report.map(|r| on_time(period, r.received_at, days)),
+                equivocation: equivocating.contains(&key.site),
+            };
+            if key.revoked_at.is_none() {
+                sites.push(status);
+            } else {
+                revoked.push(status);
+            }
+        }
+        sites.sort_by(|a, b| a.site.cmp(&b.site));
+        revoked.sort_by(|a, b| a.site.cmp(&b.site));
+        let expected = count(sites.len());
+        let reported = count(sites.iter().filter(|s| s.reported).count());
+        let on_time_count = count(sites.iter().filter(|s| s.on_time == Some(true)).count());
+        let rate = |n: u32| {
+            if expected == 0 {
+                0.0
+            } else {
+                f64::from(n) * 100.0 / f64::from(expected)
+            }
+        };
+        Ok(StatusReport {
+            period,
+            on_time_days: days,
+            reporting_rate: rate(reported),
+            on_time_rate: rate(on_time_count),
+            sites,
+            revoked,
+            expected,
+            reported,
+            on_time: on_time_count,
+        })
+    }
+
+    /// The accepted form with `id`, or the built-in default form.
+    pub fn form(&self, id: Option<&str>) -> Result<&AcceptedForm> {
+        match id {
+            None => self
+                .forms
+                .first()
+                .ok_or_else(|| CoordinatorError::UnknownForm(String::new())),
+            Some(id) => self
+                .forms
+                .iter()
+                .find(|f| f.form.id == id)
+                .ok_or_else(|| CoordinatorError::UnknownForm(id.to_owned())),
+        }
+    }
+
+    /// Assembles the donor package of `period` (latest revision of each site) with
+    /// `keys::package::assemble`, and writes it to `out` if given.
+    pub async fn publish(
+        &self,
+        period: Period,
+        form_id: Option<&str>,
+        out: Option<&Path>,
+        now: UnixTime,
+    ) -> Result<Assembled> {
+        let form = self.form(form_id)?;
+        let registry: Vec<_> = self
+            .store
+            .keys()
+            .await?
+            .iter()
+            .map(KeyRecord::registry_entry)
+            .collect();
+        let reports: Vec<StoredReport> = self
+            .store
+            .latest_reports_of_period(period)
+            .await?
+            .into_iter()
+            .map(|r| StoredReport {
+                envelope: r.envelope,
+                received_at: r.received_at,
+            })
+            .collect();
+        let publication = Publication {
+            form: &form.form,
+            form_toml: &form.toml,
+            province: &self.config.province,
+            period,
+            published_at: now,
+            on_time_days: self.config.on_time_days,
+            registry: &registry,
+        };
+        let assembled = assemble(&publication, &reports, &self.identity)?;
+        if let Some(out) = out {
+            assembled.package.write_to(out)?;
+        }
+        Ok(assembled)
+    }
+
+    /// The signed site registry (every key ever enrolled), as COSE_Sign1 bytes.
+    pub async fn signed_registry(&self, now: UnixTime) -> Result<Vec<u8>> {
+        let registry = SiteRegistry {
+            format: FORMAT_VERSION,
+            province: self.config.province.clone(),
+            issued_at: now,
+            entries: self
+                .store
+                .keys()
+                .await?
+                .iter()
+                .map(KeyRecord::registry_entry)
+                .collect(),
+        };
+        Ok(sign(&registry, self.identity.signing_key())?)
+    }
+
+    /// Long-format rows of `period`: every site's latest report (signed by its active key)
+    /// and the provincial totals.
+    pub async fn export_rows(
+        &self,
+        period: Period,
+        form_id: Option<&str>,
+    ) -> Result<Vec<ExportRow>> {
+        let form = &self.form(form_id)?.form;
+        let keys = self.store.keys().await?;
+        let mut reports: Vec<SiteReport> = Vec::new();
+        for record in self.store.latest_reports_of_period(period).await? {
+            let Some(key) = keys
+                .iter()
+                .find(|k| k.id == record.key_id && k.revoked_at.is_none())
+            else {
+                continue;
+            };
+            let opened = open::<SiteReport>(&record.envelope, &key.public_key).map_err(|e| {
+                CoordinatorError::Export(format!("stored report of {} fails: {e}", record.site))
+            })?;
+            if opened.payload.form == form.reference() {
+                reports.push(opened.payload);
+            }
+        }
+        let mut rows = Vec::new();
+        for report in &reports {
+            let audits = form
+                .indicators
+                .iter()
+                .zip(&report.indicators)
+                .map(|(indicator, published)| audit(&form.shapes(indicator), &published.tables))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CoordinatorError::Export(format!("audit of {}: {e}", report.site)))?;
+            rows.extend(site_rows(form, report, &audits));
+        }
+        let totals = aggregate(form, period, &reports)
+            .map_err(|e| CoordinatorError::Export(e.to_string()))?;
+        rows.extend(province_rows(form, period, &totals));
+        Ok(rows)
+    }
+}
+
+/// Rows as CSV with the standard header.
+pub fn rows_as_csv(rows: &[ExportRow]) -> String {
+    rows_to_csv(rows)
+}
+
+/// Rows as a JSON array of objects with the CSV's field names (numbers as numbers, absent
+/// values as null).
+pub fn rows_as_json(rows: &[ExportRow]) -> String {
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "period": row.period.to_string(),
+                "scope": row.scope,
+                "indicator": row.indicator,
+                "disaggregation": row.disaggregation,
+                "value": row.value,
+                "lower": row.lower,
+                "upper": row.upper,
+                "status": row.status.as_str(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(values).to_string()
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn format_time(t: UnixTime) -> String {
+    i64::try_from(t)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// The status as text for people.
+pub fn render_status(status: &StatusReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let line = |out: &mut String, s: &SiteStatus| {
+        let when = s.received_at.map(format_time).unwrap_or_else(|| "-".into());
+        let timing = match s.on_time {
+            Some(true) => "on time",
+            Some(false) => "LATE",
+            None => "-",
+        };
+        let reported = match s.revision {
+            Some(r) => format!("reported r{r}"),
+            None => "NOT REPORTED".into(),
+        };
+        let flag = if s.equivocation { "  EQUIVOCATION" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<30} {:<19} {:<14} {:<25} {:<8}{}",
+            s.site, s.name, s.fingerprint, reported, when, timing, flag
+        );
+    };
+    let _ = writeln!(
+        out,
+        "Period {} (on time: within {} days after the period ends)",
+        status.period, status.on_time_days
+    );
+    let _ = writeln!(out, "Enrolled sites ({}):", status.expected);
+    for s in &status.sites {
+        line(&mut out, s);
+    }
+    if !status.revoked.is_empty() {
+        let _ = writeln!(out, "Revoked sites (not expected):");
+        for s in &status.revoked {
+            line(&mut out, s);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Reporting rate: {}/{} = {:.1}%",
+        status.reported, status.expected, status.reporting_rate
+    );
+    let _ = writeln!(
+        out,
+        "On-time rate:   {}/{} = {:.1}%",
+        status.on_time, status.expected, status.on_time_rate
+    );
+    out
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,284 @@
+//! The coordinator's `config.toml`: a serde struct with named defaults, refusing unknown keys.
+//!
+//! [`SAMPLE_CONFIG`] is the documented file `init` writes; a unit test parses it so the sample
+//! cannot drift from the struct.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
+/// Default least disclosure threshold accepted.
+pub const DEFAULT_MIN_K: u32 = 5;
+/// Default on-time window, days after the period's end.
+pub const DEFAULT_ON_TIME_DAYS: u32 = 10;
+/// Default oldest period accepted, days after its end.
+pub const DEFAULT_MAX_PERIOD_AGE_DAYS: u32 = 400;
+
+/// File names inside the coordinator's directory.
+pub mod files {
+    /// The configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// The coordinator's private key (0600).
+    pub const KEY: &str = "coordinator.key";
+    /// The coordinator's public key, handed to sites and donors.
+    pub const PUBLIC_KEY: &str = "coordinator.pub";
+    /// The SQLite database.
+    pub const DATABASE: &str = "coordinator.db";
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The coordinator's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The province's name, as signed into provincial reports and the registry.
+    pub province: String,
+    /// UDP address the QUIC server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Reports whose disclosure threshold k is below this are refused (`policy_too_weak`).
+    #[serde(default = "default_min_k")]
+    pub min_k: u32,
+    /// Extra form TOML files accepted besides the built-in default monthly form. Relative
+    /// paths are relative to the coordinator's directory.
+    #[serde(default)]
+    pub extra_forms: Vec<PathBuf>,
+    /// Reports received within this many days after the period's end are on time.
+    #[serde(default = "default_on_time_days")]
+    pub on_time_days: u32,
+    /// Reports for periods that ended more than this many days ago are refused.
+    #[serde(default = "default_max_period_age_days")]
+    pub max_period_age_days: u32,
+    /// Resource limits of the QUIC server.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Resource limits of the QUIC server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Connections served at once; further ones are refused.
+    pub max_connections: usize,
+    /// Concurrent bidirectional streams per connection (one stream per report).
+    pub max_streams_per_connection: u32,
+    /// Unvalidated handshakes in progress above which new peers must prove their address (Retry).
+    pub retry_above_pending_handshakes: usize,
+    /// Seconds a connection may stay silent before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a handshake may take.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a stream may take to deliver its request.
+    pub stream_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_streams_per_connection: 4,
+            retry_above_pending_handshakes: 64,
+            idle_timeout_secs: 30,
+            handshake_timeout_secs: 10,
+            stream_timeout_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+    /// The handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs.max(1))
+    }
+    /// The per-stream timeout.
+    pub fn stream_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_timeout_secs.max(1))
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    // A constant, valid socket address.
+    SocketAddr::from(([0, 0, 0, 0], 4433))
+}
+fn default_min_k() -> u32 {
+    DEFAULT_MIN_K
+}
+fn default_on_time_days() -> u32 {
+    DEFAULT_ON_TIME_DAYS
+}
+fn default_max_period_age_days() -> u32 {
+    DEFAULT_MAX_PERIOD_AGE_DAYS
+}
+
+impl Config {
+    /// A configuration with every default and the given province.
+    pub fn new(province: &str) -> Self {
+        Self {
+            province: province.to_owned(),
+            listen: default_listen(),
+            min_k: DEFAULT_MIN_K,
+            extra_forms: Vec::new(),
+            on_time_days: DEFAULT_ON_TIME_DAYS,
+            max_period_age_days: DEFAULT_MAX_PERIOD_AGE_DAYS,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        if config.province.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "province must not be empty".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Reads `config.toml` from a coordinator directory.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(files::CONFIG);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&text, &path)
+    }
+
+    /// The documented file text for this configuration.
+    pub fn to_documented_toml(&self) -> String {
+        let forms: Vec<String> = self
+            .extra_forms
+            .iter()
+            .map(|p| toml_string(&p.display().to_string()))
+            .collect();
+        SAMPLE_CONFIG
+            .replace("@PROVINCE@", &toml_string(&self.province))
+            .replace("@LISTEN@", &toml_string(&self.listen.to_string()))
+            .replace("@MIN_K@", &self.min_k.to_string())
+            .replace("@FORMS@", &forms.join(", "))
+            .replace("@ON_TIME@", &self.on_time_days.to_string())
+            .replace("@MAX_AGE@", &self.max_period_age_days.to_string())
+            .replace(
+                "@MAX_CONNECTIONS@",
+                &self.limits.max_connections.to_string(),
+            )
+            .replace(
+                "@MAX_STREAMS@",
+                &self.limits.max_streams_per_connection.to_string(),
+            )
+            .replace(
+                "@RETRY_ABOVE@",
+                &self.limits.retry_above_pending_handshakes.to_string(),
+            )
+            .replace("@IDLE@", &self.limits.idle_timeout_secs.to_string())
+            .replace(
+                "@HANDSHAKE@",
+                &self.limits.handshake_timeout_secs.to_string(),
+            )
+            .replace("@STREAM@", &self.limits.stream_timeout_secs.to_string())
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// The documented configuration file, with `@NAME@` placeholders filled by
+/// [`Config::to_documented_toml`].
+pub const SAMPLE_CONFIG: &str = r#"# Quietcount coordinator configuration.
+# Unknown keys are refused, so a misspelt setting is an error rather than silently ignored.
+
+# The province's name, as signed into provincial reports and the site registry.
+province = @PROVINCE@
+
+# UDP address (IP:port) the QUIC server listens on. `run --listen` overrides it.
+listen = @LISTEN@
+
+# Least disclosure threshold accepted: reports published with a smaller k are refused
+# with `policy_too_weak`.
+min_k = @MIN_K@
+
+# Reporting forms accepted besides the built-in default monthly form, as TOML files.
+# Relative paths are relative to this directory. Example: ["forms/quarterly.toml"]
+extra_forms = [@FORMS@]
+
+# A report received within this many days after its period ends counts as on time.
+on_time_days = @ON_TIME@
+
+# Reports for periods that ended more than this many days ago are refused.
+max_period_age_days = @MAX_AGE@
+
+[limits]
+# Connections served at once; beyond this, new connections are refused.
+max_connections = @MAX_CONNECTIONS@
+# Concurrent bidirectional streams per connection (one stream carries one report).
+max_streams_per_connection = @MAX_STREAMS@
+# When more unvalidated handshakes than this are in progress, new peers must first prove
+# their address with a QUIC Retry.
+retry_above_pending_handshakes = @RETRY_ABOVE@
+# Seconds a connection may stay silent before it is closed.
+idle_timeout_secs = @IDLE@
+# Seconds a TLS handshake may take.
+handshake_timeout_secs = @HANDSHAKE@
+# Seconds a stream may take to deliver its whole request.
+stream_timeout_secs = @STREAM@
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_file_parses_back_to_the_same_config() {
+        let mut config = Config::new("Hà Nội \"test\"");
+        config.extra_forms.push(PathBuf::from("forms/q.toml"));
+        config.limits.max_connections = 7;
+        let text = config.to_documented_toml();
+        assert!(!text.contains('@'), "placeholder left in:\n{text}");
+        let parsed = Config::parse(&text, Path::new("config.toml")).unwrap();
+        assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_defaults_apply() {
+        let err = Config::parse("province = \"x\"\nmin_kk = 3\n", Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("min_kk"), "{err}");
+        let minimal = Config::parse("province = \"x\"\n", Path::new("c")).unwrap();
+        assert_eq!(minimal, Config::new("x"));
+        assert_eq!(minimal.listen.to_string(), DEFAULT_LISTEN);
+    }
+}

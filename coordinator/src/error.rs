@@ -1,0 +1,86 @@
+//! The coordinator library's error type.
+
+use std::path::PathBuf;
+
+use quietcount_protocol::SiteId;
+
+use crate::config::ConfigError;
+use crate::store::StoreError;
+
+/// Why a coordinator command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoordinatorError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// `init` was pointed at a directory that is not empty.
+    #[error("{path}: exists and is not empty; refusing to overwrite a coordinator")]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A key file could not be read or written.
+    #[error(transparent)]
+    Key(#[from] quietcount_keys::KeyError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A form file is invalid.
+    #[error("{path}: {source}")]
+    Form {
+        /// The form file.
+        path: PathBuf,
+        /// The error.
+        source: quietcount_protocol::FormError,
+    },
+    /// No accepted form has this id.
+    #[error("no accepted form has id {0:?}")]
+    UnknownForm(String),
+    /// The short fingerprint read out by the site differs from its key's.
+    #[error("fingerprint mismatch: the key file has {actual}, but {expected} was expected")]
+    FingerprintMismatch {
+        /// The key's short fingerprint.
+        actual: String,
+        /// The one given.
+        expected: String,
+    },
+    /// The key is enrolled for another site.
+    #[error("this key is already enrolled for site {0}")]
+    KeyOfAnotherSite(String),
+    /// The key was revoked for this site and cannot be enrolled again.
+    #[error("this key was revoked for site {0}; the site must make a new key")]
+    KeyRevoked(SiteId),
+    /// The site has no active key.
+    #[error("site {0} has no active key")]
+    NotEnrolled(SiteId),
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] quietcount_keys::tls::TlsError),
+    /// The donor package could not be assembled.
+    #[error(transparent)]
+    Assemble(#[from] quietcount_keys::package::AssembleError),
+    /// The donor package could not be written.
+    #[error(transparent)]
+    Package(#[from] quietcount_keys::package::PackageError),
+    /// Export failed.
+    #[error("export: {0}")]
+    Export(String),
+    /// Signing failed.
+    #[error(transparent)]
+    Encode(#[from] quietcount_protocol::EncodeError),
+}
+
+/// Wraps an I/O error with its path.
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CoordinatorError {
+    let path = path.to_owned();
+    move |source| CoordinatorError::Io { path, source }
+}

@@ -1,0 +1,373 @@
+//! Ingest: the decision on one delivered report, independent of the network.
+//!
+//! [`Ingest::submit`] takes the site authenticated by TLS, the envelope bytes and `now`, and
+//! returns the [`Response`] to send. Every check is here, in order; the QUIC server only moves
+//! bytes. A refusal leaves the store untouched, except that a validly signed envelope
+//! conflicting with a stored one is kept as evidence of equivocation.
+
+use quietcount_keys::Identity;
+use quietcount_protocol::envelope::claimed_signer;
+use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
+use quietcount_protocol::{
+    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, MismatchError, Receipt, SiteId, SiteReport,
+    UnixTime, open, sign,
+};
+
+use crate::store::{Equivocation, NewReport, Store, StoreError};
+
+/// What ingest accepts, from the configuration.
+#[derive(Debug, Clone)]
+pub struct IngestPolicy {
+    /// Forms accepted.
+    pub forms: Vec<Form>,
+    /// Least disclosure threshold accepted.
+    pub min_k: u32,
+    /// Oldest period accepted: days after its end.
+    pub max_period_age_days: u32,
+}
+
+/// The ingest decision procedure, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    store: Store,
+    coordinator: Identity,
+    policy: IngestPolicy,
+}
+
+/// A refusal before it becomes a [`Response`].
+#[derive(Debug)]
+struct Refusal {
+    code: RefusalCode,
+    message: String,
+}
+
+fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store failure during ingest");
+        refuse(
+            RefusalCode::Internal,
+            "the coordinator could not read or write its store; retry later",
+        )
+    }
+}
+
+/// What was decided, for logging: the slot named by the report when it could be read.
+#[derive(Debug, Default)]
+struct Slot {
+    period: Option<String>,
+    revision: Option<u32>,
+}
+
+impl Ingest {
+    /// An ingest procedure over `store`, signing receipts with `coordinator`.
+    pub fn new(store: Store, coordinator: Identity, policy: IngestPolicy) -> Self {
+        Self {
+            store,
+            coordinator,
+            policy,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles one request frame (canonical CBOR [`Request`]) from `site`.
+    pub async fn handle_frame(&self, site: &SiteId, frame: &[u8], now: UnixTime) -> Response {
+        if frame.len() > MAX_FRAME_BYTES {
+            return self.log_refusal(
+                site,
+                &Slot::default(),
+                refuse(
+                    RefusalCode::TooLarge,
+                    format!("request over the {MAX_FRAME_BYTES}-byte limit"),
+                ),
+            );
+        }
+        match Request::decode(frame) {
+            Ok(Request::Submit { envelope }) => self.submit(site, &envelope.0, now).await,
+            Err(e) => self.log_refusal(
+                site,
+                &Slot::default(),
+                refuse(
+                    RefusalCode::Malformed,
+                    format!("request is not a canonical CBOR Quietcount request: {e}"),
+                ),
+            ),
+        }
+    }
+
+    /// Decides on one envelope delivered by `site_from_tls` at `now`, storing it if accepted.
+    pub async fn submit(&self, site_from_tls: &SiteId, envelope: &[u8], now: UnixTime) -> Response {
+        let mut slot = Slot::default();
+        match self.decide(site_from_tls, envelope, now, &mut slot).await {
+            Ok((receipt, duplicate)) => {
+                tracing::info!(
+                    site = %site_from_tls,
+                    period = slot.period.as_deref().unwrap_or("?"),
+                    revision = slot.revision.unwrap_or(0),
+                    duplicate,
+                    "report accepted"
+                );
+                Response::Accepted {
+                    receipt: Blob(receipt),
+                    duplicate,
+                }
+            }
+            Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal),
+        }
+    }
+
+    fn log_refusal(&self, site: &SiteId, slot: &Slot, refusal: Refusal) -> Response {
+        tracing::warn!(
+            site = %site,
+            period = slot.period.as_deref().unwrap_or("?"),
+            revision = slot.revision.unwrap_or(0),
+            code = ?refusal.code,
+            reason = %refusal.message,
+            "report refused"
+        );
+        Response::Refused {
+            code: refusal.code,
+            message: refusal.message,
+        }
+    }
+
+    async fn decide(
+        &self,
+        site: &SiteId,
+        envelope: &[u8],
+        now: UnixTime,
+        slot: &mut Slot,
+    ) -> Result<(Vec<u8>, bool), Refusal> {
+        if envelope.len() > MAX_FRAME_BYTES {
+            return Err(refuse(
+                RefusalCode::TooLarge,
+                format!("envelope over the {MAX_FRAME_BYTES}-byte limit"),
+            ));
+        }
+        let kid = claimed_signer(envelope).map_err(envelope_refusal)?;
+
+        // The signing key must be the TLS-authenticated site's own, unrevoked key. The
+        // database is asked afresh, so a revocation takes effect for the very next report.
+        let keys = self.store.keys_of(site).await?;
+        if keys.is_empty() {
+            return Err(refuse(
+                RefusalCode::UnknownSite,
+                format!("site {site} is not enrolled"),
+            ));
+        }
+        let Some(key) = keys.iter().find(|k| k.fingerprint() == kid) else {
+            return Err(refuse(
+                RefusalCode::BadSignature,
+                format!("envelope is not signed with the key of site {site}"),
+            ));
+        };
+        if key.revoked_at.is_some() {
+            return Err(refuse(
+                RefusalCode::Revoked,
+                format!("the key of site {site} that signed this envelope is revoked"),
+            ));
+        }
+
+        let opened = open::<SiteReport>(envelope, &key.public_key).map_err(envelope_refusal)?;
+        let report = opened.payload;
+        slot.period = Some(report.period.to_string());
+        slot.revision = Some(report.revision);
+        if report.site != *site {
+            return Err(refuse(
+                RefusalCode::SignerMismatch,
+                format!("the report names another site than the connected site {site}"),
+            ));
+        }
+
+        // An identical resubmission gets the original receipt back.
+        if let Some(stored) = self.store.report_by_hash(&opened.hash).await? {
+            return Ok((stored.receipt, true));
+        }
+
+        let Some(form) = self
+            .policy
+            .forms
+            .iter()
+            .find(|f| f.reference() == report.form)
+        else {
+            return Err(refuse(
+                RefusalCode::WrongForm,
+                format!(
+                    "form {} v{} is not accepted by this coordinator",
+                    report.form.id, report.form.version
+                ),
+            ));
+        };
+        report.check_against(form).map_err(mismatch_refusal)?;
+        if report.policy.k < self.policy.min_k {
+            return Err(refuse(
+                RefusalCode::PolicyTooWeak,
+                format!(
+                    "disclosure threshold k = {} is below the province's k = {}",
+                    report.policy.k, self.policy.min_k
+                ),
+            ));
+        }
+        if !report.period.is_over(now) {
+            return Err(refuse(
+                RefusalCode::PeriodNotOver,
+                format!("period {} has not ended yet", report.period),
+            ));
+        }
+        let max_age = u64::from(self.policy.max_period_age_days) * 86_400;
+        if now.saturating_sub(report.period.end()) > max_age {
+            return Err(refuse(
+                RefusalCode::PeriodTooOld,
+                format!(
+                    "period {} ended more than {} days ago",
+                    report.period, self.policy.max_period_age_days
+                ),
+            ));
+        }
+
+        if let Some(receipt) = self
+            .check_slot(site, &report, envelope, &opened.hash, now)
+            .await?
+        {
+            return Ok((receipt, true));
+        }
+
+        let new = NewReport {
+            report: &report,
+            envelope,
+            hash: opened.hash,
+            key_id: key.id,
+            received_at: now,
+        };
+        let receipt_for = |sequence| {
+            let receipt = Receipt {
+                format: FORMAT_VERSION,
+                report: opened.hash,
+                site: site.clone(),
+                period: report.period,
+                revision: report.revision,
+                received_at: now,
+                sequence,
+            };
+            sign(&receipt, self.coordinator.signing_key())
+        };
+        match self.store.insert_report(new, receipt_for).await {
+            Ok(Ok((_, receipt))) => Ok((receipt, false)),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not sign a receipt");
+                Err(refuse(RefusalCode::Internal, "could not sign the receipt"))
+            }
+            // Another connection filled the slot between our checks and our insert: decide
+            // again against what is now stored.
+            Err(StoreError::SlotTaken) => {
+                if let Some(receipt) = self
+                    .check_slot(site, &report, envelope, &opened.hash, now)
+                    .await?
+                {
+                    return Ok((receipt, true));
+                }
+                Err(refuse(
+                    RefusalCode::StaleRevision,
+                    "a concurrent delivery changed this site's revisions; retry",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refuses an envelope whose (site, period, revision) is already filled by another
+    /// (equivocation, kept as evidence), or which is not the next revision. Returns the stored
+    /// receipt if this very envelope fills the slot (stored concurrently).
+    ///
+    /// Rows are only ever added, so reading the latest revision before the slot is sound: a
+    /// report committed between the two reads is seen by the slot read.
+    async fn check_slot(
+        &self,
+        site: &SiteId,
+        report: &SiteReport,
+        envelope: &[u8],
+        hash: &EnvelopeHash,
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, Refusal> {
+        let latest = self.store.latest(site, report.period).await?;
+        if let Some(stored) = self
+            .store
+            .report_in_slot(site, report.period, report.revision)
+            .await?
+        {
+            if stored.hash == *hash {
+                return Ok(Some(stored.receipt));
+            }
+            self.store
+                .record_equivocation(&Equivocation {
+                    site: site.clone(),
+                    period: report.period,
+                    revision: report.revision,
+                    envelope: envelope.to_vec(),
+                    received_at: now,
+                })
+                .await?;
+            return Err(refuse(
+                RefusalCode::Equivocation,
+                format!(
+                    "revision {} of {} for {} is already stored as envelope {}; this different \
+                     envelope is kept as evidence",
+                    report.revision, report.period, site, stored.hash
+                ),
+            ));
+        }
+        let expected_revision = latest.map_or(1, |l| l.revision.saturating_add(1));
+        if report.revision != expected_revision {
+            return Err(refuse(
+                RefusalCode::StaleRevision,
+                format!(
+                    "revision {} for {}: the next revision expected is {}",
+                    report.revision, report.period, expected_revision
+                ),
+            ));
+        }
+        if report.supersedes != latest.map(|l| l.hash) {
+            return Err(refuse(
+                RefusalCode::StaleRevision,
+                format!(
+                    "revision {} for {} must supersede the latest stored envelope",
+                    report.revision, report.period
+                ),
+            ));
+        }
+        Ok(None)
+    }
+}
+
+fn envelope_refusal(error: EnvelopeError) -> Refusal {
+    let code = match &error {
+        EnvelopeError::TooLarge { .. } => RefusalCode::TooLarge,
+        EnvelopeError::BadSignature
+        | EnvelopeError::UnknownKey { .. }
+        | EnvelopeError::KeyMismatch { .. }
+        | EnvelopeError::MissingKeyId
+        | EnvelopeError::WrongAlgorithm
+        | EnvelopeError::UnprotectedAlgorithm => RefusalCode::BadSignature,
+        _ => RefusalCode::Malformed,
+    };
+    refuse(code, format!("envelope refused: {error}"))
+}
+
+fn mismatch_refusal(error: MismatchError) -> Refusal {
+    let code = match &error {
+        MismatchError::Revision { .. } => RefusalCode::StaleRevision,
+        MismatchError::PolicyTooWeak { .. } => RefusalCode::PolicyTooWeak,
+        _ => RefusalCode::WrongForm,
+    };
+    refuse(code, format!("report does not match its form: {error}"))
+}

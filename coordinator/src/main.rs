@@ -1,0 +1,306 @@
+//! `quietcount-coordinator`: parses arguments, sets up logging and calls the library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use quietcount_coordinator::admin::{format_time, render_status, rows_as_csv, rows_as_json};
+use quietcount_coordinator::{Clock, Coordinator, SystemClock};
+use quietcount_keys::short_fingerprint;
+use quietcount_protocol::{Period, SiteId};
+
+/// The Quietcount provincial coordinator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a coordinator directory: config, identity key and database.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The province's name.
+        #[arg(long)]
+        province: String,
+        /// UDP address to listen on (default 0.0.0.0:4433).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Enroll a site's public key (re-enrolling with a new key revokes the old one).
+    Enroll {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        site: SiteId,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The site's public key file (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Refuse unless the key's short fingerprint is this one (as read out by the site).
+        #[arg(long)]
+        expect_fingerprint: Option<String>,
+    },
+    /// Revoke a site's key.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        site: SiteId,
+    },
+    /// List enrolled and revoked site keys.
+    Sites {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Serve sites over QUIC until SIGTERM or SIGINT.
+    Run {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Completeness of a period: who reported, when, reporting and on-time rates.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the signed donor package of a period.
+    Publish {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        /// Package directory (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Form id (default: the built-in monthly form).
+        #[arg(long)]
+        form: Option<String>,
+    },
+    /// Long-format rows of a period: every site's latest report and the provincial totals.
+    Export {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Form id (default: the built-in monthly form).
+        #[arg(long)]
+        form: Option<String>,
+    },
+    /// Write the signed site registry.
+    ExportRegistry {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(execute(cli.command))
+}
+
+async fn execute(command: Command) -> Result<()> {
+    let now = SystemClock.now();
+    match command {
+        Command::Init {
+            dir,
+            province,
+            listen,
+        } => {
+            let summary = Coordinator::init(&dir, &province, listen).await?;
+            println!("Coordinator created in {}", dir.display());
+            println!(
+                "Give sites this public key file: {}",
+                summary.public_key_path.display()
+            );
+            println!(
+                "and read them its short fingerprint: {}",
+                summary.short_fingerprint
+            );
+        }
+        Command::Enroll {
+            dir,
+            site,
+            name,
+            key,
+            expect_fingerprint,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let summary = coordinator
+                .enroll(&site, &name, &key, expect_fingerprint.as_deref(), now)
+                .await?;
+            if summary.already_enrolled {
+                println!("{site} already enrolled with this key");
+            } else {
+                println!("Enrolled {site} ({name})");
+            }
+            println!(
+                "Key fingerprint: {}  (check it against what the site reads out)",
+                summary.short_fingerprint
+            );
+            if summary.replaced_keys > 0 {
+                println!("The site's previous key is revoked.");
+            }
+        }
+        Command::Revoke { dir, site } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            coordinator.revoke(&site, now).await?;
+            println!("Revoked the key of {site}");
+        }
+        Command::Sites { dir } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let keys = coordinator.sites().await?;
+            println!(
+                "{:<24} {:<30} {:<19} {:<25} revoked",
+                "site", "name", "fingerprint", "enrolled"
+            );
+            for key in keys {
+                println!(
+                    "{:<24} {:<30} {:<19} {:<25} {}",
+                    key.site,
+                    key.name,
+                    short_fingerprint(&key.fingerprint()),
+                    format_time(key.enrolled_at),
+                    key.revoked_at
+                        .map(format_time)
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        Command::Run { dir, listen } => {
+            quietcount_coordinator::run(&dir, listen, shutdown_signal()).await?;
+        }
+        Command::Status { dir, period, json } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let status = coordinator.status(period).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render_status(&status));
+            }
+        }
+        Command::Publish {
+            dir,
+            period,
+            out,
+            form,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let assembled = coordinator
+                .publish(period, form.as_deref(), Some(&out), now)
+                .await?;
+            let c = assembled.provincial.completeness;
+            println!("Published {period} to {}", out.display());
+            println!(
+                "Completeness: {}/{} sites reported, {} on time (within {} days)",
+                c.reported, c.expected, c.on_time, c.on_time_days
+            );
+            for (what, why) in &assembled.excluded {
+                println!("Excluded {what}: {why}");
+            }
+        }
+        Command::Export {
+            dir,
+            period,
+            out,
+            format,
+            form,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let rows = coordinator.export_rows(period, form.as_deref()).await?;
+            let text = match format {
+                ExportFormat::Csv => rows_as_csv(&rows),
+                ExportFormat::Json => rows_as_json(&rows),
+            };
+            write_output(out.as_deref(), &text)?;
+        }
+        Command::ExportRegistry { dir, out } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let bytes = coordinator.signed_registry(now).await?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!("Wrote the signed registry to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,337 @@
+//! The QUIC server: moves request bytes from authenticated sites to [`Ingest`] and responses
+//! back, with every resource bounded.
+//!
+//! Bounds: connections (refused beyond `max_connections`; Retry address validation when many
+//! handshakes are pending), handshake time, bidirectional streams per connection (no
+//! unidirectional ones), receive windows sized to one frame, request size
+//! ([`MAX_FRAME_BYTES`]), the time a stream may take to deliver its request, idle time; no
+//! connection migration. Shutdown stops accepting, lets in-flight requests finish (their
+//! transactions commit and their responses are delivered), then closes the endpoint.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use quietcount_keys::tls;
+use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Response};
+use quietcount_protocol::{SiteId, fingerprint_of};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::admin::Coordinator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Limits;
+use crate::directory::EnrolledKeys;
+use crate::error::{CoordinatorError, io};
+use crate::ingest::Ingest;
+
+/// Application close codes.
+mod close_code {
+    /// Normal close.
+    pub const DONE: u32 = 0;
+    /// The peer's key is not (or no longer) enrolled.
+    pub const NOT_ENROLLED: u32 = 1;
+    /// The coordinator is shutting down.
+    pub const SHUTDOWN: u32 = 2;
+    /// Too many connections.
+    pub const BUSY: u32 = 3;
+}
+
+/// Extra receive window beyond one frame, so that an oversize request is seen as such
+/// (and refused) rather than stalled by flow control.
+const WINDOW_SLACK: usize = 64 * 1024;
+
+/// How long to wait for a response to be acknowledged before giving up on the stream.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A bound QUIC server, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    endpoint: Endpoint,
+    ingest: Ingest,
+    directory: Arc<EnrolledKeys>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+/// Runs the coordinator in `dir` until `shutdown` completes.
+pub async fn run(
+    dir: &Path,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CoordinatorError> {
+    let coordinator = Coordinator::open(dir).await?;
+    let listen = listen.unwrap_or(coordinator.config.listen);
+    let server = Server::bind(&coordinator, listen, Arc::new(SystemClock)).await?;
+    server.serve(shutdown).await
+}
+
+impl Server {
+    /// Binds the QUIC endpoint on `listen` (port 0 picks a free port).
+    pub async fn bind(
+        coordinator: &Coordinator,
+        listen: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoordinatorError> {
+        let limits = coordinator.config.limits;
+        let directory = Arc::new(EnrolledKeys::default());
+        directory.refresh(&coordinator.store).await?;
+        let mut server_config = tls::server_config(&coordinator.identity, directory.clone())?;
+        server_config.transport_config(Arc::new(transport_config(&limits)?));
+        server_config.migration(false);
+        server_config.max_incoming(limits.max_connections.max(1));
+        let endpoint =
+            Endpoint::server(server_config, listen).map_err(io(Path::new(&listen.to_string())))?;
+        tracing::info!(
+            address = %endpoint.local_addr().map_err(io(Path::new("endpoint")))?,
+            province = %coordinator.config.province,
+            "coordinator listening"
+        );
+        Ok(Self {
+            endpoint,
+            ingest: coordinator.ingest(),
+            directory,
+            clock,
+            limits,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, CoordinatorError> {
+        self.endpoint
+            .local_addr()
+            .map_err(io(Path::new("endpoint")))
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes in-flight requests
+    /// and closes the endpoint.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), CoordinatorError> {
+        let refresher = self
+            .directory
+            .clone()
+            .spawn_refresher(self.ingest.store().clone());
+        let connections = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let pending_handshakes = Arc::new(AtomicUsize::new(0));
+        // Every connection task holds a clone of `done_tx`; when all are dropped, all
+        // in-flight work has finished.
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::pin!(shutdown);
+        loop {
+            let incoming = tokio::select! {
+                () = &mut shutdown => break,
+                incoming = self.endpoint.accept() => incoming,
+            };
+            let Some(incoming) = incoming else { break };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                tracing::warn!(remote = %incoming.remote_address(), "connection refused: at capacity");
+                incoming.refuse();
+                continue;
+            };
+            if !incoming.remote_address_validated()
+                && incoming.may_retry()
+                && pending_handshakes.load(Ordering::Relaxed)
+                    >= self.limits.retry_above_pending_handshakes
+            {
+                // Under load, make the peer prove it owns its address before doing any work.
+                if let Err(error) = incoming.retry() {
+                    tracing::debug!(%error, "retry failed");
+                }
+                continue;
+            }
+            let task = ConnectionTask {
+                ingest: self.ingest.clone(),
+                clock: self.clock.clone(),
+                limits: self.limits,
+                stop: stop_rx.clone(),
+                _done: done_tx.clone(),
+            };
+            let pending = pending_handshakes.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                pending.fetch_add(1, Ordering::Relaxed);
+                let connection = task.handshake(incoming).await;
+                pending.fetch_sub(1, Ordering::Relaxed);
+                if let Some((connection, site)) = connection {
+                    task.serve(connection, site).await;
+                }
+            });
+        }
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        self.endpoint.set_server_config(None);
+        let _ = stop_tx.send(true);
+        drop(done_tx);
+        let _ = done_rx.recv().await;
+        refresher.abort();
+        self.endpoint
+            .close(VarInt::from_u32(close_code::SHUTDOWN), b"shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        self.ingest.store().close().await;
+        tracing::info!("coordinator stopped");
+        Ok(())
+    }
+}
+
+fn transport_config(limits: &Limits) -> Result<quinn::TransportConfig, CoordinatorError> {
+    let streams = limits.max_streams_per_connection.max(1);
+    let stream_window = u32::try_from(MAX_FRAME_BYTES + WINDOW_SLACK).unwrap_or(u32::MAX);
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(stream_window))
+        .receive_window(VarInt::from_u32(stream_window.saturating_mul(streams)))
+        .send_window(u64::from(stream_window) * u64::from(streams))
+        .datagram_receive_buffer_size(None)
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(limits.idle_timeout()).map_err(|_| {
+                CoordinatorError::Config(crate::config::ConfigError::Invalid {
+                    path: "config.toml".into(),
+                    message: "idle_timeout_secs is too large".into(),
+                })
+            })?,
+        ));
+    Ok(transport)
+}
+
+struct ConnectionTask {
+    ingest: Ingest,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+    _done: mpsc::Sender<()>,
+}
+
+impl ConnectionTask {
+    /// Completes the handshake within the time limit and checks the peer's key against the
+    /// store (not only the snapshot the TLS verifier used).
+    async fn handshake(&self, incoming: quinn::Incoming) -> Option<(Connection, SiteId)> {
+        let remote = incoming.remote_address();
+        let connecting = match incoming.accept() {
+            Ok(connecting) => connecting,
+            Err(error) => {
+                tracing::debug!(%remote, %error, "incoming connection failed");
+                return None;
+            }
+        };
+        let connection =
+            match tokio::time::timeout(self.limits.handshake_timeout(), connecting).await {
+                Ok(Ok(connection)) => connection,
+                Ok(Err(error)) => {
+                    tracing::info!(%remote, %error, "handshake refused or failed");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::info!(%remote, "handshake timed out");
+                    return None;
+                }
+            };
+        let Some(key) = tls::peer_key(&connection) else {
+            connection.close(VarInt::from_u32(close_code::NOT_ENROLLED), b"no client key");
+            return None;
+        };
+        match self
+            .ingest
+            .store()
+            .key_by_fingerprint(&fingerprint_of(&key))
+            .await
+        {
+            Ok(Some(record)) if record.revoked_at.is_none() => {
+                tracing::debug!(%remote, site = %record.site, "site connected");
+                Some((connection, record.site))
+            }
+            Ok(_) => {
+                tracing::info!(%remote, "key not enrolled or revoked: connection closed");
+                connection.close(VarInt::from_u32(close_code::NOT_ENROLLED), b"not enrolled");
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, "store failure checking a peer key");
+                connection.close(VarInt::from_u32(close_code::BUSY), b"internal error");
+                None
+            }
+        }
+    }
+
+    /// Serves streams of one connection until it closes or shutdown begins.
+    async fn serve(mut self, connection: Connection, site: SiteId) {
+        let mut streams = tokio::task::JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                accepted = connection.accept_bi() => accepted,
+                _ = self.stop.wait_for(|stop| *stop) => break,
+                Some(_) = streams.join_next(), if !streams.is_empty() => continue,
+            };
+            let (send, recv) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::debug!(site = %site, %error, "connection ended");
+                    break;
+                }
+            };
+            let ingest = self.ingest.clone();
+            let clock = self.clock.clone();
+            let site = site.clone();
+            let timeout = self.limits.stream_timeout();
+            streams.spawn(async move {
+                serve_stream(&ingest, clock.as_ref(), &site, send, recv, timeout).await;
+            });
+        }
+        // Let requests already received finish and their responses go out.
+        while streams.join_next().await.is_some() {}
+        if *self.stop.borrow() {
+            connection.close(VarInt::from_u32(close_code::SHUTDOWN), b"shutting down");
+        } else {
+            connection.close(VarInt::from_u32(close_code::DONE), b"");
+        }
+    }
+}
+
+/// One request, one response.
+async fn serve_stream(
+    ingest: &Ingest,
+    clock: &dyn Clock,
+    site: &SiteId,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    timeout: Duration,
+) {
+    let response = match tokio::time::timeout(timeout, recv.read_to_end(MAX_FRAME_BYTES)).await {
+        Err(_) => {
+            tracing::info!(site = %site, "stream delivered no complete request in time: dropped");
+            let _ = recv.stop(VarInt::from_u32(0));
+            let _ = send.reset(VarInt::from_u32(0));
+            return;
+        }
+        Ok(Err(quinn::ReadToEndError::TooLong)) => {
+            let _ = recv.stop(VarInt::from_u32(0));
+            tracing::warn!(site = %site, code = ?RefusalCode::TooLarge, "report refused: request too large");
+            Response::Refused {
+                code: RefusalCode::TooLarge,
+                message: format!("request over the {MAX_FRAME_BYTES}-byte limit"),
+            }
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(site = %site, %error, "stream failed");
+            return;
+        }
+        Ok(Ok(frame)) => ingest.handle_frame(site, &frame, clock.now()).await,
+    };
+    let bytes = match response.encode() {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::error!(%error, "could not encode a response");
+            return;
+        }
+    };
+    if let Err(error) = send.write_all(&bytes).await {
+        tracing::debug!(site = %site, %error, "could not send the response");
+        return;
+    }
+    let _ = send.finish();
+    // Wait (bounded) until the peer has the response, so a shutdown does not cut it off.
+    let _ = tokio::time::timeout(DELIVERY_TIMEOUT, send.stopped()).await;
+}

@@ -1,0 +1,663 @@
+//! The coordinator's durable store: every SQL statement of the coordinator lives here.
+//!
+//! The rest of the crate sees only [`Store`] and plain Rust records, so that a PostgreSQL
+//! backend could be added behind the same methods. SQLite is the embedded default: WAL journal,
+//! `synchronous = FULL` (a committed transaction survives power loss), foreign keys on, and
+//! every write in a named `BEGIN IMMEDIATE` transaction so writers queue instead of failing.
+//!
+//! Uniqueness (one envelope per site, period and revision; one row per envelope hash; one
+//! active key per site) is enforced by the schema, not by checking before inserting.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use quietcount_protocol::{
+    Cell, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId, SiteReport,
+    UnixTime, fingerprint_of, signed::PublicKeyBytes,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+/// Errors of the store. Each names the transaction or query that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A database operation failed.
+    #[error("database error in {operation}: {source}")]
+    Database {
+        /// The named transaction or query.
+        operation: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (the database was edited by hand?).
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+    /// A slot (site, period, revision) or envelope hash was already taken by a concurrent writer.
+    #[error("report slot already filled")]
+    SlotTaken,
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { operation, source }
+}
+
+/// One enrolled key of a site, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Row id.
+    pub id: i64,
+    /// The site.
+    pub site: SiteId,
+    /// Display name.
+    pub name: String,
+    /// The public key.
+    pub public_key: VerifyingKey,
+    /// When enrolled.
+    pub enrolled_at: UnixTime,
+    /// When revoked, if it was.
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl KeyRecord {
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint_of(&self.public_key)
+    }
+
+    /// The registry entry for this key.
+    pub fn registry_entry(&self) -> RegistryEntry {
+        RegistryEntry {
+            site: self.site.clone(),
+            name: self.name.clone(),
+            public_key: PublicKeyBytes::from(&self.public_key),
+            enrolled_at: self.enrolled_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// The latest stored revision of a site for a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    /// Its revision.
+    pub revision: u32,
+    /// Hash of its envelope.
+    pub hash: EnvelopeHash,
+}
+
+/// A stored report with its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRecord {
+    /// Ingest sequence number.
+    pub sequence: u64,
+    /// The site.
+    pub site: SiteId,
+    /// The period.
+    pub period: Period,
+    /// The revision.
+    pub revision: u32,
+    /// Hash of the envelope.
+    pub hash: EnvelopeHash,
+    /// The exact envelope bytes.
+    pub envelope: Vec<u8>,
+    /// When received (as signed in the receipt).
+    pub received_at: UnixTime,
+    /// The exact signed receipt bytes.
+    pub receipt: Vec<u8>,
+    /// Row id of the key that signed it.
+    pub key_id: i64,
+}
+
+/// A verified report ready to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReport<'a> {
+    /// The decoded report.
+    pub report: &'a SiteReport,
+    /// Its exact envelope bytes.
+    pub envelope: &'a [u8],
+    /// Hash of the envelope.
+    pub hash: EnvelopeHash,
+    /// Row id of the signing key.
+    pub key_id: i64,
+    /// Reception time.
+    pub received_at: UnixTime,
+}
+
+/// Evidence of equivocation: a validly signed envelope conflicting with a stored one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The site.
+    pub site: SiteId,
+    /// The period.
+    pub period: Period,
+    /// The contested revision.
+    pub revision: u32,
+    /// The refused envelope's exact bytes.
+    pub envelope: Vec<u8>,
+    /// When it arrived.
+    pub received_at: UnixTime,
+}
+
+/// Cells inserted per statement (4 bound values each, far below SQLite's variable limit).
+const CELLS_PER_STATEMENT: usize = 2_000;
+
+/// The coordinator's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Creates a new database file at `path` and applies the migrations.
+    pub async fn create(path: &Path) -> Result<Self> {
+        Self::connect(path, true).await
+    }
+
+    /// Opens an existing database at `path`, applying any pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        Self::connect(path, false).await
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db("connect"))?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a named write transaction (`BEGIN IMMEDIATE`: takes the write lock at once).
+    async fn begin(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
+        tracing::trace!(transaction = name, "begin");
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db(name))
+    }
+
+    // ---- sites and keys ----
+
+    /// Enrolls `key` for `site`, revoking any other active key of the site at `now`.
+    /// Enrolling the key that is already active for the site changes nothing.
+    pub async fn enroll(
+        &self,
+        site: &SiteId,
+        name: &str,
+        key: &VerifyingKey,
+        now: UnixTime,
+    ) -> Result<EnrollOutcome> {
+        const TX: &str = "enroll_site_key";
+        let mut tx = self.begin(TX).await?;
+        let existing = sqlx::query("SELECT site, revoked_at FROM site_keys WHERE public_key = ?")
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        if let Some(row) = existing {
+            let owner: String = row.get(0);
+            let revoked: Option<i64> = row.get(1);
+            tx.rollback().await.map_err(db(TX))?;
+            return Ok(if owner != site.as_str() {
+                EnrollOutcome::KeyUsedByOtherSite(owner)
+            } else if revoked.is_some() {
+                EnrollOutcome::KeyWasRevoked
+            } else {
+                EnrollOutcome::AlreadyEnrolled
+            });
+        }
+        let revoked = sqlx::query(
+            "UPDATE site_keys SET revoked_at = ? WHERE site = ? AND revoked_at IS NULL",
+        )
+        .bind(to_i64(now)?)
+        .bind(site.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO site_keys (site, name, public_key, fingerprint, enrolled_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(site.as_str())
+        .bind(name)
+        .bind(key.as_bytes().as_slice())
+        .bind(fingerprint_of(key).0.as_slice())
+        .bind(to_i64(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(EnrollOutcome::Enrolled {
+            replaced_keys: revoked,
+        })
+    }
+
+    /// Revokes the active key of `site` at `now`. Returns false if it had none.
+    pub async fn revoke(&self, site: &SiteId, now: UnixTime) -> Result<bool> {
+        const TX: &str = "revoke_site_key";
+        let mut tx = self.begin(TX).await?;
+        let changed = sqlx::query(
+            "UPDATE site_keys SET revoked_at = ? WHERE site = ? AND revoked_at IS NULL",
+        )
+        .bind(to_i64(now)?)
+        .bind(site.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?
+        .rows_affected();
+        tx.commit().await.map_err(db(TX))?;
+        Ok(changed > 0)
+    }
+
+    /// Every key ever enrolled, oldest first.
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list_keys"))?;
+        rows.iter().map(key_record).collect()
+    }
+
+    /// The key with this fingerprint, revoked or not.
+    pub async fn key_by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Option<KeyRecord>> {
+        let row = sqlx::query(
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys \
+             WHERE fingerprint = ?",
+        )
+        .bind(fingerprint.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("key_by_fingerprint"))?;
+        row.as_ref().map(key_record).transpose()
+    }
+
+    /// The keys of one site, oldest first.
+    pub async fn keys_of(&self, site: &SiteId) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys \
+             WHERE site = ? ORDER BY id",
+        )
+        .bind(site.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("keys_of_site"))?;
+        rows.iter().map(key_record).collect()
+    }
+
+    // ---- reports ----
+
+    /// The stored report with this envelope hash.
+    pub async fn report_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<ReportRecord>> {
+        let row = sqlx::query(&format!("{REPORT_SELECT} WHERE r.envelope_hash = ?"))
+            .bind(hash.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("report_by_hash"))?;
+        row.as_ref().map(report_record).transpose()
+    }
+
+    /// The stored report filling (site, period, revision).
+    pub async fn report_in_slot(
+        &self,
+        site: &SiteId,
+        period: Period,
+        revision: u32,
+    ) -> Result<Option<ReportRecord>> {
+        let row = sqlx::query(&format!(
+            "{REPORT_SELECT} WHERE r.site = ? AND r.period = ? AND r.revision = ?"
+        ))
+        .bind(site.as_str())
+        .bind(period.to_string())
+        .bind(i64::from(revision))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("report_in_slot"))?;
+        row.as_ref().map(report_record).transpose()
+    }
+
+    /// The latest revision stored for (site, period).
+    pub async fn latest(&self, site: &SiteId, period: Period) -> Result<Option<Latest>> {
+        let row = sqlx::query(
+            "SELECT revision, envelope_hash FROM reports WHERE site = ? AND period = ? \
+             ORDER BY revision DESC LIMIT 1",
+        )
+        .bind(site.as_str())
+        .bind(period.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("latest_revision"))?;
+        row.map(|row| {
+            Ok(Latest {
+                revision: to_u32(row.get(0))?,
+                hash: hash_of(row.get(1))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a verified report, its decoded cells and its receipt in one transaction.
+    ///
+    /// `sign_receipt` is given the sequence number the database assigned and returns the
+    /// signed receipt bytes, which are stored with the report; they are returned only after
+    /// the commit. A report whose slot or hash is already taken gives [`StoreError::SlotTaken`]
+    /// and stores nothing.
+    pub async fn insert_report<E>(
+        &self,
+        new: NewReport<'_>,
+        sign_receipt: impl FnOnce(u64) -> std::result::Result<Vec<u8>, E>,
+    ) -> Result<std::result::Result<(u64, Vec<u8>), E>> {
+        const TX: &str = "store_report_cells_receipt";
+        let mut tx = self.begin(TX).await?;
+        let report = new.report;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (envelope_hash, site, period, revision, key_id, form_id, \
+             form_version, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING sequence",
+        )
+        .bind(new.hash.0.as_slice())
+        .bind(report.site.as_str())
+        .bind(report.period.to_string())
+        .bind(i64::from(report.revision))
+        .bind(new.key_id)
+        .bind(&report.form.id)
+        .bind(i64::from(report.form.version))
+        .bind(new.envelope)
+        .bind(to_i64(new.received_at)?)
+        .fetch_one(&mut *tx)
+        .await;
+        let sequence: i64 = match inserted {
+            Ok(row) => row.get(0),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await.map_err(db(TX))?;
+                return Err(StoreError::SlotTaken);
+            }
+            Err(e) => return Err(db(TX)(e)),
+        };
+        let cells = report.indicators.iter().flat_map(|indicator| {
+            indicator
+                .tables
+                .iter()
+                .enumerate()
+                .flat_map(move |(t, table)| {
+                    table
+                        .cells
+                        .iter()
+                        .enumerate()
+                        .map(move |(c, cell)| (indicator.indicator.as_str(), t, c, *cell))
+                })
+        });
+        let cells: Vec<_> = cells.collect();
+        for chunk in cells.chunks(CELLS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) ",
+            );
+            builder.push_values(chunk, |mut b, (indicator, t, c, cell)| {
+                b.push_bind(sequence)
+                    .push_bind(*indicator)
+                    .push_bind(*t as i64)
+                    .push_bind(*c as i64)
+                    .push_bind(match cell {
+                        Cell::Exact(n) => i64::try_from(*n).ok(),
+                        Cell::Suppressed => None,
+                    });
+            });
+            builder.build().execute(&mut *tx).await.map_err(db(TX))?;
+        }
+        let sequence_u64 = u64::try_from(sequence)
+            .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?;
+        let receipt = match sign_receipt(sequence_u64) {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                tx.rollback().await.map_err(db(TX))?;
+                return Ok(Err(e));
+            }
+        };
+        sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES (?, ?)")
+            .bind(sequence)
+            .bind(receipt.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(Ok((sequence_u64, receipt)))
+    }
+
+    /// Keeps a conflicting envelope as evidence (once per envelope hash).
+    pub async fn record_equivocation(&self, evidence: &Equivocation) -> Result<()> {
+        const TX: &str = "record_equivocation_evidence";
+        let mut tx = self.begin(TX).await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO equivocations (envelope_hash, site, period, revision, \
+             envelope, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Sha256Hash::of(&evidence.envelope).0.as_slice())
+        .bind(evidence.site.as_str())
+        .bind(evidence.period.to_string())
+        .bind(i64::from(evidence.revision))
+        .bind(evidence.envelope.as_slice())
+        .bind(to_i64(evidence.received_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(())
+    }
+
+    /// Equivocation evidence for a period.
+    pub async fn equivocations(&self, period: Period) -> Result<Vec<Equivocation>> {
+        let rows = sqlx::query(
+            "SELECT site, period, revision, envelope, received_at FROM equivocations \
+             WHERE period = ? ORDER BY id",
+        )
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("equivocations_of_period"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(Equivocation {
+                    site: site_of(row.get(0))?,
+                    period: period_of(row.get(1))?,
+                    revision: to_u32(row.get(2))?,
+                    envelope: row.get(3),
+                    received_at: to_u64(row.get(4))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sites with equivocation evidence for a period.
+    pub async fn equivocating_sites(&self, period: Period) -> Result<BTreeSet<SiteId>> {
+        Ok(self
+            .equivocations(period)
+            .await?
+            .into_iter()
+            .map(|e| e.site)
+            .collect())
+    }
+
+    /// Every stored report of a period, all revisions, by site then revision.
+    pub async fn reports_of_period(&self, period: Period) -> Result<Vec<ReportRecord>> {
+        let rows = sqlx::query(&format!(
+            "{REPORT_SELECT} WHERE r.period = ? ORDER BY r.site, r.revision"
+        ))
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reports_of_period"))?;
+        rows.iter().map(report_record).collect()
+    }
+
+    /// The latest revision of each site for a period, by site.
+    pub async fn latest_reports_of_period(&self, period: Period) -> Result<Vec<ReportRecord>> {
+        let rows = sqlx::query(&format!(
+            "{REPORT_SELECT} WHERE r.period = ? AND r.revision = \
+             (SELECT MAX(revision) FROM reports x WHERE x.site = r.site AND x.period = r.period) \
+             ORDER BY r.site"
+        ))
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("latest_reports_of_period"))?;
+        rows.iter().map(report_record).collect()
+    }
+
+    /// Number of stored reports.
+    pub async fn report_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("report_count"))?;
+        to_u64(n)
+    }
+
+    /// A digest of everything stored (keys, reports, cells, receipts, equivocations), so a
+    /// test can show an operation changed nothing.
+    pub async fn digest(&self) -> Result<Sha256Hash> {
+        const QUERIES: [&str; 5] = [
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
+            "SELECT sequence, envelope_hash, site, period, revision, key_id, envelope, received_at \
+             FROM reports ORDER BY sequence",
+            "SELECT sequence, indicator, table_index, cell_index, value FROM cells \
+             ORDER BY sequence, indicator, table_index, cell_index",
+            "SELECT sequence, receipt FROM receipts ORDER BY sequence",
+            "SELECT envelope_hash, site, period, revision, envelope, received_at FROM equivocations \
+             ORDER BY id",
+        ];
+        let mut text = Vec::new();
+        for query in QUERIES {
+            let rows = sqlx::query(query)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("digest"))?;
+            for row in rows {
+                for i in 0..row.len() {
+                    let value: Option<Vec<u8>> = row
+                        .try_get::<Option<Vec<u8>>, _>(i)
+                        .or_else(|_| {
+                            row.try_get::<Option<i64>, _>(i)
+                                .map(|v| v.map(|v| v.to_string().into_bytes()))
+                        })
+                        .or_else(|_| {
+                            row.try_get::<Option<String>, _>(i)
+                                .map(|v| v.map(String::into_bytes))
+                        })
+                        .map_err(db("digest"))?;
+                    match value {
+                        Some(v) => {
+                            text.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                            text.extend_from_slice(&v);
+                        }
+                        None => text.extend_from_slice(&u64::MAX.to_be_bytes()),
+                    }
+                }
+            }
+            text.push(0xff);
+        }
+        Ok(Sha256Hash::of(&text))
+    }
+}
+
+/// What [`Store::enroll`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// The key was enrolled; `replaced_keys` older keys of the site were revoked.
+    Enrolled {
+        /// Keys revoked by this enrolment.
+        replaced_keys: u64,
+    },
+    /// This key is already the site's active key.
+    AlreadyEnrolled,
+    /// This key was enrolled for the site before and revoked; it cannot come back.
+    KeyWasRevoked,
+    /// This key belongs to another site.
+    KeyUsedByOtherSite(String),
+}
+
+const REPORT_SELECT: &str = "SELECT r.sequence, r.site, r.period, r.revision, r.envelope_hash, \
+     r.envelope, r.received_at, c.receipt, r.key_id FROM reports r \
+     JOIN receipts c ON c.sequence = r.sequence";
+
+fn report_record(row: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord> {
+    Ok(ReportRecord {
+        sequence: to_u64(row.get(0))?,
+        site: site_of(row.get(1))?,
+        period: period_of(row.get(2))?,
+        revision: to_u32(row.get(3))?,
+        hash: hash_of(row.get(4))?,
+        envelope: row.get(5),
+        received_at: to_u64(row.get(6))?,
+        receipt: row.get(7),
+        key_id: row.get(8),
+    })
+}
+
+fn key_record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {
+    let bytes: Vec<u8> = row.get(3);
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("public key is not 32 bytes".into()))?;
+    let public_key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| StoreError::Corrupt("public key is not an Ed25519 point".into()))?;
+    let revoked: Option<i64> = row.get(5);
+    Ok(KeyRecord {
+        id: row.get(0),
+        site: site_of(row.get(1))?,
+        name: row.get(2),
+        public_key,
+        enrolled_at: to_u64(row.get(4))?,
+        revoked_at: revoked.map(to_u64).transpose()?,
+    })
+}
+
+fn site_of(text: String) -> Result<SiteId> {
+    SiteId::new(&text).map_err(|_| StoreError::Corrupt(format!("site id {text:?}")))
+}
+
+fn period_of(text: String) -> Result<Period> {
+    Period::from_str(&text).map_err(|_| StoreError::Corrupt(format!("period {text:?}")))
+}
+
+fn hash_of(bytes: Vec<u8>) -> Result<Sha256Hash> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))?;
+    Ok(Sha256Hash(bytes))
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+fn to_u64(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+fn to_u32(n: i64) -> Result<u32> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}

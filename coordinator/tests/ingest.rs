@@ -1,0 +1,406 @@
+//! Ingest decisions without a network: every refusal gets its code and leaves the store
+//! unchanged (digest before = digest after), and a good report is still accepted afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, report};
+use quietcount_coordinator::{Coordinator, Ingest};
+use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
+use quietcount_protocol::{
+    DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, open, sign,
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    coordinator: Coordinator,
+    ingest: Ingest,
+    a: TestSite,
+    b: TestSite,
+    period: Period,
+    now: u64,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = coordinator_in(&dir.path().join("coord")).await.unwrap();
+    let period = Period::parse("2026-10").unwrap();
+    let now = period.end() + 2 * 86_400;
+    let a = TestSite::new("site-a").unwrap();
+    let b = TestSite::new("site-b").unwrap();
+    enroll(&coordinator, &a, period.start()).await.unwrap();
+    enroll(&coordinator, &b, period.start()).await.unwrap();
+    let ingest = coordinator.ingest();
+    Fixture {
+        _dir: dir,
+        coordinator,
+        ingest,
+        a,
+        b,
+        period,
+        now,
+    }
+}
+
+impl Fixture {
+    async fn digest(&self) -> Sha256Hash {
+        self.coordinator.store.digest().await.unwrap()
+    }
+
+    /// Submits and asserts the refusal code and that nothing changed in the store.
+    async fn refused(&self, site: &SiteId, envelope: &[u8], code: RefusalCode) -> String {
+        let before = self.digest().await;
+        let response = self.ingest.submit(site, envelope, self.now).await;
+        let after = self.digest().await;
+        assert_eq!(before, after, "a refusal ({code:?}) changed the store");
+        match response {
+            Response::Refused { code: got, message } => {
+                assert_eq!(got, code, "wrong code; message: {message}");
+                assert!(!message.is_empty());
+                message
+            }
+            other => panic!("expected {code:?}, got {other:?}"),
+        }
+    }
+
+    async fn accepted(&self, site: &SiteId, envelope: &[u8]) -> (Receipt, Vec<u8>, bool) {
+        match self.ingest.submit(site, envelope, self.now).await {
+            Response::Accepted { receipt, duplicate } => {
+                let opened =
+                    open::<Receipt>(&receipt.0, &self.coordinator.identity.verifying_key())
+                        .expect("receipt signed by the coordinator");
+                (opened.payload, receipt.0, duplicate)
+            }
+            other => panic!("expected acceptance, got {other:?}"),
+        }
+    }
+
+    async fn good_report_still_accepted(&self) {
+        let envelope = self.b.signed_report(self.period, 1, None, 99).unwrap();
+        let (receipt, _, duplicate) = self.accepted(&self.b.id, &envelope).await;
+        assert!(!duplicate);
+        assert_eq!(receipt.site, self.b.id);
+    }
+}
+
+#[tokio::test]
+async fn accepts_stores_and_signs_receipts_then_resubmission_is_idempotent() {
+    let f = fixture().await;
+    let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    let (receipt, receipt_bytes, duplicate) = f.accepted(&f.a.id, &envelope).await;
+    assert!(!duplicate);
+    assert_eq!(receipt.report, Sha256Hash::of(&envelope));
+    assert_eq!(receipt.site, f.a.id);
+    assert_eq!(receipt.period, f.period);
+    assert_eq!(receipt.revision, 1);
+    assert_eq!(receipt.received_at, f.now);
+
+    let stored = f
+        .coordinator
+        .store
+        .report_by_hash(&Sha256Hash::of(&envelope))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.envelope, envelope, "exact bytes stored");
+    assert_eq!(stored.receipt, receipt_bytes);
+
+    let before = f.digest().await;
+    let (again, again_bytes, duplicate) = f.accepted(&f.a.id, &envelope).await;
+    assert!(duplicate);
+    assert_eq!(
+        again_bytes, receipt_bytes,
+        "the original receipt is returned"
+    );
+    assert_eq!(again, receipt);
+    assert_eq!(f.digest().await, before, "a duplicate adds nothing");
+
+    // Revision 2 superseding revision 1: accepted with a larger sequence number.
+    let second =
+        f.a.signed_report(f.period, 2, Some(Sha256Hash::of(&envelope)), 2)
+            .unwrap();
+    let (receipt2, _, _) = f.accepted(&f.a.id, &second).await;
+    assert_eq!(receipt2.revision, 2);
+    assert!(receipt2.sequence > receipt.sequence);
+    let latest = f
+        .coordinator
+        .store
+        .latest_reports_of_period(f.period)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].revision, 2);
+}
+
+#[tokio::test]
+async fn unknown_site_is_refused() {
+    let f = fixture().await;
+    let ghost = TestSite::new("ghost").unwrap();
+    let envelope = ghost.signed_report(f.period, 1, None, 1).unwrap();
+    f.refused(&ghost.id, &envelope, RefusalCode::UnknownSite)
+        .await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn revoked_site_is_refused_and_reenrolment_revokes_the_old_key() {
+    let f = fixture().await;
+    let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.coordinator.revoke(&f.a.id, f.now - 10).await.unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::Revoked).await;
+
+    // Re-enrolled with a new key: the old key stays refused, the new one is accepted.
+    let renewed = TestSite {
+        id: f.a.id.clone(),
+        identity: quietcount_keys::Identity::generate(),
+    };
+    enroll(&f.coordinator, &renewed, f.now - 5).await.unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::Revoked).await;
+    let fresh = renewed.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &fresh).await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn signer_must_be_the_tls_site() {
+    let f = fixture().await;
+    // Site B's own report, delivered over site A's connection: not A's key.
+    let by_b = f.b.signed_report(f.period, 1, None, 1).unwrap();
+    f.refused(&f.a.id, &by_b, RefusalCode::BadSignature).await;
+    // Signed by A but naming B as the site.
+    let naming_b = report(
+        &Form::default_monthly(),
+        &f.b.id,
+        f.period,
+        1,
+        None,
+        DisclosurePolicy::DEFAULT,
+        1,
+    )
+    .unwrap();
+    let envelope = sign(&naming_b, f.a.identity.signing_key()).unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::SignerMismatch)
+        .await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn bad_signature_is_refused() {
+    let f = fixture().await;
+    let mut envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    let last = envelope.len() - 1;
+    envelope[last] ^= 0x01; // the signature is the envelope's last byte string
+    f.refused(&f.a.id, &envelope, RefusalCode::BadSignature)
+        .await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn wrong_form_is_refused() {
+    let f = fixture().await;
+    let mut other = Form::default_monthly();
+    other.version += 1;
+    let r = report(
+        &other,
+        &f.a.id,
+        f.period,
+        1,
+        None,
+        DisclosurePolicy::DEFAULT,
+        1,
+    )
+    .unwrap();
+    let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::WrongForm).await;
+
+    // The right form reference but a table with a cell missing.
+    let mut r = report(
+        &Form::default_monthly(),
+        &f.a.id,
+        f.period,
+        1,
+        None,
+        DisclosurePolicy::DEFAULT,
+        1,
+    )
+    .unwrap();
+    r.indicators[0].tables[0].cells.pop();
+    let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::WrongForm).await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn future_and_too_old_periods_are_refused() {
+    let f = fixture().await;
+    let current = Period::parse("2026-11").unwrap();
+    let envelope = f.a.signed_report(current, 1, None, 1).unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::PeriodNotOver)
+        .await;
+    let old = Period::parse("2025-01").unwrap();
+    let envelope = f.a.signed_report(old, 1, None, 1).unwrap();
+    f.refused(&f.a.id, &envelope, RefusalCode::PeriodTooOld)
+        .await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn weak_policy_is_refused() {
+    let f = fixture().await;
+    let r = report(
+        &Form::default_monthly(),
+        &f.a.id,
+        f.period,
+        1,
+        None,
+        DisclosurePolicy::new(3).unwrap(),
+        1,
+    )
+    .unwrap();
+    let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
+    let message = f
+        .refused(&f.a.id, &envelope, RefusalCode::PolicyTooWeak)
+        .await;
+    assert!(message.contains("k = 3"), "{message}");
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn stale_gapped_and_wrongly_superseding_revisions_are_refused() {
+    let f = fixture().await;
+    // Revision 2 with nothing stored.
+    let orphan =
+        f.a.signed_report(f.period, 2, Some(Sha256Hash([7; 32])), 1)
+            .unwrap();
+    f.refused(&f.a.id, &orphan, RefusalCode::StaleRevision)
+        .await;
+
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &first).await;
+    let first_hash = Sha256Hash::of(&first);
+    // A gap: revision 3 after 1.
+    let gap = f.a.signed_report(f.period, 3, Some(first_hash), 2).unwrap();
+    f.refused(&f.a.id, &gap, RefusalCode::StaleRevision).await;
+    // Revision 2 naming the wrong predecessor.
+    let wrong =
+        f.a.signed_report(f.period, 2, Some(Sha256Hash([9; 32])), 2)
+            .unwrap();
+    f.refused(&f.a.id, &wrong, RefusalCode::StaleRevision).await;
+
+    // Revision 2 done right, then a stale revision 2 superseding the same hash is a conflict.
+    let second = f.a.signed_report(f.period, 2, Some(first_hash), 3).unwrap();
+    f.accepted(&f.a.id, &second).await;
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
+    let f = fixture().await;
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &first).await;
+    let reports_before = f.coordinator.store.report_count().await.unwrap();
+    let conflicting = f.a.signed_report(f.period, 1, None, 2).unwrap();
+    assert_ne!(first, conflicting);
+    match f.ingest.submit(&f.a.id, &conflicting, f.now).await {
+        Response::Refused { code, .. } => assert_eq!(code, RefusalCode::Equivocation),
+        other => panic!("expected equivocation, got {other:?}"),
+    }
+    assert_eq!(
+        f.coordinator.store.report_count().await.unwrap(),
+        reports_before
+    );
+    let evidence = f.coordinator.store.equivocations(f.period).await.unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].envelope, conflicting, "exact bytes kept");
+    assert_eq!(evidence[0].site, f.a.id);
+    assert_eq!(evidence[0].revision, 1);
+
+    // Sending the same evidence again adds nothing.
+    let digest = f.digest().await;
+    f.refused(&f.a.id, &conflicting, RefusalCode::Equivocation)
+        .await;
+    assert_eq!(f.digest().await, digest);
+
+    let status = f.coordinator.status(f.period).await.unwrap();
+    let a = status.sites.iter().find(|s| s.site == f.a.id).unwrap();
+    assert!(a.equivocation);
+    assert!(a.reported);
+    let b = status.sites.iter().find(|s| s.site == f.b.id).unwrap();
+    assert!(!b.equivocation);
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn garbage_and_oversize_are_refused() {
+    let f = fixture().await;
+    f.refused(&f.a.id, b"\x00\x01garbage", RefusalCode::Malformed)
+        .await;
+    f.refused(&f.a.id, &[], RefusalCode::Malformed).await;
+    let huge = vec![0u8; MAX_FRAME_BYTES + 1];
+    f.refused(&f.a.id, &huge, RefusalCode::TooLarge).await;
+
+    // The same through the request frame decoder.
+    let before = f.digest().await;
+    let response = f.ingest.handle_frame(&f.a.id, b"\xff\xfe", f.now).await;
+    assert!(matches!(
+        response,
+        Response::Refused {
+            code: RefusalCode::Malformed,
+            ..
+        }
+    ));
+    let response = f.ingest.handle_frame(&f.a.id, &huge, f.now).await;
+    assert!(matches!(
+        response,
+        Response::Refused {
+            code: RefusalCode::TooLarge,
+            ..
+        }
+    ));
+    // A well-formed request carrying a non-envelope.
+    let frame = Request::Submit {
+        envelope: quietcount_protocol::wire::Blob(b"not cose".to_vec()),
+    }
+    .encode()
+    .unwrap();
+    let response = f.ingest.handle_frame(&f.a.id, &frame, f.now).await;
+    assert!(matches!(
+        response,
+        Response::Refused {
+            code: RefusalCode::Malformed,
+            ..
+        }
+    ));
+    assert_eq!(f.digest().await, before);
+    f.good_report_still_accepted().await;
+}
+
+#[tokio::test]
+async fn concurrent_identical_and_conflicting_deliveries_store_one_report() {
+    let f = fixture().await;
+    let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let ingest = f.ingest.clone();
+        let site = f.a.id.clone();
+        let envelope = envelope.clone();
+        let now = f.now;
+        tasks.push(tokio::spawn(async move {
+            ingest.submit(&site, &envelope, now).await
+        }));
+    }
+    let mut receipts = std::collections::BTreeSet::new();
+    let mut fresh = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Response::Accepted { receipt, duplicate } => {
+                receipts.insert(receipt.0);
+                if !duplicate {
+                    fresh += 1;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one delivery stored the report");
+    assert_eq!(receipts.len(), 1, "every delivery got the same receipt");
+    assert_eq!(f.coordinator.store.report_count().await.unwrap(), 1);
+}
