@@ -206,7 +206,7 @@ fn indicator_query(
             );
         }
         (Basis::Events, Unit::Clients) => {
-            // Some services: find their events by (date, service), then their clients.
+            // Some services: find their events by (service, date), then their clients.
             let _ = write!(
                 sql,
                 "FROM clients c WHERE c.client_code IN (SELECT e.client_code FROM events e WHERE {event_filter}){cutoff_filter}"
