@@ -111,6 +111,9 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     identity.save(&dir.site_key())?;
     save_public_key(&dir.site_pub(), &identity.verifying_key())?;
     quietcount_keys::identity::write_atomic(&dir.config(), text.as_bytes(), 0o600)?;
+    // The database holds identifiable records: create it owner-only before SQLite opens it
+    // (SQLite gives its -wal and -shm files the same mode).
+    create_private_file(&dir.database())?;
     let db = Db::open(&dir.database(), true).await?;
     db.close().await;
     tracing::info!(site = %options.site, "data directory initialised");
@@ -118,6 +121,20 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
         short_fingerprint: short_fingerprint(&identity.fingerprint()),
         site_pub: dir.site_pub(),
     })
+}
+
+fn create_private_file(path: &Path) -> Result<(), NodeError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| NodeError::io(path, e))
 }
 
 /// An opened data directory: configuration, identity, database and form.

@@ -82,6 +82,16 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
                 .await
                 .unwrap();
             assert_eq!(sync, 2, "synchronous = FULL");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let wal = std::fs::metadata(dir.join("node.db-wal")).unwrap();
+                assert_eq!(
+                    wal.permissions().mode() & 0o777,
+                    0o600,
+                    "the WAL is owner-only too"
+                );
+            }
             mode
         })
     };
