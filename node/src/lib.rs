@@ -417,7 +417,14 @@ impl Node {
 
     /// The state of the outbox and the last receipts.
     pub async fn status(&self) -> Result<Status, NodeError> {
+        let (pending, refused): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'refused'), 0) FROM outbox",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
         Ok(Status {
+            pending: u64::try_from(pending).unwrap_or(0),
+            refused: u64::try_from(refused).unwrap_or(0),
             site: self.config.site.clone(),
             fingerprint: short_fingerprint(&self.identity.fingerprint()),
             entries: outbox::entries(&self.db, 20).await?,
@@ -435,6 +442,10 @@ pub struct Status {
     pub fingerprint: String,
     /// The latest outbox entries, newest first.
     pub entries: Vec<OutboxEntry>,
+    /// Entries waiting to be delivered (all of them, not only those listed).
+    pub pending: u64,
+    /// Entries refused for good.
+    pub refused: u64,
     /// The latest receipts, newest first.
     pub receipts: Vec<StoredReceipt>,
 }
@@ -472,17 +483,7 @@ impl fmt::Display for Status {
                 state
             )?;
         }
-        let pending = self
-            .entries
-            .iter()
-            .filter(|e| e.state == EntryState::Pending)
-            .count();
-        let refused = self
-            .entries
-            .iter()
-            .filter(|e| e.state == EntryState::Refused)
-            .count();
-        writeln!(f, "\nPending: {pending}  Refused: {refused}")?;
+        writeln!(f, "\nPending: {}  Refused: {}", self.pending, self.refused)?;
         writeln!(f, "\nLast receipts:")?;
         if self.receipts.is_empty() {
             writeln!(f, "  none yet")?;
