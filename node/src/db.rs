@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
 use crate::error::NodeError;
 
@@ -30,7 +30,11 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             // Statements are built per form; a small cache is plenty.
-            .statement_cache_capacity(64);
+            .statement_cache_capacity(64)
+            // A report over a large site runs statements of a second or so by design: only
+            // a statement ten times slower is worth a warning. (Statements are logged as SQL
+            // text with placeholders; bound values never are.)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .min_connections(0)
