@@ -4,12 +4,19 @@
 //! - [`tls`]: pinned mutual TLS 1.3 for QUIC, with no web PKI and no 0-RTT.
 //! - [`package`]: the donor package layout, shared by its writer and its reader.
 //! - [`verify`]: the donor's verifier of a package.
+//! - [`inspect`]: one signed object, verified and shown readably.
+//! - `testing` (feature `test-util`): a two-site test package and ways to forge variants of it.
 #![warn(missing_docs)]
 
 pub mod identity;
+pub mod inspect;
 pub mod package;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 pub mod verify;
+
+pub use verify::{Check, VerifyReport, verify_package};
 
 pub use identity::{
     Identity, KeyError, full_fingerprint, load_public_key, normalize_short_fingerprint,

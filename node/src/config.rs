@@ -1,0 +1,314 @@
+//! The node's data directory and its `config.toml`.
+//!
+//! A data directory holds `config.toml`, the site key `site.key` (mode 0600) and its public
+//! half `site.pub`, the pinned coordinator key(s), and the SQLite database `node.db`.
+
+use std::path::{Path, PathBuf};
+
+use quietcount_protocol::{DisclosurePolicy, SiteId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// Name of the configuration file in the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Name of the site's private key file.
+pub const SITE_KEY_FILE: &str = "site.key";
+/// Name of the site's public key file (given to the province).
+pub const SITE_PUB_FILE: &str = "site.pub";
+/// Name of the copied coordinator public key.
+pub const COORDINATOR_KEY_FILE: &str = "coordinator.pem";
+/// Name of the database file.
+pub const DATABASE_FILE: &str = "node.db";
+
+/// Default disclosure threshold (the province's default).
+pub const DEFAULT_K: u32 = DisclosurePolicy::DEFAULT.k;
+/// Default day of the month, after a period closes, on which `run` builds its report.
+pub const DEFAULT_REPORT_DAY: u32 = 5;
+/// Default first retry delay, seconds.
+pub const DEFAULT_RETRY_BASE_SECS: u64 = 60;
+/// Default longest retry delay, seconds.
+pub const DEFAULT_RETRY_MAX_SECS: u64 = 6 * 3600;
+/// Default time allowed to reach the coordinator, seconds.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 15;
+/// Default interval at which `run` wakes up to check its schedule, seconds.
+pub const DEFAULT_CHECK_INTERVAL_SECS: u64 = 600;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The node's configuration (`config.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This site's id, as enrolled at the coordinator.
+    pub site: SiteId,
+    /// The coordinator's address, `HOST:PORT`.
+    pub coordinator: String,
+    /// Pinned coordinator public key files (PEM), relative to the data directory: the current
+    /// key, and during a rotation the next one too.
+    pub coordinator_keys: Vec<PathBuf>,
+    /// Disclosure threshold: may be stricter than the province's 5, never below 2.
+    #[serde(default = "default_k")]
+    pub k: u32,
+    /// Day of the month after a period closes on which `run` builds and sends its report.
+    #[serde(default = "default_report_day")]
+    pub report_day: u32,
+    /// Log format: `human` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// First retry delay after a failed delivery, seconds (doubles each attempt, with jitter).
+    #[serde(default = "default_retry_base_secs")]
+    pub retry_base_secs: u64,
+    /// Longest retry delay, seconds.
+    #[serde(default = "default_retry_max_secs")]
+    pub retry_max_secs: u64,
+    /// Time allowed to connect to the coordinator, seconds.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// How often `run` wakes up to check its schedule, seconds.
+    #[serde(default = "default_check_interval_secs")]
+    pub check_interval_secs: u64,
+}
+
+fn default_k() -> u32 {
+    DEFAULT_K
+}
+fn default_report_day() -> u32 {
+    DEFAULT_REPORT_DAY
+}
+fn default_retry_base_secs() -> u64 {
+    DEFAULT_RETRY_BASE_SECS
+}
+fn default_retry_max_secs() -> u64 {
+    DEFAULT_RETRY_MAX_SECS
+}
+fn default_connect_timeout_secs() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_SECS
+}
+fn default_check_interval_secs() -> u64 {
+    DEFAULT_CHECK_INTERVAL_SECS
+}
+
+impl Config {
+    /// A configuration with every default.
+    pub fn new(site: SiteId, coordinator: String, coordinator_keys: Vec<PathBuf>) -> Self {
+        Self {
+            site,
+            coordinator,
+            coordinator_keys,
+            k: DEFAULT_K,
+            report_day: DEFAULT_REPORT_DAY,
+            log_format: LogFormat::Human,
+            retry_base_secs: DEFAULT_RETRY_BASE_SECS,
+            retry_max_secs: DEFAULT_RETRY_MAX_SECS,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+            check_interval_secs: DEFAULT_CHECK_INTERVAL_SECS,
+        }
+    }
+
+    /// Parses and checks a configuration. `path` only names the file in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, NodeError> {
+        let config: Config = toml::from_str(text).map_err(|e| NodeError::Config {
+            path: path.to_owned(),
+            problem: e.message().to_owned(),
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// Reads `config.toml` from a data directory.
+    pub fn load(dir: &Path) -> Result<Self, NodeError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        Self::from_toml(&text, &path)
+    }
+
+    /// The disclosure policy this site applies.
+    pub fn policy(&self) -> DisclosurePolicy {
+        // `check` refused k below the minimum, so this cannot fall back in practice.
+        DisclosurePolicy::new(self.k).unwrap_or(DisclosurePolicy::DEFAULT)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), NodeError> {
+        let problem = |problem: String| NodeError::Config {
+            path: path.to_owned(),
+            problem,
+        };
+        if self.k < DisclosurePolicy::MIN_K {
+            return Err(problem(format!(
+                "k = {} is below the minimum of {}",
+                self.k,
+                DisclosurePolicy::MIN_K
+            )));
+        }
+        if !(1..=28).contains(&self.report_day) {
+            return Err(problem("report_day must be between 1 and 28".into()));
+        }
+        if self.coordinator_keys.is_empty() {
+            return Err(problem(
+                "coordinator_keys must name at least one key".into(),
+            ));
+        }
+        if self.coordinator.rsplit_once(':').is_none() {
+            return Err(problem("coordinator must be HOST:PORT".into()));
+        }
+        if self.retry_base_secs == 0 || self.retry_max_secs < self.retry_base_secs {
+            return Err(problem(
+                "retry_base_secs must be positive and at most retry_max_secs".into(),
+            ));
+        }
+        if self.connect_timeout_secs == 0 || self.check_interval_secs == 0 {
+            return Err(problem(
+                "connect_timeout_secs and check_interval_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The documented `config.toml` text for this configuration: every field commented.
+    pub fn to_documented_toml(&self) -> String {
+        let keys = self
+            .coordinator_keys
+            .iter()
+            .map(|p| toml_string(&p.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let log_format = match self.log_format {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        };
+        format!(
+            r#"# Quietcount site node configuration.
+# Cấu hình máy chủ cơ sở Quietcount.
+#
+# Client records never leave this machine: only the signed, suppressed site report does.
+
+# This site's id, exactly as enrolled at the province's coordinator.
+site = {site}
+
+# The coordinator's address, HOST:PORT (QUIC over UDP).
+coordinator = {coordinator}
+
+# Pinned coordinator public keys (PEM files, relative to this directory). Only a coordinator
+# holding one of these keys is spoken to, and only its receipts are accepted. During a key
+# rotation list the current key and the next one.
+coordinator_keys = [{keys}]
+
+# Disclosure threshold k: counts from 1 to k-1 are never published. A site may be stricter
+# than the province's default of 5, never below 2.
+k = {k}
+
+# Day of the month, after a period closes, on which `quietcount-node run` builds the report
+# for that period and sends it (1 to 28).
+report_day = {report_day}
+
+# Log format: "human" or "json". Logs never contain client records.
+log_format = "{log_format}"
+
+# First delay before retrying a failed delivery, in seconds; it doubles with each attempt,
+# with random jitter, up to retry_max_secs.
+retry_base_secs = {retry_base}
+
+# Longest delay between delivery attempts, in seconds.
+retry_max_secs = {retry_max}
+
+# Time allowed to reach the coordinator, in seconds.
+connect_timeout_secs = {connect}
+
+# How often `run` wakes up to check its schedule and pending deliveries, in seconds.
+check_interval_secs = {check}
+"#,
+            site = toml_string(self.site.as_str()),
+            coordinator = toml_string(&self.coordinator),
+            k = self.k,
+            report_day = self.report_day,
+            retry_base = self.retry_base_secs,
+            retry_max = self.retry_max_secs,
+            connect = self.connect_timeout_secs,
+            check = self.check_interval_secs,
+        )
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    /// The data directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// `config.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+    /// `site.key`.
+    pub fn site_key(&self) -> PathBuf {
+        self.root.join(SITE_KEY_FILE)
+    }
+    /// `site.pub`.
+    pub fn site_pub(&self) -> PathBuf {
+        self.root.join(SITE_PUB_FILE)
+    }
+    /// `node.db`.
+    pub fn database(&self) -> PathBuf {
+        self.root.join(DATABASE_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_sample_parses_back_to_the_same_config() {
+        let mut config = Config::new(
+            SiteId::new("hn-bd-01").unwrap(),
+            "coord.example.vn:4433".into(),
+            vec!["coordinator.pem".into(), "coordinator-next.pem".into()],
+        );
+        config.k = 7;
+        let text = config.to_documented_toml();
+        let back = Config::from_toml(&text, Path::new("config.toml")).unwrap();
+        assert_eq!(back, config);
+        // Every setting line is preceded by a comment.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains(" = ") && !line.starts_with('#') {
+                assert!(lines[i - 1].starts_with('#'), "uncommented field: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_weak_k() {
+        let base = Config::new(
+            SiteId::new("a").unwrap(),
+            "h:1".into(),
+            vec!["c.pem".into()],
+        )
+        .to_documented_toml();
+        let extra = format!("{base}\nsurprise = 1\n");
+        assert!(Config::from_toml(&extra, Path::new("c")).is_err());
+        let weak = base.replace("k = 5", "k = 1");
+        let err = Config::from_toml(&weak, Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("k = 1"), "{err}");
+    }
+}

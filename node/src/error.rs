@@ -1,0 +1,109 @@
+//! The node's error type.
+//!
+//! Messages name files, lines, columns, periods and indicators, never a value read from a
+//! client record: an error message may end up in a log, a terminal scroll-back or a support
+//! chat, and the people behind these records must not.
+
+use std::path::PathBuf;
+
+use quietcount_protocol::{DisclosureError, EncodeError, Period, PeriodType};
+
+use crate::import::ImportError;
+
+/// Everything that can go wrong in the node library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `init` was pointed at a directory that already holds something.
+    #[error("{dir}: exists and is not empty; refusing to initialise over it")]
+    DirectoryNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The configuration file is invalid.
+    #[error("{path}: invalid configuration: {problem}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names fields, never record values).
+        problem: String,
+    },
+    /// A key file could not be used.
+    #[error(transparent)]
+    Key(#[from] quietcount_keys::KeyError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database schema could not be migrated.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A CSV import was refused.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The period asked for has not ended yet.
+    #[error("period {period} is not over yet; pass --allow-open-period to build it anyway")]
+    PeriodNotOver {
+        /// The period.
+        period: Period,
+    },
+    /// The period is of the wrong kind for the form.
+    #[error("period {period} is not a {expected:?} period, which the form reports")]
+    WrongPeriodType {
+        /// The period.
+        period: Period,
+        /// What the form reports.
+        expected: PeriodType,
+    },
+    /// A record holds a value the form has no category for.
+    #[error(
+        "indicator {indicator}, dimension {dimension}: a record holds a value outside the form's categories"
+    )]
+    Uncategorised {
+        /// The indicator.
+        indicator: String,
+        /// The dimension.
+        dimension: String,
+    },
+    /// Disclosure control refused an indicator's tables.
+    #[error("indicator {indicator}: disclosure control failed: {source}")]
+    Disclosure {
+        /// The indicator.
+        indicator: String,
+        /// Why.
+        source: DisclosureError,
+    },
+    /// A report or request could not be encoded.
+    #[error("encoding: {0}")]
+    Encode(#[from] EncodeError),
+    /// A stored outbox entry or receipt does not decode.
+    #[error("outbox entry {id}: {problem}")]
+    CorruptOutbox {
+        /// Row id.
+        id: i64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Delivery failed as a whole (entries stay pending).
+    #[error(transparent)]
+    Delivery(#[from] crate::deliver::DeliveryError),
+    /// Synthetic data could not be generated.
+    #[error("simulate: {0}")]
+    Simulate(String),
+}
+
+impl NodeError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `quietcount-node`: the site node's command line. Parses arguments, sets up logging and
+//! calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use quietcount_node::clock::{Clock, SystemClock};
+use quietcount_node::simulate::SimulateOptions;
+use quietcount_node::{InitOptions, LogFormat, Node, ReportOutcome};
+use quietcount_protocol::{Period, PeriodType, SiteId};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quietcount-node",
+    version,
+    about = "Quietcount site node: local records, signed site reports, delivery"
+)]
+struct Cli {
+    /// Log format (default: the data directory's `log_format`, else human).
+    #[arg(long, global = true, value_enum, env = "QUIETCOUNT_LOG_FORMAT")]
+    log_format: Option<Format>,
+    /// Log filter, e.g. `info` or `quietcount_node=debug` (also RUST_LOG).
+    #[arg(long, global = true, env = "QUIETCOUNT_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory: config, site key, pinned coordinator key, database.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// This site's id, as enrolled at the province.
+        #[arg(long)]
+        site: SiteId,
+        /// The coordinator's HOST:PORT.
+        #[arg(long)]
+        coordinator: String,
+        /// The coordinator's public key (PEM), received from the province.
+        #[arg(long)]
+        coordinator_key: PathBuf,
+        /// Disclosure threshold, if stricter than the default 5 (never below 2).
+        #[arg(long)]
+        k: Option<u32>,
+    },
+    /// Import a clients or services CSV file (whole file or nothing).
+    Import {
+        #[arg(long)]
+        dir: PathBuf,
+        file: PathBuf,
+    },
+    /// Write deterministic synthetic records.
+    Simulate {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        clients: u32,
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Last month generated (default: the last closed month).
+        #[arg(long)]
+        until: Option<Period>,
+    },
+    /// Build the report for a period: preview it, or sign it into the outbox.
+    Report {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        /// Show the tables exactly as they would leave the site; write nothing.
+        #[arg(long)]
+        preview: bool,
+        /// Allow a period that has not ended yet.
+        #[arg(long)]
+        allow_open_period: bool,
+    },
+    /// Deliver every pending report now.
+    Submit {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Run the background service.
+    Run {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Show the last reports, pending deliveries and receipts.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn command_dir(command: &Command) -> Option<&PathBuf> {
+    match command {
+        Command::Init { .. } => None,
+        Command::Import { dir, .. }
+        | Command::Simulate { dir, .. }
+        | Command::Report { dir, .. }
+        | Command::Submit { dir }
+        | Command::Run { dir }
+        | Command::Status { dir } => Some(dir),
+    }
+}
+
+fn setup_logging(cli: &Cli) {
+    let configured = command_dir(&cli.command)
+        .and_then(|dir| quietcount_node::Config::load(dir).ok())
+        .map(|c| c.log_format);
+    let format = match cli.log_format {
+        Some(Format::Json) => LogFormat::Json,
+        Some(Format::Human) => LogFormat::Human,
+        None => configured.unwrap_or_default(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    setup_logging(&cli);
+    let clock = SystemClock;
+    match cli.command {
+        Command::Init {
+            dir,
+            site,
+            coordinator,
+            coordinator_key,
+            k,
+        } => {
+            let summary = quietcount_node::init(&InitOptions {
+                dir,
+                site,
+                coordinator,
+                coordinator_key,
+                k,
+            })
+            .await?;
+            println!("Data directory ready.");
+            println!(
+                "Site key fingerprint (read it to the province): {}",
+                summary.short_fingerprint
+            );
+            println!(
+                "Public key file to give to the province: {}",
+                summary.site_pub.display()
+            );
+        }
+        Command::Import { dir, file } => {
+            let node = Node::open(&dir).await?;
+            let summary = node.import(&file, true).await?;
+            println!("{summary}");
+        }
+        Command::Simulate {
+            dir,
+            clients,
+            months,
+            seed,
+            until,
+        } => {
+            let node = Node::open(&dir).await?;
+            let until = match until {
+                Some(p) => p,
+                None => Period::latest_closed(PeriodType::Month, clock.now())
+                    .context("no closed month before now")?,
+            };
+            let summary = quietcount_node::simulate::simulate(
+                &node.db,
+                SimulateOptions {
+                    clients,
+                    months,
+                    seed,
+                    until,
+                },
+                true,
+            )
+            .await?;
+            println!(
+                "simulated {} clients and {} service events ({} new) up to {until}",
+                summary.clients, summary.events, summary.events_inserted
+            );
+        }
+        Command::Report {
+            dir,
+            period,
+            preview,
+            allow_open_period,
+        } => {
+            let node = Node::open(&dir).await?;
+            let outcome = node
+                .report(period, preview, allow_open_period, clock.now())
+                .await?;
+            println!("{outcome}");
+            if let ReportOutcome::Queued { .. } = outcome {
+                println!(
+                    "Deliver it with: quietcount-node submit --dir {}",
+                    dir.display()
+                );
+            }
+        }
+        Command::Submit { dir } => {
+            let node = Node::open(&dir).await?;
+            let summary = node.submit(clock.now(), false).await?;
+            println!("{summary}");
+            if !summary.all_delivered() {
+                eprintln!(
+                    "error: not every report was delivered; see `quietcount-node status --dir {}`",
+                    dir.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Run { dir } => {
+            let node = Node::open(&dir).await?;
+            quietcount_node::service::run(
+                &node,
+                &clock,
+                quietcount_node::service::shutdown_signal(),
+            )
+            .await?;
+        }
+        Command::Status { dir } => {
+            let node = Node::open(&dir).await?;
+            print!("{}", node.status().await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,131 @@
+//! `run`: the background service. It wakes up on a timer, builds the report of the period
+//! that closed once its `report_day` has come, delivers what is due, and stops cleanly on
+//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered).
+
+use std::future::Future;
+use std::time::Duration;
+
+use quietcount_protocol::{Period, PeriodType, UnixTime};
+
+use crate::clock::Clock;
+use crate::error::NodeError;
+use crate::{Node, outbox};
+
+/// The period whose report is due at `now`: the latest closed period, once `report_day - 1`
+/// days have passed since it ended.
+pub fn scheduled_period(period_type: PeriodType, report_day: u32, now: UnixTime) -> Option<Period> {
+    let period = Period::latest_closed(period_type, now)?;
+    let due = period.end() + u64::from(report_day.saturating_sub(1)) * 86_400;
+    (now >= due).then_some(period)
+}
+
+/// One pass of the service: build the scheduled report if it is not built yet, then deliver
+/// whatever is due. Failures are logged; the next pass tries again.
+pub async fn tick(node: &Node, now: UnixTime) -> Result<(), NodeError> {
+    if let Some(period) = scheduled_period(node.form.period, node.config.report_day, now) {
+        if outbox::latest_for_period(&node.db, period).await?.is_none() {
+            tracing::info!(%period, "building the scheduled report");
+            let outcome = node.report(period, false, false, now).await?;
+            tracing::info!(%outcome, "scheduled report");
+        }
+    }
+    match node.submit(now, true).await {
+        Ok(summary) if summary.outcomes.is_empty() => {}
+        Ok(summary) => tracing::info!(%summary, "delivery round"),
+        Err(error) => tracing::warn!(%error, "delivery round failed"),
+    }
+    Ok(())
+}
+
+/// Runs until `shutdown` completes.
+pub async fn run(
+    node: &Node,
+    clock: &dyn Clock,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    tokio::pin!(shutdown);
+    tracing::info!(site = %node.config.site, report_day = node.config.report_day, "service started");
+    loop {
+        let now = clock.now();
+        // A signal also interrupts a step in flight (say, a slow connection attempt). That is
+        // safe: transactions roll back, and a report sent but not yet marked delivered is
+        // resubmitted later and answered with the same receipt.
+        tokio::select! {
+            result = tick(node, now) => {
+                if let Err(error) = result {
+                    tracing::error!(%error, "service step failed");
+                }
+            }
+            () = &mut shutdown => break,
+        }
+        let mut wait = node.config.check_interval_secs;
+        if let Some(due) = outbox::next_due(&node.db).await? {
+            wait = wait.min(due.saturating_sub(clock.now()).max(1));
+        }
+        tracing::debug!(seconds = wait, "sleeping");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(wait)) => {}
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("service stopping");
+    node.db.close().await;
+    Ok(())
+}
+
+/// A future that completes on SIGTERM or SIGINT. The handlers are installed when this is
+/// called (not when first polled), so a signal that arrives during the first step is not lost
+/// and does not kill the process uncleanly. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
+                }
+                _ => {
+                    tracing::warn!("cannot install signal handlers; stopping on Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_is_scheduled_from_report_day_after_the_period_closes() {
+        let oct = Period::parse("2026-10").unwrap();
+        let nov_1 = oct.end();
+        assert_eq!(scheduled_period(PeriodType::Month, 5, nov_1), None);
+        assert_eq!(
+            scheduled_period(PeriodType::Month, 5, nov_1 + 4 * 86_400 - 1),
+            None
+        );
+        assert_eq!(
+            scheduled_period(PeriodType::Month, 5, nov_1 + 4 * 86_400),
+            Some(oct)
+        );
+        assert_eq!(scheduled_period(PeriodType::Month, 1, nov_1), Some(oct));
+        assert_eq!(
+            scheduled_period(PeriodType::Month, 5, nov_1 + 29 * 86_400),
+            Some(oct)
+        );
+    }
+}

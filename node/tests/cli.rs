@@ -1,0 +1,213 @@
+//! The binary: init, the written configuration, the service loop and clean shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{NOV_10_2026, TestCoordinator, october};
+use quietcount_node::{Config, FixedClock, Node};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_quietcount-node");
+
+#[test]
+fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("coordinator.pem");
+    quietcount_keys::save_public_key(&key, &TestCoordinator::identity().verifying_key()).unwrap();
+    let dir = root.path().join("site");
+    let args = |dir: &std::path::Path| {
+        vec![
+            "init".to_owned(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--site".into(),
+            "hn-test-01".into(),
+            "--coordinator".into(),
+            "coord.example:4433".into(),
+            "--coordinator-key".into(),
+            key.display().to_string(),
+            "--k".into(),
+            "7".into(),
+        ]
+    };
+    let output = Command::new(BINARY).args(args(&dir)).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let identity = quietcount_keys::Identity::load(&dir.join("site.key")).unwrap();
+    assert!(
+        stdout.contains(&quietcount_keys::short_fingerprint(&identity.fingerprint())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("site.pub"), "{stdout}");
+
+    // The written sample parses (deny_unknown_fields) with what was asked.
+    let config = Config::load(&dir).unwrap();
+    assert_eq!(config.k, 7);
+    assert_eq!(config.coordinator, "coord.example:4433");
+    assert_eq!(config.report_day, 5);
+    assert_eq!(
+        quietcount_keys::load_public_key(&dir.join(&config.coordinator_keys[0])).unwrap(),
+        TestCoordinator::identity().verifying_key()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("site.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let journal: String = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let node = Node::open(&dir).await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(node.db.pool())
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(node.db.pool())
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous = FULL");
+            mode
+        })
+    };
+    assert_eq!(journal, "wal");
+
+    // Again on the same directory: refused, nothing replaced.
+    let before = std::fs::read(dir.join("site.key")).unwrap();
+    let output = Command::new(BINARY).args(args(&dir)).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
+    assert_eq!(std::fs::read(dir.join("site.key")).unwrap(), before);
+}
+
+#[test]
+fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = rt.block_on(common::init_node(
+        root.path(),
+        "127.0.0.1:9".parse().unwrap(),
+        &TestCoordinator::identity(),
+    ));
+    let bad = root.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "client_code,date,service,outcome\nX-1,2026-10-40,methadone,\n",
+    )
+    .unwrap();
+    let output = Command::new(BINARY)
+        .args([
+            "import",
+            "--dir",
+            dir.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 2, column 2 (date)"), "{stderr}");
+    assert!(
+        stderr.contains("line 2, column 1 (client_code)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("X-1") && !stderr.contains("2026-10-40"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
+    let root = tempfile::tempdir().unwrap();
+    let (node, coordinator) = common::node_with_coordinator(root.path()).await;
+    node.import(&common::data("fixture_clients.csv"), false)
+        .await
+        .unwrap();
+    node.import(&common::data("fixture_services.csv"), false)
+        .await
+        .unwrap();
+    // 3 November: before report_day (5): nothing is built.
+    let nov_3 = NOV_10_2026 - 7 * 86_400;
+    quietcount_node::service::tick(&node, nov_3).await.unwrap();
+    assert!(node.status().await.unwrap().entries.is_empty());
+    // The service loop at 10 November: builds October, delivers, and stops when told.
+    let clock = FixedClock::new(NOV_10_2026);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = quietcount_node::service::run(&node, &clock, async {
+        let _ = stopped.await;
+    });
+    let stopper = async {
+        for _ in 0..100 {
+            if node.status().await.unwrap().receipts.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.send(()).unwrap();
+    };
+    let (result, ()) = tokio::join!(service, stopper);
+    result.unwrap();
+    assert_eq!(coordinator.stored(), 1);
+    let node = Node::open(&node.dir.root).await.unwrap();
+    let status = node.status().await.unwrap();
+    assert_eq!(status.entries.len(), 1);
+    assert_eq!(status.entries[0].period, october());
+    assert_eq!(status.receipts.len(), 1);
+    // Another pass the same month builds nothing new.
+    quietcount_node::service::tick(&node, NOV_10_2026 + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(node.status().await.unwrap().entries.len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = rt.block_on(common::init_node(
+        root.path(),
+        "127.0.0.1:9".parse().unwrap(),
+        &TestCoordinator::identity(),
+    ));
+    let child = Command::new(BINARY)
+        .args(["run", "--dir", dir.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM received") && stderr.contains("service stopping"),
+        "{stderr}"
+    );
+}

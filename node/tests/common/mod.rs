@@ -1,0 +1,244 @@
+//! Shared helpers for the node's integration tests: data directories, a small in-test
+//! coordinator speaking the wire protocol over QUIC with pinned mutual TLS, and fixtures.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::VerifyingKey;
+use quietcount_keys::Identity;
+use quietcount_keys::tls::SiteDirectory;
+use quietcount_node::{InitOptions, Node};
+use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
+use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
+
+/// 2026-11-10T00:00:00Z: October 2026 is over.
+pub const NOV_10_2026: u64 = 1_794_268_800;
+/// 2026-10-15T00:00:00Z: October 2026 is open.
+pub const OCT_15_2026: u64 = 1_792_022_400;
+
+pub fn october() -> Period {
+    Period::parse("2026-10").unwrap()
+}
+
+pub fn site() -> SiteId {
+    SiteId::new("hn-test-01").unwrap()
+}
+
+/// A fresh data directory whose config points at `coordinator`, pinning `coordinator_identity`.
+pub async fn init_node(
+    root: &Path,
+    coordinator: SocketAddr,
+    coordinator_identity: &Identity,
+) -> PathBuf {
+    let key = root.join("coordinator-given.pem");
+    quietcount_keys::save_public_key(&key, &coordinator_identity.verifying_key()).unwrap();
+    let dir = root.join("node");
+    quietcount_node::init(&InitOptions {
+        dir: dir.clone(),
+        site: site(),
+        coordinator: coordinator.to_string(),
+        coordinator_key: key,
+        k: None,
+    })
+    .await
+    .unwrap();
+    dir
+}
+
+/// Rewrites one `name = value` line of config.toml.
+pub fn set_config(dir: &Path, name: &str, value: &str) {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let replaced: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{name} = ")) {
+                format!("{name} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&path, replaced.join("\n") + "\n").unwrap();
+}
+
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// What the test coordinator does with the next submissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Store and answer with a signed receipt (the same receipt for a resubmission).
+    Accept,
+    /// Refuse with this code.
+    Refuse(RefusalCode),
+    /// Answer with a receipt signed by a key nobody pinned.
+    ForgedReceipt,
+    /// Answer with a receipt naming another envelope.
+    WrongReceipt,
+}
+
+#[derive(Debug)]
+struct Sites(HashMap<[u8; 32], SiteId>);
+
+impl SiteDirectory for Sites {
+    fn site_for_key(&self, key: &VerifyingKey) -> Option<SiteId> {
+        self.0.get(key.as_bytes()).cloned()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// Every byte received on every stream, in order.
+    pub received: Vec<Vec<u8>>,
+    /// Receipts by envelope hash.
+    pub receipts: HashMap<Sha256Hash, Vec<u8>>,
+    /// Sequence counter.
+    pub sequence: u64,
+}
+
+/// A minimal coordinator for delivery tests.
+#[derive(Debug, Clone)]
+pub struct TestCoordinator {
+    pub addr: SocketAddr,
+    pub identity: Identity,
+    pub state: Arc<Mutex<State>>,
+    pub mode: Arc<Mutex<Mode>>,
+    pub site_key: VerifyingKey,
+    endpoint: quinn::Endpoint,
+}
+
+impl TestCoordinator {
+    /// The coordinator's fixed test identity.
+    pub fn identity() -> Identity {
+        Identity::from_seed([42; 32])
+    }
+
+    /// Starts serving on 127.0.0.1:0, accepting `site_key` as `site()`.
+    pub fn start(identity: Identity, site_key: VerifyingKey) -> Self {
+        let sites = Sites(HashMap::from([(site_key.to_bytes(), site())]));
+        let config = quietcount_keys::tls::server_config(&identity, Arc::new(sites)).unwrap();
+        let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let coordinator = Self {
+            addr,
+            identity,
+            state: Arc::default(),
+            mode: Arc::new(Mutex::new(Mode::Accept)),
+            site_key,
+            endpoint: endpoint.clone(),
+        };
+        let server = coordinator.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let Ok(connection) = incoming.await else {
+                        return;
+                    };
+                    while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+                        let Ok(bytes) = recv.read_to_end(MAX_FRAME_BYTES).await else {
+                            return;
+                        };
+                        let response = server.answer(&bytes);
+                        let _ = send.write_all(&response.encode().unwrap()).await;
+                        let _ = send.finish();
+                        let _ = send.stopped().await;
+                    }
+                });
+            }
+        });
+        coordinator
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn stored(&self) -> usize {
+        self.state.lock().unwrap().receipts.len()
+    }
+
+    pub fn received_bytes(&self) -> Vec<Vec<u8>> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    fn answer(&self, bytes: &[u8]) -> Response {
+        let mode = *self.mode.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        state.received.push(bytes.to_vec());
+        let Ok(Request::Submit { envelope }) = Request::decode(bytes) else {
+            return Response::Refused {
+                code: RefusalCode::Malformed,
+                message: "malformed".into(),
+            };
+        };
+        if let Mode::Refuse(code) = mode {
+            return Response::Refused {
+                code,
+                message: "test refusal".into(),
+            };
+        }
+        let hash = Sha256Hash::of(&envelope.0);
+        if let Some(receipt) = state.receipts.get(&hash) {
+            return Response::Accepted {
+                receipt: Blob(receipt.clone()),
+                duplicate: true,
+            };
+        }
+        let Ok(opened) = quietcount_protocol::open::<SiteReport>(&envelope.0, &self.site_key)
+        else {
+            return Response::Refused {
+                code: RefusalCode::BadSignature,
+                message: "bad envelope".into(),
+            };
+        };
+        let report = opened.payload;
+        state.sequence += 1;
+        let receipt = Receipt {
+            format: FORMAT_VERSION,
+            report: if mode == Mode::WrongReceipt {
+                Sha256Hash([7; 32])
+            } else {
+                hash
+            },
+            site: report.site,
+            period: report.period,
+            revision: report.revision,
+            received_at: 1_794_300_000 + state.sequence,
+            sequence: state.sequence,
+        };
+        let key = if mode == Mode::ForgedReceipt {
+            Identity::from_seed([9; 32])
+        } else {
+            self.identity.clone()
+        };
+        let signed = quietcount_protocol::sign(&receipt, key.signing_key()).unwrap();
+        if mode == Mode::Accept {
+            state.receipts.insert(hash, signed.clone());
+        }
+        Response::Accepted {
+            receipt: Blob(signed),
+            duplicate: false,
+        }
+    }
+}
+
+/// Opens a node and starts a test coordinator that knows its key.
+pub async fn node_with_coordinator(root: &Path) -> (Node, TestCoordinator) {
+    let identity = TestCoordinator::identity();
+    // The node's key is made by init, so start the server after, then point the config at it.
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let dir = init_node(root, placeholder, &identity).await;
+    let node = Node::open(&dir).await.unwrap();
+    let coordinator = TestCoordinator::start(identity, node.identity().verifying_key());
+    drop(node);
+    set_config(&dir, "coordinator", &format!("\"{}\"", coordinator.addr));
+    (Node::open(&dir).await.unwrap(), coordinator)
+}

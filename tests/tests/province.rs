@@ -1,0 +1,261 @@
+//! A whole province on loopback, driven through the real command lines: the demo flow, a
+//! revoked site, and a tampered donor package.
+
+use std::process::Command;
+
+use anyhow::Result;
+use quietcount_keys::Identity;
+use quietcount_protocol::{Cell, Payload, ProvincialReport, SiteReport, TotalCell, open, sign};
+use quietcount_tests::{Coordinator, Site, binary, last_closed_month, run, run_ok, text};
+
+const LOG: &str = "info";
+
+/// Sets up a coordinator and `n` enrolled sites with simulated records for the last closed month.
+fn province(root: &std::path::Path, n: usize) -> Result<(Coordinator, Vec<Site>, String)> {
+    let period = last_closed_month();
+    let coordinator = Coordinator::init(root, "Test province")?;
+    let mut sites = Vec::new();
+    for i in 0..n {
+        let site = Site::init(root, &format!("site-{i:02}"), &coordinator)?;
+        coordinator.enroll(&site)?;
+        site.simulate(150 + 40 * i as u32, 6, 1000 + i as u64, &period)?;
+        sites.push(site);
+    }
+    Ok((coordinator, sites, period))
+}
+
+fn verify_json(
+    package: &std::path::Path,
+    trust: &std::path::Path,
+) -> Result<(bool, serde_json::Value, String)> {
+    let output = run(Command::new(binary("quietcount-keys"))
+        .arg("verify")
+        .arg(package)
+        .arg("--trust")
+        .arg(trust)
+        .arg("--json"))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    Ok((output.status.success(), json, text(&output)))
+}
+
+/// The failed checks of a `verify --json` answer, as text.
+fn failures(json: &serde_json::Value) -> String {
+    json["checks"]
+        .as_array()
+        .map(|checks| {
+            checks
+                .iter()
+                .filter(|c| c["passed"] == serde_json::Value::Bool(false))
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let (mut coordinator, sites, period) = province(root.path(), 5)?;
+    coordinator.start(LOG)?;
+    for site in &sites {
+        site.report(&period)?;
+        let output = site.submit()?;
+        assert!(output.status.success(), "submit failed: {}", text(&output));
+    }
+    let status = coordinator.status_json(&period)?;
+    let status_text = status.to_string();
+    for site in &sites {
+        assert!(
+            status_text.contains(&site.id),
+            "status lacks {}: {status_text}",
+            site.id
+        );
+    }
+    let package = root.path().join("package");
+    coordinator.publish(&period, &package)?;
+    let (ok, json, out) = verify_json(&package, &coordinator.public_key())?;
+    assert!(ok, "verification failed:\n{out}");
+
+    // The package holds one report per site, and the provincial totals rest on all five.
+    let provincial_bytes = std::fs::read(package.join("provincial.cose"))?;
+    let trust = quietcount_keys::load_public_key(&coordinator.public_key())?;
+    let provincial = open::<ProvincialReport>(&provincial_bytes, &trust)?.payload;
+    assert_eq!(provincial.inputs.len(), 5);
+    assert_eq!(provincial.completeness.expected, 5);
+    assert_eq!(provincial.completeness.reported, 5);
+    assert_eq!(provincial.totals.sites, 5);
+    assert_eq!(provincial.period.to_string(), period);
+    // Active clients: every simulated site has far more than k of them, so each site's total is
+    // published exactly, and the provincial total is exactly their sum.
+    let mut sum = 0;
+    for site in &sites {
+        let bytes = std::fs::read(package.join("sites").join(format!("{}.cose", site.id)))?;
+        let key = quietcount_keys::load_public_key(&site.public_key())?;
+        let report = open::<SiteReport>(&bytes, &key)?.payload;
+        match report.indicators[0].tables[0].cells.last() {
+            Some(Cell::Exact(n)) => sum += n,
+            other => panic!("{}: active-clients total is {other:?}", site.id),
+        }
+    }
+    assert!(sum > 0, "a simulated province has active clients");
+    let grand = provincial.totals.indicators[0].tables[0]
+        .cells
+        .last()
+        .copied();
+    assert_eq!(grand, Some(TotalCell::Exact(sum)));
+    assert!(json.is_object(), "verify --json gives an object");
+    coordinator.stop()?;
+    Ok(())
+}
+
+#[test]
+fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let (mut coordinator, sites, period) = province(root.path(), 3)?;
+    coordinator.start(LOG)?;
+    // Sites 0 and 1 deliver; then site 1 and site 2 are revoked; site 2 then tries to deliver.
+    for site in &sites[..2] {
+        site.report(&period)?;
+        assert!(site.submit()?.status.success());
+    }
+    for site in &sites[1..] {
+        run_ok(coordinator.command("revoke").arg("--site").arg(&site.id))?;
+    }
+    sites[2].report(&period)?;
+    // The registry snapshot may take a moment to notice the revocation.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let refused = sites[2].submit()?;
+    assert!(
+        !refused.status.success(),
+        "a revoked site's delivery must fail: {}",
+        text(&refused)
+    );
+
+    let package = root.path().join("package");
+    coordinator.publish(&period, &package)?;
+    let (ok, _, out) = verify_json(&package, &coordinator.public_key())?;
+    assert!(ok, "the package must still verify:\n{out}");
+    let names: Vec<String> = std::fs::read_dir(package.join("sites"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        names,
+        vec![format!("{}.cose", sites[0].id)],
+        "only the unrevoked site's report is published"
+    );
+    coordinator.stop()?;
+    Ok(())
+}
+
+#[test]
+fn verifier_catches_a_changed_total_a_changed_site_cell_and_a_flipped_signature_byte() -> Result<()>
+{
+    let root = tempfile::tempdir()?;
+    let (mut coordinator, sites, period) = province(root.path(), 2)?;
+    coordinator.start(LOG)?;
+    for site in &sites {
+        site.report(&period)?;
+        assert!(site.submit()?.status.success());
+    }
+    coordinator.stop()?;
+    let package = root.path().join("package");
+    coordinator.publish(&period, &package)?;
+    let trust = coordinator.public_key();
+    assert!(verify_json(&package, &trust)?.0);
+
+    let copy = |name: &str| -> Result<std::path::PathBuf> {
+        let dir = root.path().join(name);
+        copy_dir(&package, &dir)?;
+        Ok(dir)
+    };
+
+    // 1. A provincial total changed and re-signed with the real coordinator key: only the
+    //    recomputation of the totals can catch it.
+    let changed_total = copy("changed-total")?;
+    let coordinator_key = Identity::load(&coordinator.dir.join("coordinator.key"))?;
+    let bytes = std::fs::read(changed_total.join("provincial.cose"))?;
+    let mut provincial =
+        open::<ProvincialReport>(&bytes, &coordinator_key.verifying_key())?.payload;
+    let cell = provincial.totals.indicators[0].tables[0]
+        .cells
+        .last_mut()
+        .expect("cells");
+    *cell = match *cell {
+        TotalCell::Exact(n) => TotalCell::Exact(n + 1),
+        TotalCell::Bounded { lower, upper } => TotalCell::Bounded {
+            lower,
+            upper: upper + 1,
+        },
+    };
+    std::fs::write(
+        changed_total.join("provincial.cose"),
+        sign(&provincial, coordinator_key.signing_key())?,
+    )?;
+    let (ok, json, out) = verify_json(&changed_total, &trust)?;
+    assert!(!ok, "a changed total must fail:\n{out}");
+    assert!(
+        failures(&json).contains("total"),
+        "the failure names the totals: {}",
+        failures(&json)
+    );
+
+    // 2. A site cell changed and re-signed with the real site key.
+    let changed_cell = copy("changed-cell")?;
+    let site = &sites[0];
+    let site_key = Identity::load(&site.dir.join("site.key"))?;
+    let path = changed_cell.join("sites").join(format!("{}.cose", site.id));
+    let mut report = open::<SiteReport>(&std::fs::read(&path)?, &site_key.verifying_key())?.payload;
+    let cells = &mut report.indicators[0].tables[0].cells;
+    let last = cells.len() - 1;
+    cells[last] = match cells[last] {
+        Cell::Exact(n) => Cell::Exact(n + 7),
+        Cell::Suppressed => Cell::Exact(1000),
+    };
+    std::fs::write(
+        &path,
+        quietcount_protocol::envelope::sign_bytes(
+            SiteReport::CONTENT_TYPE,
+            report.encode_payload()?,
+            site_key.signing_key(),
+        )?,
+    )?;
+    let (ok, json, out) = verify_json(&changed_cell, &trust)?;
+    assert!(!ok, "a changed site cell must fail:\n{out}");
+    assert!(
+        failures(&json).contains(&site.id),
+        "the failure names the site: {}",
+        failures(&json)
+    );
+
+    // 3. One byte of a site report's signature flipped (the signature ends the envelope).
+    let flipped = copy("flipped-signature")?;
+    let path = flipped.join("sites").join(format!("{}.cose", sites[1].id));
+    let mut bytes = std::fs::read(&path)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes)?;
+    let (ok, json, out) = verify_json(&flipped, &trust)?;
+    assert!(!ok, "a flipped signature byte must fail:\n{out}");
+    assert!(
+        failures(&json).contains(&sites[1].id),
+        "the failure names the file: {}",
+        failures(&json)
+    );
+    Ok(())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
