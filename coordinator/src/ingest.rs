@@ -304,11 +304,17 @@ impl Ingest {
         now: UnixTime,
     ) -> Result<Option<Vec<u8>>, Refusal> {
         let latest = self.store.latest(site, report.period).await?;
-        if let Some(stored) = self
-            .store
-            .report_in_slot(site, report.period, report.revision)
-            .await?
-        {
+        // The slot can only be filled if the latest revision reaches it; one filled after the
+        // read above makes the insert fail with `SlotTaken`, and this check runs again.
+        let reaches_slot = latest.is_some_and(|l| l.revision >= report.revision);
+        let stored = if reaches_slot {
+            self.store
+                .report_in_slot(site, report.period, report.revision)
+                .await?
+        } else {
+            None
+        };
+        if let Some(stored) = stored {
             if stored.hash == *hash {
                 return Ok(Some(stored.receipt));
             }
