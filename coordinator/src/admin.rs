@@ -14,8 +14,8 @@ use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerpr
 use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
-    FORMAT_VERSION, Form, Period, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate, audit,
-    open, sign,
+    FORMAT_VERSION, Form, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate,
+    audit, open, sign,
 };
 use serde::Serialize;
 
@@ -262,14 +262,16 @@ impl Coordinator {
             let report = latest
                 .iter()
                 .find(|r| r.site == key.site && r.key_id == key.id);
+            // Lateness is judged by the time signed into the receipt the site holds.
+            let received_at = report.map(|r| self.receipt_time(&r.receipt)).transpose()?;
             let status = SiteStatus {
                 site: key.site.clone(),
                 name: key.name.clone(),
                 fingerprint: short_fingerprint(&key.fingerprint()),
                 reported: report.is_some(),
                 revision: report.map(|r| r.revision),
-                received_at: report.map(|r| r.received_at),
-                on_time: report.map(|r| on_time(period, r.received_at, days)),
+                received_at,
+                on_time: received_at.map(|t| on_time(period, t, days)),
                 equivocation: equivocating.contains(&key.site),
             };
             if key.revoked_at.is_none() {
@@ -301,6 +303,17 @@ impl Coordinator {
             reported,
             on_time: on_time_count,
         })
+    }
+
+    /// The reception time signed into a stored receipt.
+    fn receipt_time(&self, receipt: &[u8]) -> Result<UnixTime> {
+        open::<Receipt>(receipt, &self.identity.verifying_key())
+            .map(|opened| opened.payload.received_at)
+            .map_err(|e| {
+                CoordinatorError::Store(crate::store::StoreError::Corrupt(format!(
+                    "stored receipt does not verify: {e}"
+                )))
+            })
     }
 
     /// The accepted form with `id`, or the built-in default form.

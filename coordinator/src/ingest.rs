@@ -13,7 +13,7 @@ use quietcount_protocol::{
     UnixTime, open, sign,
 };
 
-use crate::store::{Equivocation, NewReport, Store, StoreError};
+use crate::store::{Equivocation, NewReport, SignReceipt, Store, StoreError};
 
 /// What ingest accepts, from the configuration.
 #[derive(Debug, Clone)]
@@ -249,24 +249,28 @@ impl Ingest {
             key_id: key.id,
             received_at: now,
         };
-        let receipt_for = |sequence| {
-            let receipt = Receipt {
-                format: FORMAT_VERSION,
-                report: opened.hash,
-                site: site.clone(),
-                period: report.period,
-                revision: report.revision,
-                received_at: now,
-                sequence,
-            };
-            sign(&receipt, self.coordinator.signing_key())
+        let coordinator = self.coordinator.clone();
+        let receipt = Receipt {
+            format: FORMAT_VERSION,
+            report: opened.hash,
+            site: site.clone(),
+            period: report.period,
+            revision: report.revision,
+            received_at: now,
+            sequence: 0,
         };
+        let receipt_for: SignReceipt = Box::new(move |sequence| {
+            sign(
+                &Receipt {
+                    sequence,
+                    ..receipt
+                },
+                coordinator.signing_key(),
+            )
+            .map_err(|e| e.to_string())
+        });
         match self.store.insert_report(new, receipt_for).await {
-            Ok(Ok((_, receipt))) => Ok((receipt, false)),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not sign a receipt");
-                Err(refuse(RefusalCode::Internal, "could not sign the receipt"))
-            }
+            Ok((_, receipt)) => Ok((receipt, false)),
             // Another connection filled the slot between our checks and our insert: decide
             // again against what is now stored.
             Err(StoreError::SlotTaken) => {
@@ -300,11 +304,17 @@ impl Ingest {
         now: UnixTime,
     ) -> Result<Option<Vec<u8>>, Refusal> {
         let latest = self.store.latest(site, report.period).await?;
-        if let Some(stored) = self
-            .store
-            .report_in_slot(site, report.period, report.revision)
-            .await?
-        {
+        // The slot can only be filled if the latest revision reaches it; one filled after the
+        // read above makes the insert fail with `SlotTaken`, and this check runs again.
+        let reaches_slot = latest.is_some_and(|l| l.revision >= report.revision);
+        let stored = if reaches_slot {
+            self.store
+                .report_in_slot(site, report.period, report.revision)
+                .await?
+        } else {
+            None
+        };
+        if let Some(stored) = stored {
             if stored.hash == *hash {
                 return Ok(Some(stored.receipt));
             }

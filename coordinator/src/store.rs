@@ -19,7 +19,8 @@ use quietcount_protocol::{
     UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 /// Errors of the store. Each names the transaction or query that failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,12 @@ pub enum StoreError {
     /// A slot (site, period, revision) or envelope hash was already taken by a concurrent writer.
     #[error("report slot already filled")]
     SlotTaken,
+    /// The receipt could not be signed.
+    #[error("could not sign the receipt: {0}")]
+    Receipt(String),
+    /// A write transaction failed as a whole.
+    #[error("database write failed: {0}")]
+    WriteFailed(String),
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -154,6 +161,7 @@ const CELLS_PER_STATEMENT: usize = 2_000;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: mpsc::Sender<WriteJob>,
 }
 
 impl Store {
@@ -176,12 +184,14 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options)
             .await
             .map_err(db("connect"))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(report_writer(pool.clone(), jobs));
+        Ok(Self { pool, writer })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -360,91 +370,68 @@ impl Store {
         .transpose()
     }
 
-    /// Stores a verified report, its decoded cells and its receipt in one transaction.
+    /// Stores a verified report, its decoded cells and its receipt, atomically.
     ///
     /// `sign_receipt` is given the sequence number the database assigned and returns the
-    /// signed receipt bytes, which are stored with the report; they are returned only after
-    /// the commit. A report whose slot or hash is already taken gives [`StoreError::SlotTaken`]
-    /// and stores nothing.
-    pub async fn insert_report<E>(
+    /// signed receipt bytes, which are stored with the report. The result comes back only
+    /// after the transaction holding the report has committed (group commit: reports arriving
+    /// together share one transaction and one disk sync, each in its own savepoint). A report
+    /// whose slot or hash is already taken gives [`StoreError::SlotTaken`] and stores nothing.
+    pub async fn insert_report(
         &self,
         new: NewReport<'_>,
-        sign_receipt: impl FnOnce(u64) -> std::result::Result<Vec<u8>, E>,
-    ) -> Result<std::result::Result<(u64, Vec<u8>), E>> {
-        const TX: &str = "store_report_cells_receipt";
-        let mut tx = self.begin(TX).await?;
+        sign_receipt: SignReceipt,
+    ) -> Result<(u64, Vec<u8>)> {
         let report = new.report;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (envelope_hash, site, period, revision, key_id, form_id, \
-             form_version, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING sequence",
-        )
-        .bind(new.hash.0.as_slice())
-        .bind(report.site.as_str())
-        .bind(report.period.to_string())
-        .bind(i64::from(report.revision))
-        .bind(new.key_id)
-        .bind(&report.form.id)
-        .bind(i64::from(report.form.version))
-        .bind(new.envelope)
-        .bind(to_i64(new.received_at)?)
-        .fetch_one(&mut *tx)
-        .await;
-        let sequence: i64 = match inserted {
-            Ok(row) => row.get(0),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                tx.rollback().await.map_err(db(TX))?;
-                return Err(StoreError::SlotTaken);
-            }
-            Err(e) => return Err(db(TX)(e)),
+        let cells = report
+            .indicators
+            .iter()
+            .flat_map(|indicator| {
+                indicator
+                    .tables
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(t, table)| {
+                        table
+                            .cells
+                            .iter()
+                            .enumerate()
+                            .map(move |(c, cell)| CellRow {
+                                indicator: indicator.indicator.clone(),
+                                table: t as i64,
+                                cell: c as i64,
+                                value: match cell {
+                                    Cell::Exact(n) => i64::try_from(*n).ok(),
+                                    Cell::Suppressed => None,
+                                },
+                            })
+                    })
+            })
+            .collect();
+        let row = ReportRow {
+            hash: new.hash,
+            site: report.site.to_string(),
+            period: report.period.to_string(),
+            revision: i64::from(report.revision),
+            key_id: new.key_id,
+            form_id: report.form.id.clone(),
+            form_version: i64::from(report.form.version),
+            envelope: new.envelope.to_vec(),
+            received_at: to_i64(new.received_at)?,
+            cells,
         };
-        let cells = report.indicators.iter().flat_map(|indicator| {
-            indicator
-                .tables
-                .iter()
-                .enumerate()
-                .flat_map(move |(t, table)| {
-                    table
-                        .cells
-                        .iter()
-                        .enumerate()
-                        .map(move |(c, cell)| (indicator.indicator.as_str(), t, c, *cell))
-                })
-        });
-        let cells: Vec<_> = cells.collect();
-        for chunk in cells.chunks(CELLS_PER_STATEMENT) {
-            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) ",
-            );
-            builder.push_values(chunk, |mut b, (indicator, t, c, cell)| {
-                b.push_bind(sequence)
-                    .push_bind(*indicator)
-                    .push_bind(*t as i64)
-                    .push_bind(*c as i64)
-                    .push_bind(match cell {
-                        Cell::Exact(n) => i64::try_from(*n).ok(),
-                        Cell::Suppressed => None,
-                    });
-            });
-            builder.build().execute(&mut *tx).await.map_err(db(TX))?;
-        }
-        let sequence_u64 = u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?;
-        let receipt = match sign_receipt(sequence_u64) {
-            Ok(receipt) => receipt,
-            Err(e) => {
-                tx.rollback().await.map_err(db(TX))?;
-                return Ok(Err(e));
-            }
-        };
-        sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES (?, ?)")
-            .bind(sequence)
-            .bind(receipt.as_slice())
-            .execute(&mut *tx)
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob {
+                row,
+                sign_receipt,
+                reply,
+            })
             .await
-            .map_err(db(TX))?;
-        tx.commit().await.map_err(db(TX))?;
-        Ok(Ok((sequence_u64, receipt)))
+            .map_err(|_| StoreError::WriteFailed("the store's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriteFailed("the store's writer has stopped".into()))?
     }
 
     /// Keeps a conflicting envelope as evidence (once per envelope hash).
@@ -597,6 +584,165 @@ pub enum EnrollOutcome {
     KeyWasRevoked,
     /// This key belongs to another site.
     KeyUsedByOtherSite(String),
+}
+
+/// Signs the receipt of a report once its sequence number is known.
+pub type SignReceipt = Box<dyn FnOnce(u64) -> std::result::Result<Vec<u8>, String> + Send>;
+
+/// Reports written in one transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// A report as rows, owned so it can travel to the writer task.
+struct ReportRow {
+    hash: EnvelopeHash,
+    site: String,
+    period: String,
+    revision: i64,
+    key_id: i64,
+    form_id: String,
+    form_version: i64,
+    envelope: Vec<u8>,
+    received_at: i64,
+    cells: Vec<CellRow>,
+}
+
+struct CellRow {
+    indicator: String,
+    table: i64,
+    cell: i64,
+    value: Option<i64>,
+}
+
+struct WriteJob {
+    row: ReportRow,
+    sign_receipt: SignReceipt,
+    reply: oneshot::Sender<Result<(u64, Vec<u8>)>>,
+}
+
+/// The single writer of reports: takes whatever reports are waiting (up to [`MAX_BATCH`]),
+/// writes each in its own savepoint of one `BEGIN IMMEDIATE` transaction, commits once, and
+/// only then answers each caller.
+async fn report_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&pool, batch).await;
+    }
+}
+
+async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
+    const TX: &str = "store_reports_cells_receipts";
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let message = e.to_string();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::WriteFailed(message.clone())));
+            }
+            return;
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let outcome = insert_one(&mut tx, job.row, job.sign_receipt).await;
+        outcomes.push((job.reply, outcome));
+    }
+    match tx.commit().await.map_err(db(TX)) {
+        Ok(()) => {
+            for (reply, outcome) in outcomes {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (reply, outcome) in outcomes {
+                let _ = reply.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+            }
+        }
+    }
+}
+
+/// Writes one report, its cells and its receipt inside a savepoint of `tx`.
+async fn insert_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    row: ReportRow,
+    sign_receipt: SignReceipt,
+) -> Result<(u64, Vec<u8>)> {
+    const TX: &str = "store_report_cells_receipt";
+    let mut savepoint = tx.begin().await.map_err(db(TX))?;
+    let inserted = sqlx::query(
+        "INSERT INTO reports (envelope_hash, site, period, revision, key_id, form_id, \
+         form_version, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         RETURNING sequence",
+    )
+    .bind(row.hash.0.as_slice())
+    .bind(&row.site)
+    .bind(&row.period)
+    .bind(row.revision)
+    .bind(row.key_id)
+    .bind(&row.form_id)
+    .bind(row.form_version)
+    .bind(row.envelope.as_slice())
+    .bind(row.received_at)
+    .fetch_one(&mut *savepoint)
+    .await;
+    let sequence: i64 = match inserted {
+        Ok(r) => r.get(0),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            return Err(StoreError::SlotTaken);
+        }
+        Err(e) => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            return Err(db(TX)(e));
+        }
+    };
+    let written: Result<(u64, Vec<u8>)> = async {
+        for chunk in row.cells.chunks(CELLS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) ",
+            );
+            builder.push_values(chunk, |mut b, cell| {
+                b.push_bind(sequence)
+                    .push_bind(cell.indicator.as_str())
+                    .push_bind(cell.table)
+                    .push_bind(cell.cell)
+                    .push_bind(cell.value);
+            });
+            builder
+                .build()
+                .execute(&mut *savepoint)
+                .await
+                .map_err(db(TX))?;
+        }
+        let sequence = to_u64(sequence)?;
+        let receipt = sign_receipt(sequence).map_err(StoreError::Receipt)?;
+        sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES (?, ?)")
+            .bind(to_i64(sequence)?)
+            .bind(receipt.as_slice())
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db(TX))?;
+        Ok((sequence, receipt))
+    }
+    .await;
+    match written {
+        Ok(done) => {
+            savepoint.commit().await.map_err(db(TX))?;
+            Ok(done)
+        }
+        Err(e) => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            Err(e)
+        }
+    }
 }
 
 const REPORT_SELECT: &str = "SELECT r.sequence, r.site, r.period, r.revision, r.envelope_hash, \

@@ -270,6 +270,13 @@ async fn publish_writes_a_signed_package_of_the_latest_revisions() {
         stored.hash,
         "the exact stored envelope is shipped"
     );
+    // The donor's verifier passes it.
+    let verdict = quietcount_keys::verify::verify_package(
+        &out,
+        &[coordinator.identity.verifying_key()],
+        &[quietcount_protocol::Form::default_monthly()],
+    );
+    assert!(verdict.passed(), "{}", verdict.render_text());
     // Publishing into a non-empty directory is refused.
     assert!(
         coordinator

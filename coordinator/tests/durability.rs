@@ -98,7 +98,11 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
                 let envelope = site
                     .signed_report(period, revision, previous, seed)
                     .unwrap();
-                match client.submit(&envelope).await {
+                // A dead coordinator is noticed by timeout rather than the idle timeout.
+                let submitted =
+                    tokio::time::timeout(Duration::from_secs(5), client.submit(&envelope)).await;
+                let Ok(submitted) = submitted else { return };
+                match submitted {
                     Ok(Response::Accepted { receipt, .. }) => {
                         previous = Some(Sha256Hash::of(&envelope));
                         receipted.lock().unwrap().push((envelope, receipt.0));
@@ -129,7 +133,6 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
         receipted.len() < SITES * REVISIONS as usize,
         "the kill came too late to prove anything"
     );
-
     let mut child = start(&dir, addr);
     let store = Store::open(&dir.join("coordinator.db")).await.unwrap();
     for (envelope, receipt) in &receipted {
@@ -170,7 +173,6 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
     assert_eq!(store.report_count().await.unwrap(), stored_before);
     assert_eq!(store.digest().await.unwrap(), digest_before);
     store.close().await;
-
     // SIGTERM: clean shutdown, exit status 0.
     let status = Command::new("kill")
         .arg("-TERM")

@@ -285,7 +285,7 @@ async fn stale_gapped_and_wrongly_superseding_revisions_are_refused() {
             .unwrap();
     f.refused(&f.a.id, &wrong, RefusalCode::StaleRevision).await;
 
-    // Revision 2 done right, then a stale revision 2 superseding the same hash is a conflict.
+    // Revision 2 done right is accepted.
     let second = f.a.signed_report(f.period, 2, Some(first_hash), 3).unwrap();
     f.accepted(&f.a.id, &second).await;
     f.good_report_still_accepted().await;

@@ -232,3 +232,35 @@ async fn a_stalled_stream_times_out_without_blocking_a_good_site() {
     hostile.close().await;
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused() {
+    let mut s = setup(10).await;
+    s.coordinator.config.limits.max_connections = 1;
+    let first = site(&s, "first").await;
+    let second = site(&s, "second").await;
+    let server = RunningServer::start(&s.coordinator, s.now).await.unwrap();
+    let held = SiteClient::connect(&first.identity, server.fingerprint, server.addr)
+        .await
+        .unwrap();
+    // Make sure the server has taken the first connection before trying the second.
+    let envelope = first.signed_report(s.period, 1, None, 1).unwrap();
+    assert_accepted(&s, &held.submit(&envelope).await.unwrap());
+    let refused = async {
+        let client = SiteClient::connect(&second.identity, server.fingerprint, server.addr).await?;
+        let envelope = second.signed_report(s.period, 1, None, 2)?;
+        client.submit(&envelope).await
+    }
+    .await;
+    assert!(refused.is_err(), "over the cap: {refused:?}");
+    // Once the first site leaves, the second gets in.
+    held.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = SiteClient::connect(&second.identity, server.fingerprint, server.addr)
+        .await
+        .unwrap();
+    let envelope = second.signed_report(s.period, 1, None, 2).unwrap();
+    assert_accepted(&s, &client.submit(&envelope).await.unwrap());
+    client.close().await;
+    server.stop().await.unwrap();
+}
