@@ -352,7 +352,10 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
         })
         .collect();
     for mut component in system.components() {
-        // Maximise first: the optimal vertices have many zeros, which settle most minima.
+        // A few LPs over sums settle most bounds; the rest take one LP each.
+        let all: Vec<usize> = (0..component.len()).collect();
+        component.settle_reach(&all, |c, local| c.simple_upper(local))?;
+        component.settle_zeros(&all)?;
         let mut uppers = Vec::with_capacity(component.vars.len());
         for local in 0..component.vars.len() {
             uppers.push(component.upper(local)?);

@@ -53,11 +53,10 @@ pub(super) struct Model {
     pub fixed_dims: Vec<usize>,
     /// Every distinct relation of every table.
     pub relations: Vec<Relation>,
-    /// Whether a relation belongs to the basis used for linear programming: one relation per
-    /// margin cell and table, which together imply all the others.
-    pub in_basis: Vec<bool>,
     /// Per variable: the relations it appears in.
     pub var_relations: Vec<Vec<usize>>,
+    /// Per table: its shape.
+    pub shapes: Vec<Shape>,
 }
 
 impl Model {
@@ -130,12 +129,10 @@ impl Model {
 
         let mut relation_ids: HashMap<Vec<usize>, usize> = HashMap::new();
         let mut relations = Vec::new();
-        let mut in_basis = Vec::new();
         for (t, (_, shape)) in layouts.iter().enumerate() {
             let vars = &cell_var[t];
             for index in 0..shape.full_len() {
                 let coords = shape.coords(index);
-                let mut first = true;
                 for d in 0..coords.len() {
                     if !shape.is_margin(d, coords[d]) {
                         continue;
@@ -156,13 +153,6 @@ impl Model {
                     let id = *relation_ids.entry(key).or_insert(next);
                     if id == next {
                         relations.push(Relation { parent, children });
-                        in_basis.push(false);
-                    }
-                    // One relation per margin cell (along its first margin dimension) defines
-                    // every margin as the sum of the interior cells it covers.
-                    if first {
-                        in_basis[id] = true;
-                        first = false;
                     }
                 }
             }
@@ -180,14 +170,44 @@ impl Model {
             occurrences,
             fixed_dims,
             relations,
-            in_basis,
             var_relations,
+            shapes: layouts.iter().map(|(_, shape)| (*shape).clone()).collect(),
         })
     }
 
     /// Number of distinct quantities.
     pub fn var_count(&self) -> usize {
         self.occurrences.len()
+    }
+
+    /// Whether cell `cell` of table `table` is an interior cell (no margin coordinate).
+    pub fn is_interior(&self, table: usize, cell: usize) -> bool {
+        self.fixed_dims[self.cell_var[table][cell]] == self.shapes[table].rank()
+    }
+
+    /// The variables of the interior cells of table `table` that cell `cell` adds up.
+    pub fn interior_under(&self, table: usize, cell: usize) -> Vec<usize> {
+        let shape = &self.shapes[table];
+        let coords = shape.coords(cell);
+        let mut found = vec![coords.clone()];
+        for (d, &c) in coords.iter().enumerate() {
+            if shape.is_margin(d, c) {
+                found = found
+                    .into_iter()
+                    .flat_map(|base| {
+                        (0..shape.categories()[d]).map(move |j| {
+                            let mut next = base.clone();
+                            next[d] = j;
+                            next
+                        })
+                    })
+                    .collect();
+            }
+        }
+        found
+            .iter()
+            .map(|coords| self.cell_var[table][shape.index(coords)])
+            .collect()
     }
 
     /// Where a variable first appears.

@@ -6,6 +6,10 @@ use std::cmp::Reverse;
 use super::bounds::System;
 use super::model::{Fault, Model};
 
+/// How many doubtful primaries per component are confirmed one by one with their own LPs in a
+/// round; above this, all of them are repaired at once.
+const CONFIRM_LIMIT: usize = 8;
+
 /// Chooses the suppressed variables for true `values` under threshold `k`.
 ///
 /// 1. Primaries: every variable with `0 < value < k`.
@@ -110,10 +114,28 @@ fn failing_primaries(
         // The true values are a feasible point: a free certificate.
         let truth: Vec<f64> = component.vars.iter().map(|&v| values[v] as f64).collect();
         component.observe(&truth);
-        for local in 0..component.vars.len() {
-            let v = component.vars[local];
-            if primary[v] && !(component.can_reach(local, k)? && component.can_be_zero(local)?) {
-                failing.push(v);
+        let primaries: Vec<usize> = (0..component.len())
+            .filter(|&l| primary[component.vars[l]])
+            .collect();
+        let k_f = k as f64;
+        component.settle_reach(&primaries, |c, l| {
+            c.simple_upper(l).is_none_or(|b| b >= k_f).then_some(k_f)
+        })?;
+        component.settle_zeros(&primaries)?;
+        let unsettled: Vec<usize> = primaries
+            .iter()
+            .copied()
+            .filter(|&l| !component.settled(l, k))
+            .collect();
+        if unsettled.len() > CONFIRM_LIMIT {
+            // Many primaries are still in doubt after the batch LPs: repair them all rather
+            // than confirm each with its own LPs. Only the final round must be exact.
+            failing.extend(unsettled.iter().map(|&l| component.vars[l]));
+            continue;
+        }
+        for local in unsettled {
+            if !(component.can_reach(local, k)? && component.can_be_zero(local)?) {
+                failing.push(component.vars[local]);
             }
         }
     }
