@@ -165,7 +165,7 @@ pub fn aggregate(
                     slot.0 = slot.0.checked_add(lower).ok_or(AggregateError::Overflow)?;
                     // An unbounded site cell (`u64::MAX`, its grand total suppressed) leaves
                     // the provincial cell unbounded too, rather than overflowing.
-                    slot.1 = if upper == u64::MAX {
+                    slot.1 = if upper == u64::MAX || slot.1 == u64::MAX {
                         u64::MAX
                     } else {
                         slot.1.checked_add(upper).ok_or(AggregateError::Overflow)?
