@@ -47,12 +47,12 @@ fn report() -> impl Strategy<Value = SiteReport> {
             move |(cells, site, (year, month), revision, hash, generated_at, k)| SiteReport {
                 format: quietcount_protocol::FORMAT_VERSION,
                 form: form.reference(),
-                site: SiteId::new(&site).unwrap(),
-                period: Period::parse(&format!("{year:04}-{month:02}")).unwrap(),
+                site: SiteId::new(&site).expect("generated site ids are valid"),
+                period: Period::parse(&format!("{year:04}-{month:02}")).expect("valid month"),
                 revision,
                 supersedes: (revision > 1).then_some(Sha256Hash(hash)),
                 generated_at,
-                policy: DisclosurePolicy::new(k).unwrap(),
+                policy: DisclosurePolicy::new(k).expect("k >= 2"),
                 indicators: form
                     .indicators
                     .iter()
