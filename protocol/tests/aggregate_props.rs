@@ -30,7 +30,7 @@ fn assert_brackets(
     reports: &[SiteReport],
     expect_exact: bool,
 ) -> Result<(), TestCaseError> {
-    let totals = aggregate(form, reports[0].period, reports).unwrap();
+    let totals = aggregate(form, reports[0].period, reports).expect("aggregates");
     prop_assert_eq!(totals.sites as usize, reports.len());
     for (i, indicator) in totals.indicators.iter().enumerate() {
         for (t, table) in indicator.tables.iter().enumerate() {
