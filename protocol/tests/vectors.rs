@@ -5,6 +5,9 @@
 //! `QUIETCOUNT_WRITE_VECTORS=1 cargo test -p quietcount-protocol --test vectors` and review the
 //! diff.
 
+// A test crate: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use ed25519_dalek::SigningKey;
 use quietcount_protocol::{
     Cell, CountTable, DisclosurePolicy, Form, IndicatorTables, Period, SiteId, SiteReport, Table,
