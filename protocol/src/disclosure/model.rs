@@ -215,3 +215,61 @@ impl Model {
         self.occurrences[var].first().copied().unwrap_or((0, 0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn linked_tables_share_exactly_their_common_margins() {
+        let (a, b, c) = (
+            names(&["sex", "age"]),
+            names(&["sex"]),
+            names(&["substance"]),
+        );
+        let (sa, sb, sc) = (
+            Shape::new(vec![2, 3]),
+            Shape::new(vec![2]),
+            Shape::new(vec![4]),
+        );
+        let model = Model::build(&[(&a, &sa), (&b, &sb), (&c, &sc)]).unwrap();
+        // 12 + 3 + 5 cells: every cell of [sex] is the sex margin or the total of [sex, age],
+        // and [substance] shares only its total.
+        assert_eq!(model.var_count(), 12 + 4);
+        assert_eq!(
+            model.cell_var[0][sa.index(&[0, 3])],
+            model.cell_var[1][sb.index(&[0])]
+        );
+        assert_eq!(
+            model.cell_var[0][sa.total_index()],
+            model.cell_var[2][sc.total_index()]
+        );
+        assert_ne!(
+            model.cell_var[0][sa.index(&[2, 0])],
+            model.cell_var[2][sc.index(&[0])]
+        );
+        // The same table with its dimensions listed the other way round is the same quantity.
+        let reversed = names(&["age", "sex"]);
+        let sr = Shape::new(vec![3, 2]);
+        let model = Model::build(&[(&a, &sa), (&reversed, &sr)]).unwrap();
+        assert_eq!(model.var_count(), 12);
+        assert_eq!(
+            model.cell_var[0][sa.index(&[1, 2])],
+            model.cell_var[1][sr.index(&[2, 1])]
+        );
+    }
+
+    #[test]
+    fn refuses_dimensions_with_two_sizes_or_repeated() {
+        let (a, b) = (names(&["sex"]), names(&["sex", "sex"]));
+        let (s2, s3) = (Shape::new(vec![2]), Shape::new(vec![3]));
+        assert!(Model::build(&[(&a, &s2), (&a, &s3)]).is_err());
+        assert!(Model::build(&[(&b, &Shape::new(vec![2, 2]))]).is_err());
+        assert!(Model::build(&[(&a, &Shape::new(vec![2, 2]))]).is_err());
+        assert!(Model::build(&[]).is_err());
+    }
+}
