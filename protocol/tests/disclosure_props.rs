@@ -86,3 +86,25 @@ proptest! {
         prop_assert_eq!(suppress(&tables, &policy).unwrap(), published);
     }
 }
+
+#[test]
+fn a_realistic_site_is_protected_on_the_whole_default_form() {
+    let form = quietcount_protocol::Form::default_monthly();
+    for seed in 1..=3 {
+        let truth = common::true_tables(&form, common::realistic_counts(seed));
+        for k in [5u32, 10, 11] {
+            let policy = DisclosurePolicy::new(k).unwrap();
+            let report = common::report(&form, "site-01", &truth, policy);
+            let mut suppressed = 0;
+            for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
+                let audited = check(&form.shapes(indicator), &tables.tables, &policy).unwrap();
+                suppressed += audited.tables.iter().flatten().flatten().count();
+            }
+            eprintln!("seed {seed}, k = {k}: {suppressed} cells suppressed");
+            assert!(
+                suppressed > 0,
+                "a realistic site has small cells to protect"
+            );
+        }
+    }
+}
