@@ -4,7 +4,7 @@
 //! # The model
 //! The tables of one indicator are linked: tables over dimension sets `D1` and `D2` share the
 //! margin over `D1 ∩ D2` (always the grand total). Every distinct quantity is one variable
-//! ([`model`]), related to others by additivity: a margin is the sum of the cells it covers,
+//! (see `model.rs`), related to others by additivity: a margin is the sum of the cells it covers,
 //! along each dimension on which it is a margin. A shared quantity is suppressed in every table
 //! where it appears or in none.
 //!
@@ -163,7 +163,13 @@ pub enum Violation {
 ///    cheapest published non-zero quantity.
 /// 3. Audit every primary: it must not be computable, must be able to be 0 and to reach `k`.
 ///    For each that fails, suppress the cheapest published non-zero quantity sharing a
-///    relation with it (or nearest to it through suppressed ones), and go back to 2.
+///    relation with it (or nearest to it through suppressed ones), and go back to 2. The
+///    audit uses the true values and a few LPs over sums as certificates; while many
+///    primaries of a component are still in doubt they are all repaired without one LP each,
+///    and the loop ends only when every primary is proven protected.
+///
+/// If nothing is left to add near a failing primary, every non-zero cell is suppressed, which
+/// always passes (the grand total is then suppressed and every cell unbounded above).
 ///
 /// Cheapest is smallest count, then least aggregated, then first in table order: the result
 /// depends only on the input. Complements are chosen by cost, never by which cell needed them
