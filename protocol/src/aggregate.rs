@@ -23,7 +23,7 @@ pub enum TotalCell {
     Bounded {
         /// Least possible sum.
         lower: u64,
-        /// Greatest possible sum.
+        /// Greatest possible sum; `u64::MAX` if unbounded (a site suppressed its grand total).
         upper: u64,
     },
 }
@@ -163,7 +163,13 @@ pub fn aggregate(
                     };
                     let slot = &mut sums[t][c];
                     slot.0 = slot.0.checked_add(lower).ok_or(AggregateError::Overflow)?;
-                    slot.1 = slot.1.checked_add(upper).ok_or(AggregateError::Overflow)?;
+                    // An unbounded site cell (`u64::MAX`, its grand total suppressed) leaves
+                    // the provincial cell unbounded too, rather than overflowing.
+                    slot.1 = if upper == u64::MAX || slot.1 == u64::MAX {
+                        u64::MAX
+                    } else {
+                        slot.1.checked_add(upper).ok_or(AggregateError::Overflow)?
+                    };
                     slot.2 &= exact;
                 }
             }

@@ -1,0 +1,612 @@
+//! Disclosure control: primary and complementary suppression, and the audit that computes
+//! every suppressed cell's feasible interval.
+//!
+//! # The model
+//! The tables of one indicator are linked: tables over dimension sets `D1` and `D2` share the
+//! margin over `D1 ∩ D2` (always the grand total). Every distinct quantity is one variable
+//! (see `model.rs`), related to others by additivity: a margin is the sum of the cells it covers,
+//! along each dimension on which it is a margin. A shared quantity is suppressed in every table
+//! where it appears or in none.
+//!
+//! # Audit
+//! [`audit`] gives each suppressed cell the least and greatest value it can take, over
+//! non-negative values consistent with every published cell and every relation: first by
+//! propagating relations with a single unknown (exact), then per connected component of the
+//! remaining unknowns by linear programming (`good_lp` with `microlp`), rounded inwards to whole
+//! numbers after a small float tolerance. The linear relaxation can only widen an interval
+//! compared with an integer programme, never narrow it below what an attacker with an LP
+//! solver gets.
+//!
+//! An interval's `upper` is `u64::MAX` when nothing published bounds the cell from above, which
+//! happens only when the indicator's grand total is suppressed: every cell is bounded by the
+//! total otherwise. [`suppress`] suppresses the total only when it is itself below `k` (then
+//! every non-zero cell is a primary anyway) or as the last resort of repair.
+//!
+//! # Suppression
+//! [`suppress`] suppresses every non-zero cell below `k` (zeros stay published and never serve
+//! as complements), then adds complements until [`audit`] would show the protection rule:
+//! every suppressed cell can reach at least `k`, and every primary can also be 0. See
+//! [`suppress`] for the order in which complements are chosen.
+
+mod bounds;
+mod model;
+mod suppress;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DisclosureError;
+use crate::report::{Cell, DisclosurePolicy, Table};
+use crate::table::{CountTable, Shape};
+
+use bounds::System;
+use model::{Fault, Model};
+
+/// The largest count [`suppress`] and [`audit`] accept in a cell (2^40). Linear programming in
+/// 64-bit floats is exact well beyond any real count up to this size.
+pub const MAX_CELL_COUNT: u64 = 1 << 40;
+
+/// A suppressed cell's feasible interval: the least and greatest whole value it can take given
+/// everything published for its indicator.
+///
+/// `upper == u64::MAX` means unbounded above (only possible when the indicator's grand total is
+/// suppressed; see [`Interval::is_unbounded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interval {
+    /// Least feasible value.
+    pub lower: u64,
+    /// Greatest feasible value, `u64::MAX` if unbounded.
+    pub upper: u64,
+}
+
+impl Interval {
+    /// Whether nothing published bounds the cell from above.
+    pub fn is_unbounded(&self) -> bool {
+        self.upper == u64::MAX
+    }
+
+    /// Whether `value` lies in the interval.
+    pub fn contains(&self, value: u64) -> bool {
+        self.lower <= value && value <= self.upper
+    }
+}
+
+/// The audit of one indicator: for each table, for each cell, `None` if published, or the
+/// feasible interval of a suppressed cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorAudit {
+    /// Per table, per cell.
+    pub tables: Vec<Vec<Option<Interval>>>,
+}
+
+/// A breach of the disclosure rule, or a publication that cannot be audited, found by [`check`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A published non-zero count below k.
+    #[error("table {table}, cell {cell}: published count {value} is below k = {k}")]
+    SmallCellPublished {
+        /// Table position.
+        table: usize,
+        /// Cell index.
+        cell: usize,
+        /// The count.
+        value: u64,
+        /// The threshold.
+        k: u32,
+    },
+    /// A suppressed cell whose feasible interval stays below k.
+    #[error(
+        "table {table}, cell {cell}: suppressed cell can be bounded to [{lower}, {upper}], below k = {k}"
+    )]
+    Underprotected {
+        /// Table position.
+        table: usize,
+        /// Cell index.
+        cell: usize,
+        /// Least feasible value.
+        lower: u64,
+        /// Greatest feasible value.
+        upper: u64,
+        /// The threshold.
+        k: u32,
+    },
+    /// Published cells that do not add up to their published margin.
+    #[error(
+        "table {table}, cell {cell}: published margin does not equal the sum of its published cells"
+    )]
+    Inconsistent {
+        /// Table position.
+        table: usize,
+        /// The margin cell's index.
+        cell: usize,
+    },
+    /// No non-negative values of the suppressed cells agree with the published cells.
+    #[error("table {table}, cell {cell}: no non-negative values fit the published cells")]
+    Infeasible {
+        /// Table position.
+        table: usize,
+        /// A cell involved.
+        cell: usize,
+    },
+    /// A quantity shared by linked tables (a common margin or the total) is published with
+    /// different values, or suppressed in some of its tables and published in others.
+    #[error("table {table}, cell {cell}: shared margin differs from the same margin elsewhere")]
+    SharedMismatch {
+        /// Table position.
+        table: usize,
+        /// Cell index.
+        cell: usize,
+    },
+    /// The threshold itself is below the minimum of 2.
+    #[error("disclosure threshold k = {k} is below the minimum of 2")]
+    PolicyTooWeak {
+        /// The k given.
+        k: u32,
+    },
+    /// The tables cannot be audited at all (wrong shapes, counts over [`MAX_CELL_COUNT`], solver
+    /// failure).
+    #[error("cannot audit: {reason}")]
+    Unauditable {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Suppresses the tables of one indicator under `policy`.
+///
+/// `tables` are all tables of the indicator, with true counts and exact margins (see
+/// [`CountTable::from_interior`]). The result has the same layout, each cell
+/// [`Cell::Exact`] or [`Cell::Suppressed`], and passes [`check`]:
+///
+/// 1. Primary suppression of every cell, margins included, with `0 < n < k`.
+/// 2. While some additivity relation holds exactly one suppressed quantity, suppress its
+///    cheapest published non-zero quantity.
+/// 3. Audit every primary: it must not be computable, must be able to be 0 and to reach `k`.
+///    For each that fails, suppress the cheapest published non-zero quantity sharing a
+///    relation with it (or nearest to it through suppressed ones), and go back to 2. The
+///    audit uses the true values and a few LPs over sums as certificates; while many
+///    primaries of a component are still in doubt they are all repaired without one LP each,
+///    and the loop ends only when every primary is proven protected.
+///
+/// If nothing is left to add near a failing primary, every non-zero cell is suppressed, which
+/// always passes (the grand total is then suppressed and every cell unbounded above).
+///
+/// Cheapest is smallest count, then least aggregated, then first in table order: the result
+/// depends only on the input. Complements are chosen by cost, never by which cell needed them
+/// in a way visible in the output, and every suppressed cell reaches `k`, so primaries cannot
+/// be told from complements by their intervals' upper ends.
+pub fn suppress(
+    tables: &[CountTable],
+    policy: &DisclosurePolicy,
+) -> Result<Vec<Table>, DisclosureError> {
+    if policy.k < DisclosurePolicy::MIN_K {
+        return Err(DisclosureError::PolicyTooWeak { k: policy.k });
+    }
+    for (t, table) in tables.iter().enumerate() {
+        if table.cells.len() != table.shape.full_len() {
+            return Err(DisclosureError::Inconsistent(format!(
+                "table {t} has {} cells, its shape needs {}",
+                table.cells.len(),
+                table.shape.full_len()
+            )));
+        }
+    }
+    let layouts: Vec<(&[String], &Shape)> = tables
+        .iter()
+        .map(|t| (t.dimensions.as_slice(), &t.shape))
+        .collect();
+    let model = Model::build(&layouts).map_err(into_error)?;
+    let mut values = Vec::with_capacity(model.var_count());
+    for occurrences in &model.occurrences {
+        let mut value = None;
+        for &(t, c) in occurrences {
+            let n = tables[t].cells[c];
+            if n > MAX_CELL_COUNT {
+                return Err(into_error(Fault::TooLarge { table: t, cell: c }));
+            }
+            if value.is_some_and(|v| v != n) {
+                return Err(into_error(Fault::SharedMismatch { table: t, cell: c }));
+            }
+            value = Some(n);
+        }
+        values.push(value.unwrap_or(0));
+    }
+    // The true tables must add up before anything is chosen.
+    let known = values.iter().map(|&v| Some(i128::from(v))).collect();
+    System::propagate(&model, known).map_err(into_error)?;
+
+    let suppressed = suppress::choose(&model, &values, u64::from(policy.k)).map_err(into_error)?;
+    Ok(tables
+        .iter()
+        .enumerate()
+        .map(|(t, table)| Table {
+            dimensions: table.dimensions.clone(),
+            cells: table
+                .cells
+                .iter()
+                .zip(&model.cell_var[t])
+                .map(|(&n, &v)| {
+                    if suppressed[v] {
+                        Cell::Suppressed
+                    } else {
+                        Cell::Exact(n)
+                    }
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Computes the feasible interval of every suppressed cell of one indicator.
+///
+/// `shapes` are the tables' shapes from the form ([`crate::Form::shapes`]), in table order.
+/// Fails if the tables do not fit their shapes, if a shared quantity is published differently
+/// in two tables, if published cells do not add up, or if no non-negative values fit.
+pub fn audit(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, DisclosureError> {
+    analyse(shapes, tables).map_err(into_error)
+}
+
+/// Checks published tables against `policy` as an outsider can, returning the audit.
+///
+/// Fails with every published non-zero count below `k`, and either every suppressed cell whose
+/// upper bound is below `k` or the reason the tables cannot be audited (inconsistent margins,
+/// infeasibility, mismatched shared margins, wrong shapes).
+pub fn check(
+    shapes: &[Shape],
+    tables: &[Table],
+    policy: &DisclosurePolicy,
+) -> Result<IndicatorAudit, Vec<Violation>> {
+    let k = u64::from(policy.k);
+    let mut violations = Vec::new();
+    if policy.k < DisclosurePolicy::MIN_K {
+        violations.push(Violation::PolicyTooWeak { k: policy.k });
+    }
+    for (table, t) in tables.iter().enumerate() {
+        for (cell, c) in t.cells.iter().enumerate() {
+            if let Cell::Exact(value) = *c {
+                if value > 0 && value < k {
+                    violations.push(Violation::SmallCellPublished {
+                        table,
+                        cell,
+                        value,
+                        k: policy.k,
+                    });
+                }
+            }
+        }
+    }
+    match analyse(shapes, tables) {
+        Ok(audit) => {
+            for (table, cells) in audit.tables.iter().enumerate() {
+                for (cell, interval) in cells.iter().enumerate() {
+                    if let Some(Interval { lower, upper }) = *interval {
+                        if upper < k {
+                            violations.push(Violation::Underprotected {
+                                table,
+                                cell,
+                                lower,
+                                upper,
+                                k: policy.k,
+                            });
+                        }
+                    }
+                }
+            }
+            if violations.is_empty() {
+                return Ok(audit);
+            }
+        }
+        Err(fault) => violations.push(into_violation(fault)),
+    }
+    Err(violations)
+}
+
+/// The audit, with faults kept typed for [`check`].
+fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> {
+    if shapes.len() != tables.len() {
+        return Err(Fault::Structure(format!(
+            "{} shapes for {} tables",
+            shapes.len(),
+            tables.len()
+        )));
+    }
+    for (t, (shape, table)) in shapes.iter().zip(tables).enumerate() {
+        if table.cells.len() != shape.full_len() {
+            return Err(Fault::Structure(format!(
+                "table {t} has {} cells, its shape needs {}",
+                table.cells.len(),
+                shape.full_len()
+            )));
+        }
+    }
+    let layouts: Vec<(&[String], &Shape)> = tables
+        .iter()
+        .zip(shapes)
+        .map(|(t, s)| (t.dimensions.as_slice(), s))
+        .collect();
+    let model = Model::build(&layouts)?;
+    let mut known = Vec::with_capacity(model.var_count());
+    for occurrences in &model.occurrences {
+        let mut state: Option<Cell> = None;
+        for &(t, c) in occurrences {
+            let cell = tables[t].cells[c];
+            if let Cell::Exact(n) = cell {
+                if n > MAX_CELL_COUNT {
+                    return Err(Fault::TooLarge { table: t, cell: c });
+                }
+            }
+            if state.is_some_and(|s| s != cell) {
+                return Err(Fault::SharedMismatch { table: t, cell: c });
+            }
+            state = Some(cell);
+        }
+        known.push(match state {
+            Some(Cell::Exact(n)) => Some(i128::from(n)),
+            _ => None,
+        });
+    }
+    let system = System::propagate(&model, known)?;
+    let mut intervals: Vec<Option<Interval>> = (0..model.var_count())
+        .map(|v| {
+            system.determined[v].then(|| {
+                let value = system.known[v].map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
+                Interval {
+                    lower: value,
+                    upper: value,
+                }
+            })
+        })
+        .collect();
+    for mut component in system.components() {
+        // A few LPs over sums settle most bounds; the rest take one LP each.
+        let all: Vec<usize> = (0..component.len()).collect();
+        component.settle_reach(&all, |c, local| c.simple_upper(local))?;
+        component.settle_zeros(&all)?;
+        let mut uppers = Vec::with_capacity(component.vars.len());
+        for local in 0..component.vars.len() {
+            uppers.push(component.upper(local)?);
+        }
+        for (local, upper) in uppers.into_iter().enumerate() {
+            let lower = component.lower(local)?;
+            let v = component.vars[local];
+            if lower > upper {
+                let (table, cell) = model.first_cell(v);
+                return Err(Fault::Infeasible { table, cell });
+            }
+            intervals[v] = Some(Interval { lower, upper });
+        }
+    }
+    Ok(IndicatorAudit {
+        tables: model
+            .cell_var
+            .iter()
+            .enumerate()
+            .map(|(t, vars)| {
+                vars.iter()
+                    .zip(&tables[t].cells)
+                    .map(|(&v, cell)| match cell {
+                        Cell::Exact(_) => None,
+                        Cell::Suppressed => intervals[v],
+                    })
+                    .collect()
+            })
+            .collect(),
+    })
+}
+
+fn into_error(fault: Fault) -> DisclosureError {
+    match fault {
+        Fault::Solver(reason) => DisclosureError::Solver(reason),
+        other => DisclosureError::Inconsistent(into_violation(other).to_string()),
+    }
+}
+
+fn into_violation(fault: Fault) -> Violation {
+    match fault {
+        Fault::Structure(reason) => Violation::Unauditable { reason },
+        Fault::SharedMismatch { table, cell } => Violation::SharedMismatch { table, cell },
+        Fault::Sum { table, cell } => Violation::Inconsistent { table, cell },
+        Fault::Infeasible { table, cell } => Violation::Infeasible { table, cell },
+        Fault::TooLarge { table, cell } => Violation::Unauditable {
+            reason: format!("table {table}, cell {cell}: count over {MAX_CELL_COUNT}"),
+        },
+        Fault::Solver(reason) => Violation::Unauditable { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(dims: &[&str], shape: &[usize], interior: &[u64]) -> CountTable {
+        CountTable::from_interior(
+            dims.iter().map(|d| (*d).to_owned()).collect(),
+            Shape::new(shape.to_vec()),
+            interior,
+        )
+    }
+
+    fn shapes(tables: &[CountTable]) -> Vec<Shape> {
+        tables.iter().map(|t| t.shape.clone()).collect()
+    }
+
+    /// Suppresses, checks, and asserts the protection rule against the truth.
+    fn protect(tables: &[CountTable], k: u32) -> (Vec<Table>, IndicatorAudit) {
+        let policy = DisclosurePolicy::new(k).unwrap();
+        let published = suppress(tables, &policy).unwrap();
+        let audit = check(&shapes(tables), &published, &policy).unwrap();
+        for (t, truth) in tables.iter().enumerate() {
+            for (c, &n) in truth.cells.iter().enumerate() {
+                match (published[t].cells[c], audit.tables[t][c]) {
+                    (Cell::Exact(m), None) => {
+                        assert_eq!(m, n);
+                        assert!(n == 0 || n >= u64::from(k));
+                    }
+                    (Cell::Suppressed, Some(interval)) => {
+                        assert!(interval.contains(n), "{interval:?} misses {n}");
+                        assert!(interval.upper >= u64::from(k));
+                        assert!(n > 0, "zeros are never suppressed");
+                        if n < u64::from(k) {
+                            assert_eq!(interval.lower, 0);
+                        }
+                    }
+                    other => panic!("cell {t}/{c}: {other:?}"),
+                }
+            }
+        }
+        (published, audit)
+    }
+
+    #[test]
+    fn nothing_small_publishes_everything() {
+        let tables = [table(&["a"], &[3], &[5, 0, 7])];
+        let (published, _) = protect(&tables, 5);
+        assert!(published[0].cells.iter().all(|c| c.exact().is_some()));
+    }
+
+    #[test]
+    fn one_small_cell_gets_one_complement() {
+        let tables = [table(&["a"], &[3], &[3, 20, 40])];
+        let (published, audit) = protect(&tables, 5);
+        assert_eq!(
+            published[0].cells,
+            vec![
+                Cell::Suppressed,
+                Cell::Suppressed,
+                Cell::Exact(40),
+                Cell::Exact(63)
+            ]
+        );
+        assert_eq!(
+            audit.tables[0][0],
+            Some(Interval {
+                lower: 0,
+                upper: 23
+            })
+        );
+    }
+
+    #[test]
+    fn two_small_cells_summing_below_k_need_more_cover() {
+        // a + b = 2 would give both away below k.
+        let tables = [table(&["a"], &[3], &[1, 1, 50])];
+        let (published, _) = protect(&tables, 5);
+        assert_eq!(published[0].cells[2], Cell::Suppressed);
+    }
+
+    #[test]
+    fn small_total_suppresses_everything_non_zero_and_is_unbounded() {
+        let tables = [table(&["a"], &[3], &[3, 0, 1])];
+        let (published, audit) = protect(&tables, 5);
+        assert_eq!(published[0].cells[1], Cell::Exact(0));
+        assert!(audit.tables[0][3].is_some_and(|i| i.is_unbounded()));
+    }
+
+    #[test]
+    fn linked_tables_share_their_total_and_margins() {
+        let tables = [
+            table(&["sex", "age"], &[2, 3], &[10, 12, 2, 9, 15, 11]),
+            table(&["sex"], &[2], &[24, 35]),
+            table(&["substance"], &[2], &[50, 9]),
+        ];
+        let (published, _) = protect(&tables, 5);
+        // The sex margin appears in two tables and is suppressed in both or neither.
+        let first = published[0].cells[3];
+        assert_eq!(published[1].cells[0], first);
+        assert_eq!(published[0].cells[11], published[2].cells[2]);
+    }
+
+    #[test]
+    fn two_dimensional_tables_are_protected_for_every_k() {
+        let tables = [table(
+            &["x", "y"],
+            &[3, 4],
+            &[1, 7, 12, 0, 30, 2, 8, 9, 4, 15, 22, 3],
+        )];
+        for k in 2..=11 {
+            protect(&tables, k);
+        }
+    }
+
+    #[test]
+    fn same_input_gives_same_output() {
+        let tables = [table(&["x", "y"], &[3, 3], &[1, 7, 12, 9, 30, 2, 8, 9, 4])];
+        let policy = DisclosurePolicy::DEFAULT;
+        assert_eq!(
+            suppress(&tables, &policy).unwrap(),
+            suppress(&tables, &policy).unwrap()
+        );
+    }
+
+    #[test]
+    fn check_finds_each_kind_of_violation() {
+        let shape = [Shape::new(vec![3])];
+        let dims = vec!["a".to_owned()];
+        let policy = DisclosurePolicy::DEFAULT;
+        let publish = |cells: Vec<Cell>| {
+            vec![Table {
+                dimensions: dims.clone(),
+                cells,
+            }]
+        };
+        use Cell::{Exact as E, Suppressed as S};
+        let small = publish(vec![E(3), E(20), E(40), E(63)]);
+        assert!(matches!(
+            check(&shape, &small, &policy).unwrap_err()[..],
+            [Violation::SmallCellPublished {
+                cell: 0,
+                value: 3,
+                ..
+            }]
+        ));
+        let wrong_sum = publish(vec![E(5), E(20), E(40), E(66)]);
+        assert!(matches!(
+            check(&shape, &wrong_sum, &policy).unwrap_err()[..],
+            [Violation::Inconsistent { cell: 3, .. }]
+        ));
+        let exposed = publish(vec![S, S, E(50), E(52)]);
+        assert!(matches!(
+            check(&shape, &exposed, &policy).unwrap_err()[..],
+            [
+                Violation::Underprotected { upper: 2, .. },
+                Violation::Underprotected { .. }
+            ]
+        ));
+        let determined = publish(vec![S, E(20), E(40), E(63)]);
+        assert!(matches!(
+            check(&shape, &determined, &policy).unwrap_err()[..],
+            [Violation::Underprotected {
+                lower: 3,
+                upper: 3,
+                ..
+            }]
+        ));
+        let impossible = publish(vec![S, E(50), E(40), E(63)]);
+        assert!(matches!(
+            check(&shape, &impossible, &policy).unwrap_err()[..],
+            [Violation::Infeasible { .. }]
+        ));
+        let fine = publish(vec![S, S, E(40), E(63)]);
+        assert!(check(&shape, &fine, &policy).is_ok());
+    }
+
+    #[test]
+    fn check_refuses_shared_margins_published_differently() {
+        let shapes = [Shape::new(vec![2]), Shape::new(vec![2])];
+        let tables = vec![
+            Table {
+                dimensions: vec!["a".into()],
+                cells: vec![Cell::Exact(10), Cell::Exact(20), Cell::Exact(30)],
+            },
+            Table {
+                dimensions: vec!["b".into()],
+                cells: vec![Cell::Exact(10), Cell::Exact(21), Cell::Exact(31)],
+            },
+        ];
+        assert!(
+            check(&shapes, &tables, &DisclosurePolicy::DEFAULT)
+                .unwrap_err()
+                .contains(&Violation::SharedMismatch { table: 1, cell: 2 })
+        );
+    }
+}

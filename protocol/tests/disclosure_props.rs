@@ -1,0 +1,110 @@
+//! Property tests of disclosure control: after `suppress`, nothing small is published, and the
+//! independent `audit` shows the protection rule for every suppressed cell.
+
+mod common;
+
+use proptest::prelude::*;
+use quietcount_protocol::disclosure::check;
+use quietcount_protocol::{Cell, CountTable, DisclosurePolicy, Shape, audit, suppress};
+
+/// 1 to 3 linked tables over 1 to 3 of up to 4 dimensions, as margins of one joint table.
+fn linked_tables() -> impl Strategy<Value = Vec<CountTable>> {
+    (1usize..=4)
+        .prop_flat_map(|rank| {
+            (
+                prop::collection::vec(1usize..=4, rank),
+                prop::collection::vec(1u32..(1 << rank), 1..=3),
+            )
+        })
+        .prop_filter("joint table of at most 96 cells", |(shape, _)| {
+            shape.iter().product::<usize>() <= 96
+        })
+        .prop_flat_map(|(shape, masks)| {
+            let len = shape.iter().product::<usize>();
+            let counts = prop::collection::vec(
+                prop_oneof![3 => Just(0u64), 4 => 1u64..12, 3 => 12u64..80],
+                len,
+            );
+            (Just(shape), Just(masks), counts)
+        })
+        .prop_map(|(shape, masks, joint)| {
+            let names: Vec<String> = (0..shape.len()).map(|d| format!("d{d}")).collect();
+            masks
+                .iter()
+                .map(|&mask| {
+                    // At most three dimensions per table; reversed order for odd masks, so
+                    // linked tables do not always list shared dimensions alike.
+                    let mut dims: Vec<String> = names
+                        .iter()
+                        .enumerate()
+                        .filter(|(d, _)| mask & (1 << d) != 0)
+                        .map(|(_, n)| n.clone())
+                        .take(3)
+                        .collect();
+                    if mask % 2 == 1 {
+                        dims.reverse();
+                    }
+                    common::marginal(&names, &shape, &joint, &dims)
+                })
+                .collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn suppression_meets_the_protection_rule(tables in linked_tables(), k in 2u32..=11) {
+        let policy = DisclosurePolicy::new(k).unwrap();
+        let k64 = u64::from(k);
+        let published = suppress(&tables, &policy).unwrap();
+        let shapes: Vec<Shape> = tables.iter().map(|t| t.shape.clone()).collect();
+        let audited = audit(&shapes, &published).unwrap();
+        for (t, truth) in tables.iter().enumerate() {
+            prop_assert_eq!(&published[t].dimensions, &truth.dimensions);
+            prop_assert_eq!(published[t].cells.len(), truth.cells.len());
+            for (c, &n) in truth.cells.iter().enumerate() {
+                match (published[t].cells[c], audited.tables[t][c]) {
+                    (Cell::Exact(m), None) => {
+                        prop_assert_eq!(m, n);
+                        prop_assert!(n == 0 || n >= k64, "published {} below k = {}", n, k);
+                    }
+                    (Cell::Suppressed, Some(interval)) => {
+                        prop_assert!(n > 0, "a zero was suppressed");
+                        prop_assert!(interval.contains(n), "{:?} misses the true {}", interval, n);
+                        prop_assert!(interval.upper >= k64, "{:?} stays below k = {}", interval, k);
+                        if n < k64 {
+                            prop_assert_eq!(interval.lower, 0, "primary {} has {:?}", n, interval);
+                        }
+                    }
+                    other => prop_assert!(false, "cell {}/{}: {:?}", t, c, other),
+                }
+            }
+        }
+        // The verifier agrees, and suppression is deterministic.
+        prop_assert_eq!(check(&shapes, &published, &policy), Ok(audited));
+        prop_assert_eq!(suppress(&tables, &policy).unwrap(), published);
+    }
+}
+
+#[test]
+fn a_realistic_site_is_protected_on_the_whole_default_form() {
+    let form = quietcount_protocol::Form::default_monthly();
+    for seed in 1..=3 {
+        let truth = common::true_tables(&form, common::realistic_counts(seed));
+        for k in [5u32, 10, 11] {
+            let policy = DisclosurePolicy::new(k).unwrap();
+            let report = common::report(&form, "site-01", &truth, policy);
+            let mut suppressed = 0;
+            for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
+                let audited = check(&form.shapes(indicator), &tables.tables, &policy).unwrap();
+                suppressed += audited.tables.iter().flatten().flatten().count();
+            }
+            eprintln!("seed {seed}, k = {k}: {suppressed} cells suppressed");
+            assert!(
+                suppressed > 0,
+                "a realistic site has small cells to protect"
+            );
+        }
+    }
+}
