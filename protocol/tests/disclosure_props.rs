@@ -151,7 +151,7 @@ proptest! {
                 .map(|(&n, &hide)| if hide { Cell::Suppressed } else { Cell::Exact(n) })
                 .collect(),
         }];
-        let audited = audit(&[truth.shape.clone()], &published).unwrap();
+        let audited = audit(std::slice::from_ref(&truth.shape), &published).unwrap();
 
         let shape = &truth.shape;
         let interior_cells: Vec<usize> = (0..shape.full_len())
