@@ -8,7 +8,10 @@ use quietcount_protocol::cbor;
 fuzz_target!(|data: &[u8]| {
     if let Ok(value) = cbor::parse_canonical(data) {
         if let Ok(bytes) = cbor::to_canonical(&value) {
-            assert_eq!(bytes, data, "accepted input is not its own canonical encoding");
+            assert_eq!(
+                bytes, data,
+                "accepted input is not its own canonical encoding"
+            );
         }
     }
 });

@@ -108,3 +108,97 @@ fn a_realistic_site_is_protected_on_the_whole_default_form() {
         }
     }
 }
+
+/// Small 1-D and 2-D tables with any suppression pattern that keeps the total published.
+fn small_table_and_mask() -> impl Strategy<Value = (CountTable, Vec<bool>)> {
+    prop_oneof![
+        Just(vec![4usize]),
+        Just(vec![2usize, 2]),
+        Just(vec![3usize, 2])
+    ]
+    .prop_flat_map(|shape| {
+        let interior: usize = shape.iter().product();
+        let full: usize = shape.iter().map(|n| n + 1).product();
+        let max = if interior > 4 { 2u64 } else { 4 };
+        (
+            Just(shape),
+            prop::collection::vec(0..=max, interior),
+            prop::collection::vec(any::<bool>(), full),
+        )
+    })
+    .prop_map(|(shape, interior, mut mask)| {
+        let names = (0..shape.len()).map(|d| format!("d{d}")).collect();
+        let table = CountTable::from_interior(names, Shape::new(shape), &interior);
+        let total = table.shape.total_index();
+        mask[total] = false;
+        (table, mask)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Tables of one or two dimensions are totally unimodular, so the LP bounds are the exact
+    /// integer bounds: `audit` must agree with enumerating every consistent table.
+    #[test]
+    fn audit_matches_brute_force_on_small_tables((truth, mask) in small_table_and_mask()) {
+        let published = vec![quietcount_protocol::Table {
+            dimensions: truth.dimensions.clone(),
+            cells: truth
+                .cells
+                .iter()
+                .zip(&mask)
+                .map(|(&n, &hide)| if hide { Cell::Suppressed } else { Cell::Exact(n) })
+                .collect(),
+        }];
+        let audited = audit(std::slice::from_ref(&truth.shape), &published).unwrap();
+
+        let shape = &truth.shape;
+        let interior_cells: Vec<usize> = (0..shape.full_len())
+            .filter(|&i| {
+                shape.coords(i).iter().enumerate().all(|(d, &c)| !shape.is_margin(d, c))
+            })
+            .collect();
+        let unknown: Vec<usize> = (0..interior_cells.len())
+            .filter(|&j| mask[interior_cells[j]])
+            .collect();
+        let known_interior: Vec<u64> = interior_cells.iter().map(|&i| truth.cells[i]).collect();
+        let total = truth.total();
+        let mut lower = vec![u64::MAX; shape.full_len()];
+        let mut upper = vec![0u64; shape.full_len()];
+        let mut assignment = vec![0u64; unknown.len()];
+        loop {
+            let mut interior = known_interior.clone();
+            for (slot, &j) in assignment.iter().zip(&unknown) {
+                interior[j] = *slot;
+            }
+            let candidate =
+                CountTable::from_interior(truth.dimensions.clone(), shape.clone(), &interior);
+            let consistent = (0..shape.full_len())
+                .all(|i| mask[i] || candidate.cells[i] == truth.cells[i]);
+            if consistent {
+                for i in 0..shape.full_len() {
+                    lower[i] = lower[i].min(candidate.cells[i]);
+                    upper[i] = upper[i].max(candidate.cells[i]);
+                }
+            }
+            // Next assignment, each unknown interior cell in 0..=total.
+            let mut position = 0;
+            while position < assignment.len() && assignment[position] == total {
+                assignment[position] = 0;
+                position += 1;
+            }
+            if position == assignment.len() {
+                break;
+            }
+            assignment[position] += 1;
+        }
+        for i in 0..shape.full_len() {
+            let expected = mask[i].then_some(quietcount_protocol::Interval {
+                lower: lower[i],
+                upper: upper[i],
+            });
+            prop_assert_eq!(audited.tables[0][i], expected, "cell {}", i);
+        }
+    }
+}

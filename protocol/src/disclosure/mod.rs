@@ -182,6 +182,9 @@ pub fn suppress(
     if policy.k < DisclosurePolicy::MIN_K {
         return Err(DisclosureError::PolicyTooWeak { k: policy.k });
     }
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
     for (t, table) in tables.iter().enumerate() {
         if table.cells.len() != table.shape.full_len() {
             return Err(DisclosureError::Inconsistent(format!(
@@ -318,6 +321,9 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
                 shape.full_len()
             )));
         }
+    }
+    if tables.is_empty() {
+        return Ok(IndicatorAudit { tables: Vec::new() });
     }
     let layouts: Vec<(&[String], &Shape)> = tables
         .iter()
@@ -526,6 +532,13 @@ mod tests {
         for k in 2..=11 {
             protect(&tables, k);
         }
+    }
+
+    #[test]
+    fn no_tables_is_nothing_to_do() {
+        assert_eq!(suppress(&[], &DisclosurePolicy::DEFAULT).unwrap(), vec![]);
+        assert_eq!(audit(&[], &[]).unwrap().tables.len(), 0);
+        assert!(suppress(&[], &DisclosurePolicy { k: 1 }).is_err());
     }
 
     #[test]
