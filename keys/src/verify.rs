@@ -21,7 +21,7 @@
 //! - per site, [`SITE_REPORT`]: the payload is that site's, of the input's revision, for the
 //!   provincial report's form and period, and matches the form.
 //! - per site, [`DISCLOSURE`]: the site's tables obey its disclosure policy, as far as an
-//!   outsider can check (`protocol::disclosure::check`, plus the margins' additivity).
+//!   outsider can check (`protocol::disclosure::check`).
 //! - [`TOTALS`]: `protocol::aggregate` over the site reports gives exactly the signed totals.
 //! - [`TOTALS_CSV`]: `totals.csv` is exactly the rendering of the signed totals.
 //! - [`COMPLETENESS`]: the completeness figures match the registry and the inputs.
@@ -38,7 +38,7 @@ use quietcount_protocol::export::{disaggregation, province_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
     Cell, DisclosurePolicy, EnvelopeError, Fingerprint, Form, Opened, ProvincialReport,
-    ProvincialTotals, ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, Table, UnixTime,
+    ProvincialTotals, ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, UnixTime,
     aggregate, fingerprint_of, open_with,
 };
 use serde::Serialize;
@@ -1050,49 +1050,19 @@ fn disclosure_check(report: &SiteReport, form: &Form, file: &str) -> Check {
         };
         let mut found: Vec<(usize, usize, String)> = Vec::new();
         match disclosure::check(&shapes, tables, policy) {
-            Ok(audit) => {
-                for (t, table) in tables.iter().enumerate() {
-                    for (c, cell) in table.cells.iter().enumerate() {
-                        if *cell != Cell::Suppressed {
-                            continue;
-                        }
-                        suppressed += 1;
-                        match audit.tables.get(t).and_then(|row| row.get(c)).copied() {
-                            Some(Some(interval)) if interval.upper < u64::from(k) => {
-                                found.push((
-                                    t,
-                                    c,
-                                    format!(
-                                        "suppressed, but can be narrowed to [{}, {}], below k = {k}",
-                                        interval.lower, interval.upper
-                                    ),
-                                ));
-                            }
-                            Some(Some(_)) => {}
-                            _ => found.push((
-                                t,
-                                c,
-                                "suppressed, but the audit gives it no interval".to_owned(),
-                            )),
-                        }
-                    }
-                }
+            // `check` passes only when every suppressed cell's interval reaches k.
+            Ok(_) => {
+                suppressed += tables
+                    .iter()
+                    .flat_map(|t| &t.cells)
+                    .filter(|c| **c == Cell::Suppressed)
+                    .count();
             }
             Err(violations) if violations.is_empty() => {
                 found.push((0, 0, "the tables could not be audited".to_owned()));
             }
-            Err(violations) => {
-                for v in violations {
-                    found.push(violation_entry(&v));
-                }
-            }
+            Err(violations) => found.extend(violations.iter().map(violation_entry)),
         }
-        found.extend(additivity_problems(
-            form,
-            &indicator.tables,
-            &shapes,
-            tables,
-        ));
         for (table, cell, message) in found {
             if problems
                 .iter()
@@ -1156,75 +1126,19 @@ fn violation_entry(violation: &Violation) -> (usize, usize, String) {
             *cell,
             "published margin does not equal the sum of its published cells".to_owned(),
         ),
+        Violation::Infeasible { table, cell } => (
+            *table,
+            *cell,
+            "no non-negative counts are consistent with the published cells".to_owned(),
+        ),
+        Violation::SharedMismatch { table, cell } => (
+            *table,
+            *cell,
+            "published differently (or suppressed in one place only) across the indicator's tables"
+                .to_owned(),
+        ),
         other => (0, 0, other.to_string()),
     }
-}
-
-/// Published cells that do not add up to their published margins, within a table, and the
-/// same cell (same disaggregation) published with two values in two tables of one indicator.
-fn additivity_problems(
-    form: &Form,
-    dims: &[Vec<String>],
-    shapes: &[quietcount_protocol::Shape],
-    tables: &[Table],
-) -> Vec<(usize, usize, String)> {
-    let mut found = Vec::new();
-    let mut shared: BTreeMap<String, u64> = BTreeMap::new();
-    for (t, ((shape, table), dims)) in shapes.iter().zip(tables).zip(dims).enumerate() {
-        if table.cells.len() != shape.full_len() {
-            found.push((t, 0, "table has the wrong number of cells".to_owned()));
-            continue;
-        }
-        let categories = shape.categories();
-        for (index, cell) in table.cells.iter().enumerate() {
-            let Cell::Exact(margin) = *cell else {
-                continue;
-            };
-            let coords = shape.coords(index);
-            let mut bad = false;
-            for (d, &n) in categories.iter().enumerate() {
-                if !shape.is_margin(d, coords[d]) {
-                    continue;
-                }
-                let mut part = coords.clone();
-                let mut sum: u128 = 0;
-                let mut complete = true;
-                for c in 0..n {
-                    part[d] = c;
-                    match table.cells.get(shape.index(&part)) {
-                        Some(Cell::Exact(v)) => sum += u128::from(*v),
-                        _ => complete = false,
-                    }
-                }
-                let margin = u128::from(margin);
-                if sum > margin || (complete && sum != margin) {
-                    bad = true;
-                    break;
-                }
-            }
-            if bad {
-                found.push((
-                    t,
-                    index,
-                    "published margin does not equal the sum of its published cells".to_owned(),
-                ));
-                continue;
-            }
-            let label = disaggregation(form, dims, shape, index);
-            match shared.get(&label) {
-                Some(&other) if other != margin => found.push((
-                    t,
-                    index,
-                    format!("published {margin}, but {other} in an earlier table"),
-                )),
-                Some(_) => {}
-                None => {
-                    shared.insert(label, margin);
-                }
-            }
-        }
-    }
-    found
 }
 
 fn check_totals(
@@ -1854,49 +1768,6 @@ mod tests {
             "{}",
             check.detail
         );
-    }
-
-    #[test]
-    fn additivity_finds_bad_margins_and_disagreeing_shared_cells() {
-        let form = Form::default_monthly();
-        let dims = vec![vec!["sex".to_owned()], vec!["modality".to_owned()]];
-        let shapes: Vec<_> = dims.iter().map(|d| form.shape_of(d).unwrap()).collect();
-        let table = |dims: &Vec<String>, cells: &[Option<u64>]| Table {
-            dimensions: dims.clone(),
-            cells: cells
-                .iter()
-                .map(|c| c.map_or(Cell::Suppressed, Cell::Exact))
-                .collect(),
-        };
-        // Consistent: 5 + 6 + 0 = 11 = 4 + 7, with one suppressed cell that fits.
-        let good = [
-            table(&dims[0], &[Some(5), Some(6), Some(0), Some(11)]),
-            table(&dims[1], &[None, Some(7), Some(11)]),
-        ];
-        assert!(additivity_problems(&form, &dims, &shapes, &good).is_empty());
-        // A margin that is not the sum of its cells.
-        let bad_margin = [
-            table(&dims[0], &[Some(5), Some(6), Some(0), Some(12)]),
-            table(&dims[1], &[Some(4), Some(7), Some(11)]),
-        ];
-        let found = additivity_problems(&form, &dims, &shapes, &bad_margin);
-        assert_eq!(found[0].0, 0);
-        assert_eq!(found[0].1, 3);
-        // Published cells exceeding their margin, with a suppressed cell among them.
-        let too_big = [
-            table(&dims[0], &[Some(9), None, Some(5), Some(11)]),
-            table(&dims[1], &[Some(4), Some(7), Some(11)]),
-        ];
-        assert!(!additivity_problems(&form, &dims, &shapes, &too_big).is_empty());
-        // Both tables add up, but their shared total differs.
-        let shared = [
-            table(&dims[0], &[Some(5), Some(6), Some(0), Some(11)]),
-            table(&dims[1], &[Some(5), Some(7), Some(12)]),
-        ];
-        let found = additivity_problems(&form, &dims, &shapes, &shared);
-        assert_eq!(found.len(), 1);
-        assert_eq!((found[0].0, found[0].1), (1, 2));
-        assert!(found[0].2.contains("earlier table"));
     }
 
     #[test]
