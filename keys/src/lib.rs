@@ -1,5 +1,6 @@
 //! Quietcount identities and trust: who is who, and the donor's offline verifier.
 //!
+//! - [`clock`]: the one `Clock` the services read time from.
 //! - [`identity`]: Ed25519 identity keys in PEM files, fingerprints in full and short form.
 //! - [`tls`]: pinned mutual TLS 1.3 for QUIC, with no web PKI and no 0-RTT.
 //! - [`package`]: the donor package layout, shared by its writer and its reader.
@@ -8,6 +9,7 @@
 //! - `testing` (feature `test-util`): a two-site test package and ways to forge variants of it.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod identity;
 pub mod inspect;
 pub mod package;

@@ -415,6 +415,49 @@ impl Node {
         }
     }
 
+    /// Writes a complete copy of the data directory into `out`, which must not exist: a
+    /// consistent snapshot of the database (`VACUUM INTO`, safe while the service runs) and
+    /// every other file (configuration, keys). The copy is itself a data directory that
+    /// `run` accepts. It holds identifiable records and the site key, so it is created
+    /// readable by its owner only; keep it encrypted.
+    pub async fn backup(&self, out: &Path) -> Result<(), NodeError> {
+        let io = |path: &Path, source: std::io::Error| NodeError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if out.exists() {
+            return Err(io(
+                out,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "already exists; choose a new directory",
+                ),
+            ));
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(out).map_err(|e| io(out, e))?;
+        let snapshot = out.join(config::DATABASE_FILE);
+        sqlx::query("VACUUM INTO ?1")
+            .bind(snapshot.to_string_lossy().into_owned())
+            .execute(self.db.pool())
+            .await?;
+        set_owner_only(&snapshot).map_err(|e| io(&snapshot, e))?;
+        for entry in std::fs::read_dir(&self.dir.root).map_err(|e| io(&self.dir.root, e))? {
+            let entry = entry.map_err(|e| io(&self.dir.root, e))?;
+            let name = entry.file_name();
+            let is_database = name.to_string_lossy().starts_with(config::DATABASE_FILE);
+            if is_database || !entry.path().is_file() {
+                continue;
+            }
+            let target = out.join(&name);
+            std::fs::copy(entry.path(), &target).map_err(|e| io(&target, e))?;
+            set_owner_only(&target).map_err(|e| io(&target, e))?;
+        }
+        Ok(())
+    }
+
     /// The state of the outbox and the last receipts.
     pub async fn status(&self) -> Result<Status, NodeError> {
         let (pending, refused): (i64, i64) = sqlx::query_as(
@@ -514,4 +557,16 @@ pub fn format_time(t: UnixTime) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// Restricts a file to its owner (mode 0600).
+fn set_owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -101,6 +101,14 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Copy the whole data directory (database snapshot, config, keys) into a new directory.
+    Backup {
+        #[arg(long)]
+        dir: PathBuf,
+        /// A directory that does not exist yet; it is created readable by its owner only.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,7 +140,8 @@ fn command_dir(command: &Command) -> Option<&PathBuf> {
         | Command::Report { dir, .. }
         | Command::Submit { dir }
         | Command::Run { dir }
-        | Command::Status { dir } => Some(dir),
+        | Command::Status { dir }
+        | Command::Backup { dir, .. } => Some(dir),
     }
 }
 
@@ -263,6 +272,12 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { dir } => {
             let node = Node::open(&dir).await?;
             print!("{}", node.status().await?);
+        }
+        Command::Backup { dir, out } => {
+            let node = Node::open(&dir).await?;
+            node.backup(&out).await?;
+            println!("Backed up {} to {}", dir.display(), out.display());
+            println!("The copy holds client records and the site key: keep it encrypted.");
         }
     }
     Ok(ExitCode::SUCCESS)

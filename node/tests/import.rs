@@ -323,3 +323,55 @@ async fn an_unknown_header_is_refused() {
     assert!(err.to_string().contains("header not recognised"), "{err}");
     assert!(!err.to_string().contains("Secret"));
 }
+
+#[tokio::test]
+async fn backup_is_a_complete_private_data_directory_and_never_overwrites() {
+    let root = tempfile::tempdir().unwrap();
+    let node = fresh_node(root.path()).await;
+    node.import(&common::data("clients.csv"), false)
+        .await
+        .unwrap();
+    node.import(&common::data("services.csv"), false)
+        .await
+        .unwrap();
+    let out = root.path().join("backup");
+    node.backup(&out).await.unwrap();
+
+    // The copy opens as a data directory with the same records and the same identity.
+    let copy = Node::open(&out).await.unwrap();
+    for sql in [
+        "SELECT count(*) FROM clients",
+        "SELECT count(*) FROM events",
+    ] {
+        assert_eq!(count(&copy, sql).await, count(&node, sql).await, "{sql}");
+    }
+    assert_eq!(count(&copy, "SELECT count(*) FROM clients").await, 40);
+    assert_eq!(copy.identity().fingerprint(), node.identity().fingerprint());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), 0o700);
+        for entry in std::fs::read_dir(&out).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                assert_eq!(
+                    mode(&path) & 0o077,
+                    0,
+                    "{} is readable by others",
+                    path.display()
+                );
+            }
+        }
+    }
+    // A second backup into the same place is refused and leaves the first intact.
+    assert!(node.backup(&out).await.is_err());
+    assert_eq!(
+        count(
+            &Node::open(&out).await.unwrap(),
+            "SELECT count(*) FROM clients"
+        )
+        .await,
+        40
+    );
+}
