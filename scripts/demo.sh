@@ -92,6 +92,8 @@ done
 
 bold "7. The province checks completeness"
 "$COORD" status --dir "$WORK/coordinator" --period "$PERIOD" | sed 's/^/   /'
+step "(on time = received within the configured days after $PERIOD ended, by the signed receipt time;"
+step " this demo delivers $PERIOD's reports today, so they may well count as late)"
 
 bold "8. The province publishes the donor package"
 "$COORD" publish --dir "$WORK/coordinator" --period "$PERIOD" --out "$WORK/package" | sed 's/^/   /'

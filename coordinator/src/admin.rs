@@ -474,38 +474,65 @@ pub fn format_time(t: UnixTime) -> String {
 /// The status as text for people.
 pub fn render_status(status: &StatusReport) -> String {
     use std::fmt::Write;
-    let mut out = String::new();
-    let line = |out: &mut String, s: &SiteStatus| {
-        let when = s.received_at.map(format_time).unwrap_or_else(|| "-".into());
+    let row = |s: &SiteStatus| -> [String; 6] {
         let timing = match s.on_time {
             Some(true) => "on time",
             Some(false) => "LATE",
             None => "-",
         };
         let reported = match s.revision {
-            Some(r) => format!("reported r{r}"),
+            Some(r) => format!("yes (revision {r})"),
             None => "NOT REPORTED".into(),
         };
-        let flag = if s.equivocation { "  EQUIVOCATION" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {:<24} {:<30} {:<19} {:<14} {:<25} {:<8}{}",
-            s.site, s.name, s.fingerprint, reported, when, timing, flag
-        );
+        let flag = if s.equivocation { "EQUIVOCATION" } else { "" };
+        [
+            s.site.to_string(),
+            s.name.clone(),
+            reported,
+            s.received_at.map(format_time).unwrap_or_else(|| "-".into()),
+            timing.to_owned(),
+            flag.to_owned(),
+        ]
     };
+    let header = ["site", "name", "reported", "received", "timing", ""].map(str::to_owned);
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "Period {} (on time: within {} days after the period ends)",
         status.period, status.on_time_days
     );
-    let _ = writeln!(out, "Enrolled sites ({}):", status.expected);
-    for s in &status.sites {
-        line(&mut out, s);
-    }
+    let mut sections = vec![(
+        format!("Enrolled sites ({}):", status.expected),
+        status.sites.iter().map(row).collect::<Vec<_>>(),
+    )];
     if !status.revoked.is_empty() {
-        let _ = writeln!(out, "Revoked sites (not expected):");
-        for s in &status.revoked {
-            line(&mut out, s);
+        sections.push((
+            "Revoked sites (not expected):".to_owned(),
+            status.revoked.iter().map(row).collect(),
+        ));
+    }
+    // Column widths in characters over every row, so long Vietnamese names line up.
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for (_, rows) in &sections {
+        for r in rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let render = |out: &mut String, cells: &[String; 6]| {
+        let mut line = String::from("  ");
+        for (cell, width) in cells.iter().zip(widths) {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(width - cell.chars().count() + 2));
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    };
+    for (title, rows) in &sections {
+        let _ = writeln!(out, "{title}");
+        render(&mut out, &header);
+        for r in rows {
+            render(&mut out, r);
         }
     }
     let _ = writeln!(

@@ -44,7 +44,8 @@ impl SiteId {
 
 impl fmt::Display for SiteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // `pad` honours width and alignment, so ids line up in tables.
+        f.pad(&self.0)
     }
 }
 
@@ -241,11 +242,13 @@ impl Period {
 
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Period::Month { year, month } => write!(f, "{year:04}-{month:02}"),
-            Period::Quarter { year, quarter } => write!(f, "{year:04}-Q{quarter}"),
-            Period::Year { year } => write!(f, "{year:04}"),
-        }
+        let text = match self {
+            Period::Month { year, month } => format!("{year:04}-{month:02}"),
+            Period::Quarter { year, quarter } => format!("{year:04}-Q{quarter}"),
+            Period::Year { year } => format!("{year:04}"),
+        };
+        // `pad` honours width and alignment, so periods line up in tables.
+        f.pad(&text)
     }
 }
 
@@ -440,6 +443,15 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn display_honours_width() {
+        assert_eq!(format!("{:<8}|", SiteId::new("hn-1").unwrap()), "hn-1    |");
+        assert_eq!(
+            format!("{:>9}|", Period::parse("2026-10").unwrap()),
+            "  2026-10|"
+        );
     }
 
     #[test]
