@@ -44,9 +44,13 @@ CREATE TABLE outbox (
     next_attempt_at INTEGER NOT NULL,
     last_error     TEXT,
     refusal_code   TEXT,
-    delivered_at   INTEGER,
-    UNIQUE (period, revision)
+    delivered_at   INTEGER
 );
+
+-- One live envelope per period and revision. A refused envelope was never stored by the
+-- coordinator, so its revision number is free again: the next report for the period takes it,
+-- superseding the latest envelope that was not refused. Refused entries stay, for `status`.
+CREATE UNIQUE INDEX outbox_live_revision ON outbox (period, revision) WHERE state <> 'refused';
 
 -- Verified receipts from the coordinator, one per delivered envelope.
 CREATE TABLE receipts (

@@ -325,7 +325,9 @@ impl Node {
             return Err(NodeError::PeriodNotOver { period });
         }
         let counts = report::compute_counts(&self.db, &self.form, period).await?;
-        let latest = outbox::latest_for_period(&self.db, period).await?;
+        // The chain continues from what the coordinator holds or may still accept; a refused
+        // envelope is not part of it, and building again after a refusal sends afresh.
+        let latest = outbox::latest_live_for_period(&self.db, period).await?;
         let (revision, supersedes) = latest
             .as_ref()
             .map_or((1, None), |e| (e.revision + 1, Some(e.envelope_hash)));

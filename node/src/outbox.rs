@@ -139,6 +139,23 @@ pub async fn latest_for_period(db: &Db, period: Period) -> Result<Option<OutboxE
     row.as_ref().map(entry_from_row).transpose()
 }
 
+/// The latest entry for a period that the coordinator has stored or may still store (pending or
+/// delivered): the one the next revision supersedes. Refused entries are left out: the
+/// coordinator never stored them.
+pub async fn latest_live_for_period(
+    db: &Db,
+    period: Period,
+) -> Result<Option<OutboxEntry>, NodeError> {
+    let row = sqlx::query(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox WHERE period = ?1 AND state <> 'refused' \
+         ORDER BY revision DESC LIMIT 1"
+    ))
+    .bind(period.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(entry_from_row).transpose()
+}
+
 /// Commits a signed report to the outbox, pending, due at once. Fails if that revision of
 /// the period is already there (two builds raced), so a revision is never filled twice.
 pub async fn commit(

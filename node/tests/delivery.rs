@@ -297,3 +297,81 @@ async fn revisions_are_delivered_in_order() {
     assert_eq!(revisions, vec![1, 2]);
     assert_eq!(coordinator.stored(), 2);
 }
+
+#[tokio::test]
+async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coordinator_holds() {
+    let root = tempfile::tempdir().unwrap();
+    let (node, coordinator) = common::node_with_coordinator(root.path()).await;
+    let first = queued(&node).await;
+    assert!(
+        node.submit(NOV_10_2026, false)
+            .await
+            .unwrap()
+            .all_delivered()
+    );
+
+    // A correction (one more counselling session) is refused, e.g. while the province had the
+    // site's key revoked by mistake.
+    sqlx::query("INSERT INTO events (client_code, date, service) SELECT client_code, '2026-10-20', 'counselling_group' FROM clients LIMIT 1")
+        .execute(node.db.pool())
+        .await
+        .unwrap();
+    let ReportOutcome::Queued { revision: 2, .. } = node
+        .report(october(), false, false, NOV_10_2026 + 1)
+        .await
+        .unwrap()
+    else {
+        panic!("the correction is revision 2")
+    };
+    coordinator.set_mode(Mode::Refuse(RefusalCode::Revoked));
+    assert!(
+        !node
+            .submit(NOV_10_2026 + 2, false)
+            .await
+            .unwrap()
+            .all_delivered()
+    );
+
+    // Building again (same data) is not "unchanged": the refused envelope never reached the
+    // coordinator. It is revision 2 again, superseding the delivered revision 1.
+    let ReportOutcome::Queued {
+        revision,
+        envelope_hash,
+        ..
+    } = node
+        .report(october(), false, false, NOV_10_2026 + 3)
+        .await
+        .unwrap()
+    else {
+        panic!("a refused report can be built and sent again")
+    };
+    assert_eq!(revision, 2);
+    let envelope: Vec<u8> =
+        sqlx::query_scalar("SELECT envelope FROM outbox WHERE envelope_hash = ?1")
+            .bind(envelope_hash.0.to_vec())
+            .fetch_one(node.db.pool())
+            .await
+            .unwrap();
+    let report = quietcount_protocol::open::<quietcount_protocol::SiteReport>(
+        &envelope,
+        &node.identity().verifying_key(),
+    )
+    .unwrap()
+    .payload;
+    assert_eq!(report.supersedes, Some(first));
+    coordinator.set_mode(Mode::Accept);
+    assert!(
+        node.submit(NOV_10_2026 + 4, false)
+            .await
+            .unwrap()
+            .all_delivered()
+    );
+    assert_eq!(
+        states(&node).await,
+        vec![
+            ("delivered".into(), 0, None),
+            ("refused".into(), 1, Some("revoked".into())),
+            ("delivered".into(), 0, None),
+        ]
+    );
+}
