@@ -180,3 +180,205 @@ fn key_id(sign1: &CoseSign1) -> Result<Fingerprint, EnvelopeError> {
 fn short(message: &str) -> String {
     message.chars().take(120).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use coset::{CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+    use crate::signed::Receipt;
+    use crate::{Period, SiteId};
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn receipt() -> Receipt {
+        Receipt {
+            format: crate::FORMAT_VERSION,
+            report: Sha256Hash([7; 32]),
+            site: SiteId::new("hn-01").unwrap(),
+            period: Period::parse("2026-10").unwrap(),
+            revision: 1,
+            received_at: 1_793_500_000,
+            sequence: 42,
+        }
+    }
+
+    /// Builds an envelope by hand, so each test can break exactly one thing.
+    fn hand_built(
+        key: &SigningKey,
+        protected: HeaderBuilder,
+        unprotected: HeaderBuilder,
+        payload: Option<Vec<u8>>,
+    ) -> Vec<u8> {
+        let mut builder = CoseSign1Builder::new()
+            .protected(protected.build())
+            .unprotected(unprotected.build());
+        if let Some(payload) = payload {
+            builder = builder.payload(payload);
+        }
+        builder
+            .create_signature(b"", |tbs| key.sign(tbs).to_bytes().to_vec())
+            .build()
+            .to_tagged_vec()
+            .unwrap()
+    }
+
+    fn good_protected(key: &SigningKey, content_type: &str) -> HeaderBuilder {
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .key_id(fingerprint_of(&key.verifying_key()).0.to_vec())
+            .content_type(content_type.to_owned())
+    }
+
+    fn payload() -> Vec<u8> {
+        receipt().encode_payload().unwrap()
+    }
+
+    #[test]
+    fn signs_and_opens_with_signer_and_hash() {
+        let signer = key(1);
+        let bytes = sign(&receipt(), &signer).unwrap();
+        let opened = open::<Receipt>(&bytes, &signer.verifying_key()).unwrap();
+        assert_eq!(opened.payload, receipt());
+        assert_eq!(opened.signer, fingerprint_of(&signer.verifying_key()));
+        assert_eq!(opened.hash, Sha256Hash::of(&bytes));
+        assert_eq!(claimed_signer(&bytes).unwrap(), opened.signer);
+        // The hand-built path makes the same bytes, so the refusals below break only one thing.
+        let by_hand = hand_built(
+            &signer,
+            good_protected(&signer, ContentType::Receipt.as_str()),
+            HeaderBuilder::new(),
+            Some(payload()),
+        );
+        assert_eq!(by_hand, bytes);
+    }
+
+    #[test]
+    fn refuses_another_algorithm() {
+        let signer = key(1);
+        let protected = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::ES256)
+            .key_id(fingerprint_of(&signer.verifying_key()).0.to_vec())
+            .content_type(ContentType::Receipt.as_str().to_owned());
+        let bytes = hand_built(&signer, protected, HeaderBuilder::new(), Some(payload()));
+        assert_eq!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::WrongAlgorithm)
+        );
+    }
+
+    #[test]
+    fn refuses_an_algorithm_in_the_unprotected_header() {
+        let signer = key(1);
+        let unprotected = HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA);
+        let bytes = hand_built(
+            &signer,
+            good_protected(&signer, ContentType::Receipt.as_str()),
+            unprotected,
+            Some(payload()),
+        );
+        assert_eq!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::UnprotectedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn refuses_the_wrong_content_type() {
+        let signer = key(1);
+        let bytes = sign(&receipt(), &signer).unwrap();
+        // A receipt offered where a site report is expected.
+        let err = open::<crate::SiteReport>(&bytes, &signer.verifying_key()).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::WrongContentType { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_and_mismatched_key_ids() {
+        let signer = key(1);
+        let other = key(2);
+        let bytes = sign(&receipt(), &signer).unwrap();
+        // Verifying against another key: the kid names a key the verifier does not trust.
+        assert!(matches!(
+            open::<Receipt>(&bytes, &other.verifying_key()),
+            Err(EnvelopeError::UnknownKey { .. })
+        ));
+        // A lookup that answers with a key whose fingerprint is not the kid.
+        assert!(matches!(
+            open_with::<Receipt>(&bytes, |_| Some(other.verifying_key())),
+            Err(EnvelopeError::KeyMismatch { .. })
+        ));
+        // No kid at all.
+        let protected = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .content_type(ContentType::Receipt.as_str().to_owned());
+        let bytes = hand_built(&signer, protected, HeaderBuilder::new(), Some(payload()));
+        assert_eq!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::MissingKeyId)
+        );
+    }
+
+    #[test]
+    fn refuses_a_signature_by_another_key_under_the_right_kid() {
+        let signer = key(1);
+        let forger = key(3);
+        // The kid claims `signer`, but `forger` signed.
+        let bytes = hand_built(
+            &forger,
+            good_protected(&signer, ContentType::Receipt.as_str()),
+            HeaderBuilder::new(),
+            Some(payload()),
+        );
+        assert_eq!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn refuses_a_missing_payload_trailing_bytes_and_garbage() {
+        let signer = key(1);
+        let bytes = hand_built(
+            &signer,
+            good_protected(&signer, ContentType::Receipt.as_str()),
+            HeaderBuilder::new(),
+            None,
+        );
+        assert_eq!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::MissingPayload)
+        );
+        let mut trailing = sign(&receipt(), &signer).unwrap();
+        trailing.push(0);
+        assert!(matches!(
+            open::<Receipt>(&trailing, &signer.verifying_key()),
+            Err(EnvelopeError::Malformed(_))
+        ));
+        assert!(matches!(
+            open::<Receipt>(b"not cbor at all", &signer.verifying_key()),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_a_non_canonical_payload_even_when_signed() {
+        let signer = key(1);
+        // {"format": 1} with 1 written in two bytes, properly signed.
+        let bytes = hand_built(
+            &signer,
+            good_protected(&signer, ContentType::Receipt.as_str()),
+            HeaderBuilder::new(),
+            Some(hex::decode("a166666f726d61741801").unwrap()),
+        );
+        assert!(matches!(
+            open::<Receipt>(&bytes, &signer.verifying_key()),
+            Err(EnvelopeError::Payload(DecodeError::NonCanonical))
+        ));
+    }
+}
