@@ -155,6 +155,9 @@ pub struct Equivocation {
 }
 
 /// Cells inserted per statement (4 bound values each, far below SQLite's variable limit).
+/// The columns `key_record` reads, in its order.
+const KEY_COLUMNS: &str = "id, site, name, public_key, enrolled_at, revoked_at";
+
 const CELLS_PER_STATEMENT: usize = 2_000;
 
 /// The coordinator's database.
@@ -284,21 +287,18 @@ impl Store {
 
     /// Every key ever enrolled, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("list_keys"))?;
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM site_keys ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list_keys"))?;
         rows.iter().map(key_record).collect()
     }
 
     /// The key with this fingerprint, revoked or not.
     pub async fn key_by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query(
-            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys \
-             WHERE fingerprint = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM site_keys WHERE fingerprint = ?"
+        ))
         .bind(fingerprint.0.as_slice())
         .fetch_optional(&self.pool)
         .await
@@ -308,10 +308,9 @@ impl Store {
 
     /// The keys of one site, oldest first.
     pub async fn keys_of(&self, site: &SiteId) -> Result<Vec<KeyRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys \
-             WHERE site = ? ORDER BY id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM site_keys WHERE site = ? ORDER BY id"
+        ))
         .bind(site.as_str())
         .fetch_all(&self.pool)
         .await

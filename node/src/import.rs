@@ -210,7 +210,10 @@ impl fmt::Display for ImportSummary {
 }
 
 /// A checked client record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` leaves out the identifiable fields, so that no log line or error message can
+/// carry them by accident.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     /// Site-local code.
     pub client_code: String,
@@ -234,6 +237,25 @@ pub struct ClientRecord {
     pub enrolled_on: Date,
     /// Vocabulary code.
     pub modality: &'static str,
+}
+
+impl fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const REDACTED: &str = "<identifiable>";
+        f.debug_struct("ClientRecord")
+            .field("client_code", &self.client_code)
+            .field("full_name", &REDACTED)
+            .field("date_of_birth", &REDACTED)
+            .field("sex", &self.sex)
+            .field("phone", &REDACTED)
+            .field("national_id", &REDACTED)
+            .field("address", &REDACTED)
+            .field("primary_substance", &self.primary_substance)
+            .field("referral_source", &self.referral_source)
+            .field("enrolled_on", &self.enrolled_on)
+            .field("modality", &self.modality)
+            .finish()
+    }
 }
 
 /// A checked service event.
@@ -760,4 +782,34 @@ pub async fn insert_events(
     }
     bar.finish_and_clear();
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_client_record_shows_no_identifiable_value() {
+        let record = ClientRecord {
+            client_code: "BD-0001".into(),
+            full_name: "Nguyễn Văn Marker".into(),
+            date_of_birth: Date::new(1931, 2, 3),
+            sex: "male",
+            phone: "0999123456".into(),
+            national_id: "079309156112".into(),
+            address: "Phố Marker, Hà Nội".into(),
+            primary_substance: Some("opioids"),
+            referral_source: "police",
+            enrolled_on: Date::new(2026, 10, 1).unwrap(),
+            modality: "voluntary",
+        };
+        let shown = format!("{record:?} {record:#?}");
+        for secret in ["Marker", "0999123456", "079309156112", "1931"] {
+            assert!(!shown.contains(secret), "{secret} appears in {shown}");
+        }
+        assert!(
+            shown.contains("BD-0001") && shown.contains("opioids"),
+            "{shown}"
+        );
+    }
 }
