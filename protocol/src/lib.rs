@@ -9,6 +9,7 @@
 //! - [`form`]: reporting forms as data, and their canonical reference.
 //! - [`table`]: the layout of a table with its margins.
 //! - [`report`]: the [`SiteReport`] a site publishes.
+//! - [`revision`]: revision chains ([`next_revision`]).
 //! - [`cbor`]: deterministic CBOR, checked on the way in.
 //! - [`envelope`]: COSE_Sign1 signing and verification.
 //! - [`signed`]: receipts, the site registry and the provincial report.
@@ -27,6 +28,7 @@ pub mod export;
 pub mod form;
 pub mod ids;
 pub mod report;
+pub mod revision;
 pub mod signed;
 pub mod table;
 pub mod wire;
@@ -43,6 +45,7 @@ pub use ids::{
     EnvelopeHash, Fingerprint, Period, PeriodType, Sha256Hash, SiteId, UnixTime, fingerprint_of,
 };
 pub use report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table};
+pub use revision::{ChainHead, NextRevision, next_revision};
 pub use signed::{
     Completeness, ProvincialReport, Receipt, RegistryEntry, ReportInput, SiteRegistry,
 };
