@@ -12,6 +12,8 @@
 //! - [`revision`]: revision chains ([`next_revision`]).
 //! - [`cbor`]: deterministic CBOR, checked on the way in.
 //! - [`envelope`]: COSE_Sign1 signing and verification.
+//! - [`ingest`]: the rule deciding whether a coordinator accepts a report.
+//! - [`completeness`]: who was expected, who reported, who was on time.
 //! - [`signed`]: receipts, the site registry and the provincial report.
 //! - [`disclosure`]: [`suppress`] and [`audit`].
 //! - [`aggregate`](mod@aggregate): provincial totals.
@@ -21,12 +23,14 @@
 
 pub mod aggregate;
 pub mod cbor;
+pub mod completeness;
 pub mod disclosure;
 pub mod envelope;
 pub mod error;
 pub mod export;
 pub mod form;
 pub mod ids;
+pub mod ingest;
 pub mod report;
 pub mod revision;
 pub mod signed;

@@ -1,0 +1,372 @@
+//! The ingest rule: whether a coordinator accepts a site report whose signature it verified.
+//!
+//! The coordinator's ingest, its fuzz target and anyone auditing a province call these same
+//! functions. They take what the coordinator knows (the accepted forms, the province's
+//! threshold, the period window, `now`, and what its store holds for the report's chain) and
+//! return a decision; they do no I/O. Who may sign for which site is decided before this, from
+//! the TLS identity and the enrolled keys.
+//!
+//! A report's identity is (site, form id, form version, period, revision): each form has its
+//! own revision chain, so two forms for one month never collide.
+
+use crate::error::MismatchError;
+use crate::form::{Form, FormRef};
+use crate::ids::{EnvelopeHash, Period, UnixTime};
+use crate::report::SiteReport;
+use crate::revision::{ChainHead, next_revision};
+use crate::wire::RefusalCode;
+
+/// What the province accepts, from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRules<'a> {
+    /// The forms accepted.
+    pub forms: &'a [Form],
+    /// The least disclosure threshold accepted.
+    pub min_k: u32,
+    /// How long after a period's end its reports are still accepted, in days.
+    pub max_period_age_days: u32,
+}
+
+/// What the store holds for the chain of the report being decided: (site, form, period).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainState {
+    /// The latest stored revision of the chain, if any.
+    pub head: Option<ChainHead>,
+    /// The envelope stored at the report's own revision, if that slot is filled.
+    pub in_slot: Option<EnvelopeHash>,
+}
+
+/// Where an acceptable report goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainVerdict {
+    /// The report is the next link: store it.
+    Append,
+    /// This very envelope already fills its slot: answer with the stored receipt.
+    AlreadyStored,
+}
+
+/// Why a report is refused. Each variant maps to one wire [`RefusalCode`]; the messages name
+/// the report's slot and never its contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestRefusal {
+    /// The form is not one the province accepts.
+    #[error("form {form} is not accepted by this coordinator")]
+    FormNotAccepted {
+        /// The form the report names.
+        form: FormRef,
+    },
+    /// The report does not have its form's shape.
+    #[error("report does not match its form: {0}")]
+    Mismatch(MismatchError),
+    /// The report's threshold is below the province's.
+    #[error("disclosure threshold k = {k} is below the province's k = {min_k}")]
+    PolicyTooWeak {
+        /// The report's threshold.
+        k: u32,
+        /// The province's.
+        min_k: u32,
+    },
+    /// The period has not ended.
+    #[error("period {period} has not ended yet")]
+    PeriodNotOver {
+        /// The report's period.
+        period: Period,
+    },
+    /// The period ended too long ago.
+    #[error("period {period} ended more than {max_age_days} days ago")]
+    PeriodTooOld {
+        /// The report's period.
+        period: Period,
+        /// The window.
+        max_age_days: u32,
+    },
+    /// A different envelope already fills the slot: the site signed two reports for one slot.
+    #[error(
+        "revision {revision} of {period} is already stored as envelope {stored}; this different \
+         envelope is kept as evidence"
+    )]
+    Equivocation {
+        /// The report's period.
+        period: Period,
+        /// The slot's revision.
+        revision: u32,
+        /// The envelope stored in the slot.
+        stored: EnvelopeHash,
+    },
+    /// The revision is not the next one of its chain.
+    #[error("revision {revision} for {period}: the next revision expected is {expected}")]
+    NotNextRevision {
+        /// The report's period.
+        period: Period,
+        /// The report's revision.
+        revision: u32,
+        /// The next revision of the stored chain.
+        expected: u32,
+    },
+    /// The report does not supersede the chain's latest envelope.
+    #[error("revision {revision} for {period} must supersede the latest stored envelope")]
+    WrongSupersedes {
+        /// The report's period.
+        period: Period,
+        /// The report's revision.
+        revision: u32,
+    },
+}
+
+impl IngestRefusal {
+    /// The wire code sent to the site.
+    pub fn code(&self) -> RefusalCode {
+        match self {
+            IngestRefusal::FormNotAccepted { .. } => RefusalCode::WrongForm,
+            IngestRefusal::Mismatch(MismatchError::Revision { .. }) => RefusalCode::StaleRevision,
+            IngestRefusal::Mismatch(MismatchError::PolicyTooWeak { .. }) => {
+                RefusalCode::PolicyTooWeak
+            }
+            IngestRefusal::Mismatch(_) => RefusalCode::WrongForm,
+            IngestRefusal::PolicyTooWeak { .. } => RefusalCode::PolicyTooWeak,
+            IngestRefusal::PeriodNotOver { .. } => RefusalCode::PeriodNotOver,
+            IngestRefusal::PeriodTooOld { .. } => RefusalCode::PeriodTooOld,
+            IngestRefusal::Equivocation { .. } => RefusalCode::Equivocation,
+            IngestRefusal::NotNextRevision { .. } | IngestRefusal::WrongSupersedes { .. } => {
+                RefusalCode::StaleRevision
+            }
+        }
+    }
+}
+
+/// Checks everything about `report` that does not depend on the store: an accepted form, the
+/// form's shape, the province's threshold, and the period window at `now`. Returns the form.
+pub fn check_report<'a>(
+    rules: &IngestRules<'a>,
+    report: &SiteReport,
+    now: UnixTime,
+) -> Result<&'a Form, IngestRefusal> {
+    let Some(form) = rules.forms.iter().find(|f| f.reference() == report.form) else {
+        return Err(IngestRefusal::FormNotAccepted {
+            form: report.form.clone(),
+        });
+    };
+    report.check_against(form).map_err(IngestRefusal::Mismatch)?;
+    if report.policy.k < rules.min_k {
+        return Err(IngestRefusal::PolicyTooWeak {
+            k: report.policy.k,
+            min_k: rules.min_k,
+        });
+    }
+    if !report.period.is_over(now) {
+        return Err(IngestRefusal::PeriodNotOver {
+            period: report.period,
+        });
+    }
+    let max_age = u64::from(rules.max_period_age_days) * 86_400;
+    if now.saturating_sub(report.period.end()) > max_age {
+        return Err(IngestRefusal::PeriodTooOld {
+            period: report.period,
+            max_age_days: rules.max_period_age_days,
+        });
+    }
+    Ok(form)
+}
+
+/// Decides where `report` (whose envelope hashes to `hash`) goes in its chain, given what the
+/// store holds for it: already stored, the next link, an equivocation, or stale.
+pub fn check_chain(
+    report: &SiteReport,
+    hash: &EnvelopeHash,
+    chain: &ChainState,
+) -> Result<ChainVerdict, IngestRefusal> {
+    if let Some(stored) = chain.in_slot {
+        if stored == *hash {
+            return Ok(ChainVerdict::AlreadyStored);
+        }
+        return Err(IngestRefusal::Equivocation {
+            period: report.period,
+            revision: report.revision,
+            stored,
+        });
+    }
+    let next = next_revision(chain.head.as_ref());
+    if report.revision != next.revision || chain.head.is_some_and(|h| h.revision == u32::MAX) {
+        return Err(IngestRefusal::NotNextRevision {
+            period: report.period,
+            revision: report.revision,
+            expected: next.revision,
+        });
+    }
+    if report.supersedes != next.supersedes {
+        return Err(IngestRefusal::WrongSupersedes {
+            period: report.period,
+            revision: report.revision,
+        });
+    }
+    Ok(ChainVerdict::Append)
+}
+
+/// Whether the store must look up the slot of `revision` given the chain's head: only a chain
+/// that already reaches that revision can hold an envelope there.
+pub fn slot_may_be_filled(head: Option<&ChainHead>, revision: u32) -> bool {
+    head.is_some_and(|h| h.revision >= revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Sha256Hash, SiteId};
+    use crate::report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, Table};
+
+    /// A report of zeros: valid against any form.
+    fn zero_report(form: &Form, period: &str, revision: u32, supersedes: Option<EnvelopeHash>) -> SiteReport {
+        SiteReport {
+            format: FORMAT_VERSION,
+            form: form.reference(),
+            site: SiteId::new("hn-ba-dinh").expect("valid site"),
+            period: Period::parse(period).expect("valid period"),
+            revision,
+            supersedes,
+            generated_at: 0,
+            policy: DisclosurePolicy::DEFAULT,
+            indicators: form
+                .indicators
+                .iter()
+                .map(|indicator| IndicatorTables {
+                    indicator: indicator.id.clone(),
+                    tables: indicator
+                        .tables
+                        .iter()
+                        .zip(form.shapes(indicator))
+                        .map(|(dims, shape)| Table {
+                            dimensions: dims.clone(),
+                            cells: vec![Cell::Exact(0); shape.full_len()],
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn rules(forms: &[Form]) -> IngestRules<'_> {
+        IngestRules {
+            forms,
+            min_k: 5,
+            max_period_age_days: 365,
+        }
+    }
+
+    fn day_after(period: &str) -> UnixTime {
+        Period::parse(period).expect("valid period").end() + 86_400
+    }
+
+    const H1: Sha256Hash = Sha256Hash([1; 32]);
+    const H2: Sha256Hash = Sha256Hash([2; 32]);
+
+    #[test]
+    fn a_well_formed_report_of_an_accepted_form_passes() {
+        let forms = [Form::default_monthly()];
+        let report = zero_report(&forms[0], "2026-10", 1, None);
+        let form = check_report(&rules(&forms), &report, day_after("2026-10"));
+        assert_eq!(form.map(Form::reference), Ok(forms[0].reference()));
+    }
+
+    #[test]
+    fn refuses_an_unaccepted_form_a_weak_policy_and_periods_outside_the_window() {
+        let forms = [Form::default_monthly()];
+        let mut other = Form::default_monthly();
+        other.id = "another-form".into();
+        let report = zero_report(&other, "2026-10", 1, None);
+        let refusal = check_report(&rules(&forms), &report, day_after("2026-10"));
+        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::WrongForm));
+
+        let mut weak = zero_report(&forms[0], "2026-10", 1, None);
+        weak.policy = DisclosurePolicy { k: 3 };
+        let refusal = check_report(&rules(&forms), &weak, day_after("2026-10"));
+        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PolicyTooWeak));
+
+        let report = zero_report(&forms[0], "2026-10", 1, None);
+        let before_end = Period::parse("2026-10").expect("valid").end() - 1;
+        let refusal = check_report(&rules(&forms), &report, before_end);
+        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PeriodNotOver));
+
+        let much_later = day_after("2026-10") + 400 * 86_400;
+        let refusal = check_report(&rules(&forms), &report, much_later);
+        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PeriodTooOld));
+    }
+
+    #[test]
+    fn refuses_a_report_whose_tables_do_not_fit_its_form() {
+        let forms = [Form::default_monthly()];
+        let mut report = zero_report(&forms[0], "2026-10", 1, None);
+        report.indicators.pop();
+        let refusal = check_report(&rules(&forms), &report, day_after("2026-10"));
+        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::WrongForm));
+    }
+
+    #[test]
+    fn the_chain_accepts_only_the_next_link() {
+        let form = Form::default_monthly();
+        let first = zero_report(&form, "2026-10", 1, None);
+        assert_eq!(
+            check_chain(&first, &H1, &ChainState::default()),
+            Ok(ChainVerdict::Append)
+        );
+        let head = ChainHead {
+            revision: 1,
+            envelope_hash: H1,
+        };
+        let second = zero_report(&form, "2026-10", 2, Some(H1));
+        let chain = ChainState {
+            head: Some(head),
+            in_slot: None,
+        };
+        assert_eq!(check_chain(&second, &H2, &chain), Ok(ChainVerdict::Append));
+
+        let skipping = zero_report(&form, "2026-10", 3, Some(H1));
+        assert!(matches!(
+            check_chain(&skipping, &H2, &chain),
+            Err(IngestRefusal::NotNextRevision { expected: 2, .. })
+        ));
+        let wrong_parent = zero_report(&form, "2026-10", 2, Some(H2));
+        assert!(matches!(
+            check_chain(&wrong_parent, &H2, &chain),
+            Err(IngestRefusal::WrongSupersedes { .. })
+        ));
+    }
+
+    #[test]
+    fn a_filled_slot_is_a_duplicate_or_an_equivocation() {
+        let form = Form::default_monthly();
+        let report = zero_report(&form, "2026-10", 1, None);
+        let chain = ChainState {
+            head: Some(ChainHead {
+                revision: 1,
+                envelope_hash: H1,
+            }),
+            in_slot: Some(H1),
+        };
+        assert_eq!(
+            check_chain(&report, &H1, &chain),
+            Ok(ChainVerdict::AlreadyStored)
+        );
+        let refusal = check_chain(&report, &H2, &chain);
+        assert_eq!(
+            refusal.clone().map_err(|e| e.code()),
+            Err(RefusalCode::Equivocation)
+        );
+        assert!(matches!(
+            refusal,
+            Err(IngestRefusal::Equivocation { stored, revision: 1, .. }) if stored == H1
+        ));
+    }
+
+    #[test]
+    fn only_a_chain_reaching_the_revision_can_fill_its_slot() {
+        let head = ChainHead {
+            revision: 2,
+            envelope_hash: H1,
+        };
+        assert!(!slot_may_be_filled(None, 1));
+        assert!(slot_may_be_filled(Some(&head), 1));
+        assert!(slot_may_be_filled(Some(&head), 2));
+        assert!(!slot_may_be_filled(Some(&head), 3));
+    }
+}
