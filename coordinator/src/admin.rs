@@ -7,22 +7,23 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use quietcount_keys::package::{
-    Assembled, Publication, StoredReport, assemble, on_time, rows_to_csv,
-};
+use std::collections::BTreeSet;
+
+use quietcount_keys::package::{Assembled, Publication, StoredReport, assemble, rows_to_csv};
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
+use quietcount_protocol::completeness::{Arrival, completeness, on_time};
 use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
-    FORMAT_VERSION, Form, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate,
-    audit, open, sign,
+    FORMAT_VERSION, Form, FormRef, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime,
+    aggregate, audit, open, sign,
 };
 use serde::Serialize;
 
 use crate::config::{Config, files};
 use crate::error::{CoordinatorError, io};
 use crate::ingest::{Ingest, IngestPolicy};
-use crate::store::{EnrollOutcome, KeyRecord, Store};
+use crate::store::{EnrollOutcome, FormKey, KeyRecord, Store};
 
 type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
 
@@ -91,9 +92,11 @@ pub struct SiteStatus {
     pub equivocation: bool,
 }
 
-/// Completeness of one period, as DHIS2 users know it.
+/// Completeness of one form for one period, as DHIS2 users know it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusReport {
+    /// The form.
+    pub form: FormRef,
     /// The period.
     pub period: Period,
     /// Days after the period's end within which a report is on time.
@@ -245,14 +248,19 @@ impl Coordinator {
         Ok(self.store.keys().await?)
     }
 
-    /// Completeness of `period`: who reported, when, and the reporting and on-time rates.
-    pub async fn status(&self, period: Period) -> Result<StatusReport> {
+    /// Completeness of `form` (by id; may be omitted when one form is accepted) for `period`:
+    /// who reported, when, and the reporting and on-time rates
+    /// (`protocol::completeness`, as in the donor package).
+    pub async fn status(&self, period: Period, form_id: Option<&str>) -> Result<StatusReport> {
+        let form = self.form(form_id)?.form.reference();
+        let form_key = FormKey::of(&form);
         let keys = self.store.keys().await?;
-        let latest = self.store.latest_reports_of_period(period).await?;
-        let equivocating = self.store.equivocating_sites(period).await?;
+        let latest = self.store.latest_reports(&form_key, period).await?;
+        let equivocating = self.store.equivocating_sites(&form_key, period).await?;
         let days = self.config.on_time_days;
         let mut sites = Vec::new();
         let mut revoked = Vec::new();
+        let mut arrivals = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         // Newest key first, so each site is described by its active or last key.
         for key in keys.iter().rev() {
@@ -264,6 +272,12 @@ impl Coordinator {
                 .find(|r| r.site == key.site && r.key_id == key.id);
             // Lateness is judged by the time signed into the receipt the site holds.
             let received_at = report.map(|r| self.receipt_time(&r.receipt)).transpose()?;
+            if let Some(received_at) = received_at {
+                arrivals.push(Arrival {
+                    site: key.site.clone(),
+                    received_at,
+                });
+            }
             let status = SiteStatus {
                 site: key.site.clone(),
                 name: key.name.clone(),
@@ -282,26 +296,19 @@ impl Coordinator {
         }
         sites.sort_by(|a, b| a.site.cmp(&b.site));
         revoked.sort_by(|a, b| a.site.cmp(&b.site));
-        let expected = count(sites.len());
-        let reported = count(sites.iter().filter(|s| s.reported).count());
-        let on_time_count = count(sites.iter().filter(|s| s.on_time == Some(true)).count());
-        let rate = |n: u32| {
-            if expected == 0 {
-                0.0
-            } else {
-                f64::from(n) * 100.0 / f64::from(expected)
-            }
-        };
+        let expected: BTreeSet<SiteId> = sites.iter().map(|s| s.site.clone()).collect();
+        let figures = completeness(period, &expected, &arrivals, days);
         Ok(StatusReport {
+            form,
             period,
             on_time_days: days,
-            reporting_rate: rate(reported),
-            on_time_rate: rate(on_time_count),
+            reporting_rate: figures.reporting_rate(),
+            on_time_rate: figures.on_time_rate(),
             sites,
             revoked,
-            expected,
-            reported,
-            on_time: on_time_count,
+            expected: figures.expected,
+            reported: figures.reported,
+            on_time: figures.on_time,
         })
     }
 
@@ -316,13 +323,16 @@ impl Coordinator {
             })
     }
 
-    /// The accepted form with `id`, or the built-in default form.
+    /// The accepted form with `id`; without an id, the one accepted form, and an error naming
+    /// them all when there are several.
     pub fn form(&self, id: Option<&str>) -> Result<&AcceptedForm> {
         match id {
-            None => self
-                .forms
-                .first()
-                .ok_or_else(|| CoordinatorError::UnknownForm(String::new())),
+            None => match self.forms.as_slice() {
+                [only] => Ok(only),
+                forms => Err(CoordinatorError::FormRequired {
+                    accepted: forms.iter().map(|f| f.form.id.clone()).collect(),
+                }),
+            },
             Some(id) => self
                 .forms
                 .iter()
@@ -350,7 +360,7 @@ impl Coordinator {
             .collect();
         let reports: Vec<StoredReport> = self
             .store
-            .latest_reports_of_period(period)
+            .latest_reports(&FormKey::of(&form.form.reference()), period)
             .await?
             .into_iter()
             .map(|r| StoredReport {
@@ -401,7 +411,11 @@ impl Coordinator {
         let form = &self.form(form_id)?.form;
         let keys = self.store.keys().await?;
         let mut reports: Vec<SiteReport> = Vec::new();
-        for record in self.store.latest_reports_of_period(period).await? {
+        for record in self
+            .store
+            .latest_reports(&FormKey::of(&form.reference()), period)
+            .await?
+        {
             let Some(key) = keys
                 .iter()
                 .find(|k| k.id == record.key_id && k.revoked_at.is_none())
@@ -498,8 +512,8 @@ pub fn render_status(status: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Period {} (on time: within {} days after the period ends)",
-        status.period, status.on_time_days
+        "Period {}, form {} v{} (on time: within {} days after the period ends)",
+        status.period, status.form.id, status.form.version, status.on_time_days
     );
     let mut sections = vec![(
         format!("Enrolled sites ({}):", status.expected),
@@ -546,8 +560,4 @@ pub fn render_status(status: &StatusReport) -> String {
         status.on_time, status.expected, status.on_time_rate
     );
     out
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -45,6 +45,12 @@ pub enum CoordinatorError {
     /// No accepted form has this id.
     #[error("no accepted form has id {0:?}")]
     UnknownForm(String),
+    /// The province accepts several forms and the command did not say which one it is about.
+    #[error("this coordinator accepts {} forms ({}): name the one meant", accepted.len(), accepted.join(", "))]
+    FormRequired {
+        /// The ids of the accepted forms.
+        accepted: Vec<String>,
+    },
     /// The short fingerprint read out by the site differs from its key's.
     #[error("fingerprint mismatch: the key file has {actual}, but {expected} was expected")]
     FingerprintMismatch {

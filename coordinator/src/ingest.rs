@@ -7,13 +7,14 @@
 
 use quietcount_keys::Identity;
 use quietcount_protocol::envelope::claimed_signer;
+use quietcount_protocol::ingest::{self, ChainState, ChainVerdict, IngestRefusal, IngestRules};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, MismatchError, Receipt, SiteId, SiteReport,
-    UnixTime, open, sign,
+    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport, UnixTime, open,
+    sign,
 };
 
-use crate::store::{Equivocation, NewReport, SignReceipt, Store, StoreError};
+use crate::store::{Equivocation, FormKey, NewReport, SignReceipt, Store, StoreError};
 
 /// What ingest accepts, from the configuration.
 #[derive(Debug, Clone)]
@@ -194,46 +195,12 @@ impl Ingest {
             return Ok((stored.receipt, true));
         }
 
-        let Some(form) = self
-            .policy
-            .forms
-            .iter()
-            .find(|f| f.reference() == report.form)
-        else {
-            return Err(refuse(
-                RefusalCode::WrongForm,
-                format!(
-                    "form {} v{} is not accepted by this coordinator",
-                    report.form.id, report.form.version
-                ),
-            ));
+        let rules = IngestRules {
+            forms: &self.policy.forms,
+            min_k: self.policy.min_k,
+            max_period_age_days: self.policy.max_period_age_days,
         };
-        report.check_against(form).map_err(mismatch_refusal)?;
-        if report.policy.k < self.policy.min_k {
-            return Err(refuse(
-                RefusalCode::PolicyTooWeak,
-                format!(
-                    "disclosure threshold k = {} is below the province's k = {}",
-                    report.policy.k, self.policy.min_k
-                ),
-            ));
-        }
-        if !report.period.is_over(now) {
-            return Err(refuse(
-                RefusalCode::PeriodNotOver,
-                format!("period {} has not ended yet", report.period),
-            ));
-        }
-        let max_age = u64::from(self.policy.max_period_age_days) * 86_400;
-        if now.saturating_sub(report.period.end()) > max_age {
-            return Err(refuse(
-                RefusalCode::PeriodTooOld,
-                format!(
-                    "period {} ended more than {} days ago",
-                    report.period, self.policy.max_period_age_days
-                ),
-            ));
-        }
+        ingest::check_report(&rules, &report, now).map_err(rule_refusal)?;
 
         if let Some(receipt) = self
             .check_slot(site, &report, envelope, &opened.hash, now)
@@ -289,11 +256,12 @@ impl Ingest {
         }
     }
 
-    /// Refuses an envelope whose (site, period, revision) is already filled by another
-    /// (equivocation, kept as evidence), or which is not the next revision. Returns the stored
-    /// receipt if this very envelope fills the slot (stored concurrently).
+    /// Refuses an envelope whose slot (site, form, period, revision) is already filled by
+    /// another (equivocation, kept as evidence), or which is not the next link of its chain
+    /// (the rule is `protocol::ingest::check_chain`). Returns the stored receipt if this very
+    /// envelope fills the slot (stored concurrently).
     ///
-    /// Rows are only ever added, so reading the latest revision before the slot is sound: a
+    /// Rows are only ever added, so reading the chain's head before the slot is sound: a
     /// report committed between the two reads is seen by the slot read.
     async fn check_slot(
         &self,
@@ -303,59 +271,39 @@ impl Ingest {
         hash: &EnvelopeHash,
         now: UnixTime,
     ) -> Result<Option<Vec<u8>>, Refusal> {
-        let latest = self.store.latest(site, report.period).await?;
-        // The slot can only be filled if the latest revision reaches it; one filled after the
-        // read above makes the insert fail with `SlotTaken`, and this check runs again.
-        let reaches_slot = latest.is_some_and(|l| l.revision >= report.revision);
-        let stored = if reaches_slot {
+        let form = FormKey::of(&report.form);
+        let head = self.store.chain_head(site, &form, report.period).await?;
+        // A slot filled after the read above makes the insert fail with `SlotTaken`, and this
+        // check runs again.
+        let stored = if ingest::slot_may_be_filled(head.as_ref(), report.revision) {
             self.store
-                .report_in_slot(site, report.period, report.revision)
+                .report_in_slot(site, &form, report.period, report.revision)
                 .await?
         } else {
             None
         };
-        if let Some(stored) = stored {
-            if stored.hash == *hash {
-                return Ok(Some(stored.receipt));
+        let chain = ChainState {
+            head,
+            in_slot: stored.as_ref().map(|s| s.hash),
+        };
+        match ingest::check_chain(report, hash, &chain) {
+            Ok(ChainVerdict::AlreadyStored) => Ok(stored.map(|s| s.receipt)),
+            Ok(ChainVerdict::Append) => Ok(None),
+            Err(refusal @ IngestRefusal::Equivocation { .. }) => {
+                self.store
+                    .record_equivocation(&Equivocation {
+                        site: site.clone(),
+                        form: Some(form),
+                        period: report.period,
+                        revision: report.revision,
+                        envelope: envelope.to_vec(),
+                        received_at: now,
+                    })
+                    .await?;
+                Err(rule_refusal(refusal))
             }
-            self.store
-                .record_equivocation(&Equivocation {
-                    site: site.clone(),
-                    period: report.period,
-                    revision: report.revision,
-                    envelope: envelope.to_vec(),
-                    received_at: now,
-                })
-                .await?;
-            return Err(refuse(
-                RefusalCode::Equivocation,
-                format!(
-                    "revision {} of {} for {} is already stored as envelope {}; this different \
-                     envelope is kept as evidence",
-                    report.revision, report.period, site, stored.hash
-                ),
-            ));
+            Err(refusal) => Err(rule_refusal(refusal)),
         }
-        let expected_revision = latest.map_or(1, |l| l.revision.saturating_add(1));
-        if report.revision != expected_revision {
-            return Err(refuse(
-                RefusalCode::StaleRevision,
-                format!(
-                    "revision {} for {}: the next revision expected is {}",
-                    report.revision, report.period, expected_revision
-                ),
-            ));
-        }
-        if report.supersedes != latest.map(|l| l.hash) {
-            return Err(refuse(
-                RefusalCode::StaleRevision,
-                format!(
-                    "revision {} for {} must supersede the latest stored envelope",
-                    report.revision, report.period
-                ),
-            ));
-        }
-        Ok(None)
     }
 }
 
@@ -373,11 +321,6 @@ fn envelope_refusal(error: EnvelopeError) -> Refusal {
     refuse(code, format!("envelope refused: {error}"))
 }
 
-fn mismatch_refusal(error: MismatchError) -> Refusal {
-    let code = match &error {
-        MismatchError::Revision { .. } => RefusalCode::StaleRevision,
-        MismatchError::PolicyTooWeak { .. } => RefusalCode::PolicyTooWeak,
-        _ => RefusalCode::WrongForm,
-    };
-    refuse(code, format!("report does not match its form: {error}"))
+fn rule_refusal(refusal: IngestRefusal) -> Refusal {
+    refuse(refusal.code(), refusal.to_string())
 }

@@ -89,6 +89,9 @@ enum Command {
         period: Period,
         #[arg(long)]
         json: bool,
+        /// Form id (needed when the province accepts more than one form).
+        #[arg(long)]
+        form: Option<String>,
     },
     /// Write the signed donor package of a period.
     Publish {
@@ -99,7 +102,7 @@ enum Command {
         /// Package directory (must not exist or be empty).
         #[arg(long)]
         out: PathBuf,
-        /// Form id (default: the built-in monthly form).
+        /// Form id (needed when the province accepts more than one form).
         #[arg(long)]
         form: Option<String>,
     },
@@ -114,7 +117,7 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
-        /// Form id (default: the built-in monthly form).
+        /// Form id (needed when the province accepts more than one form).
         #[arg(long)]
         form: Option<String>,
     },
@@ -215,9 +218,14 @@ async fn execute(command: Command) -> Result<()> {
         Command::Run { dir, listen } => {
             quietcount_coordinator::run(&dir, listen, shutdown_signal()).await?;
         }
-        Command::Status { dir, period, json } => {
+        Command::Status {
+            dir,
+            period,
+            json,
+            form,
+        } => {
             let coordinator = Coordinator::open(&dir).await?;
-            let status = coordinator.status(period).await?;
+            let status = coordinator.status(period, form.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {

@@ -5,8 +5,8 @@
 //! `synchronous = FULL` (a committed transaction survives power loss), foreign keys on, and
 //! every write in a named `BEGIN IMMEDIATE` transaction so writers queue instead of failing.
 //!
-//! Uniqueness (one envelope per site, period and revision; one row per envelope hash; one
-//! active key per site) is enforced by the schema, not by checking before inserting.
+//! Uniqueness (one envelope per report identity: site, form id, form version, period and
+//! revision; one row per envelope hash; one active key per site) is enforced by the schema, not by checking before inserting.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::{
-    Cell, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId, SiteReport,
-    UnixTime, fingerprint_of, signed::PublicKeyBytes,
+    Cell, ChainHead, EnvelopeHash, Fingerprint, FormRef, Period, RegistryEntry, Sha256Hash, SiteId,
+    SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -92,15 +92,6 @@ impl KeyRecord {
     }
 }
 
-/// The latest stored revision of a site for a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Latest {
-    /// Its revision.
-    pub revision: u32,
-    /// Hash of its envelope.
-    pub hash: EnvelopeHash,
-}
-
 /// A stored report with its receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRecord {
@@ -108,6 +99,8 @@ pub struct ReportRecord {
     pub sequence: u64,
     /// The site.
     pub site: SiteId,
+    /// The form answered: id and version.
+    pub form: FormKey,
     /// The period.
     pub period: Period,
     /// The revision.
@@ -144,6 +137,9 @@ pub struct NewReport<'a> {
 pub struct Equivocation {
     /// The site.
     pub site: SiteId,
+    /// The form of the contested chain; `None` for evidence kept before forms were part of a
+    /// report's identity (its envelope names the form).
+    pub form: Option<FormKey>,
     /// The period.
     pub period: Period,
     /// The contested revision.
@@ -152,6 +148,31 @@ pub struct Equivocation {
     pub envelope: Vec<u8>,
     /// When it arrived.
     pub received_at: UnixTime,
+}
+
+/// A form as part of a report's identity: its id and version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FormKey {
+    /// Form id.
+    pub id: String,
+    /// Form version.
+    pub version: u32,
+}
+
+impl FormKey {
+    /// The key of the form a report names.
+    pub fn of(form: &FormRef) -> Self {
+        Self {
+            id: form.id.clone(),
+            version: form.version,
+        }
+    }
+}
+
+impl std::fmt::Display for FormKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} v{}", self.id, self.version)
+    }
 }
 
 /// Cells inserted per statement (4 bound values each, far below SQLite's variable limit).
@@ -330,17 +351,21 @@ impl Store {
         row.as_ref().map(report_record).transpose()
     }
 
-    /// The stored report filling (site, period, revision).
+    /// The stored report filling (site, form, period, revision).
     pub async fn report_in_slot(
         &self,
         site: &SiteId,
+        form: &FormKey,
         period: Period,
         revision: u32,
     ) -> Result<Option<ReportRecord>> {
         let row = sqlx::query(&format!(
-            "{REPORT_SELECT} WHERE r.site = ? AND r.period = ? AND r.revision = ?"
+            "{REPORT_SELECT} WHERE r.site = ? AND r.form_id = ? AND r.form_version = ? \
+             AND r.period = ? AND r.revision = ?"
         ))
         .bind(site.as_str())
+        .bind(&form.id)
+        .bind(i64::from(form.version))
         .bind(period.to_string())
         .bind(i64::from(revision))
         .fetch_optional(&self.pool)
@@ -349,21 +374,28 @@ impl Store {
         row.as_ref().map(report_record).transpose()
     }
 
-    /// The latest revision stored for (site, period).
-    pub async fn latest(&self, site: &SiteId, period: Period) -> Result<Option<Latest>> {
+    /// The head of the chain (site, form, period): its latest stored revision.
+    pub async fn chain_head(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Option<ChainHead>> {
         let row = sqlx::query(
-            "SELECT revision, envelope_hash FROM reports WHERE site = ? AND period = ? \
-             ORDER BY revision DESC LIMIT 1",
+            "SELECT revision, envelope_hash FROM reports WHERE site = ? AND form_id = ? \
+             AND form_version = ? AND period = ? ORDER BY revision DESC LIMIT 1",
         )
         .bind(site.as_str())
+        .bind(&form.id)
+        .bind(i64::from(form.version))
         .bind(period.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("latest_revision"))?;
+        .map_err(db("chain_head"))?;
         row.map(|row| {
-            Ok(Latest {
+            Ok(ChainHead {
                 revision: to_u32(row.get(0))?,
-                hash: hash_of(row.get(1))?,
+                envelope_hash: hash_of(row.get(1))?,
             })
         })
         .transpose()
@@ -438,11 +470,13 @@ impl Store {
         const TX: &str = "record_equivocation_evidence";
         let mut tx = self.begin(TX).await?;
         sqlx::query(
-            "INSERT OR IGNORE INTO equivocations (envelope_hash, site, period, revision, \
-             envelope, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO equivocations (envelope_hash, site, form_id, form_version, \
+             period, revision, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(Sha256Hash::of(&evidence.envelope).0.as_slice())
         .bind(evidence.site.as_str())
+        .bind(evidence.form.as_ref().map_or("", |f| f.id.as_str()))
+        .bind(evidence.form.as_ref().map_or(0, |f| i64::from(f.version)))
         .bind(evidence.period.to_string())
         .bind(i64::from(evidence.revision))
         .bind(evidence.envelope.as_slice())
@@ -454,43 +488,61 @@ impl Store {
         Ok(())
     }
 
-    /// Equivocation evidence for a period.
-    pub async fn equivocations(&self, period: Period) -> Result<Vec<Equivocation>> {
+    /// Equivocation evidence for a form and period (with evidence kept before forms were part
+    /// of a report's identity, which may concern any form).
+    pub async fn equivocations(&self, form: &FormKey, period: Period) -> Result<Vec<Equivocation>> {
         let rows = sqlx::query(
-            "SELECT site, period, revision, envelope, received_at FROM equivocations \
-             WHERE period = ? ORDER BY id",
+            "SELECT site, form_id, form_version, period, revision, envelope, received_at \
+             FROM equivocations WHERE period = ? \
+             AND ((form_id = ? AND form_version = ?) OR form_id = '') ORDER BY id",
         )
         .bind(period.to_string())
+        .bind(&form.id)
+        .bind(i64::from(form.version))
         .fetch_all(&self.pool)
         .await
-        .map_err(db("equivocations_of_period"))?;
+        .map_err(db("equivocations_of_form_and_period"))?;
         rows.iter()
             .map(|row| {
+                let form_id: String = row.get(1);
                 Ok(Equivocation {
                     site: site_of(row.get(0))?,
-                    period: period_of(row.get(1))?,
-                    revision: to_u32(row.get(2))?,
-                    envelope: row.get(3),
-                    received_at: to_u64(row.get(4))?,
+                    form: if form_id.is_empty() {
+                        None
+                    } else {
+                        Some(FormKey {
+                            id: form_id,
+                            version: to_u32(row.get(2))?,
+                        })
+                    },
+                    period: period_of(row.get(3))?,
+                    revision: to_u32(row.get(4))?,
+                    envelope: row.get(5),
+                    received_at: to_u64(row.get(6))?,
                 })
             })
             .collect()
     }
 
-    /// Sites with equivocation evidence for a period.
-    pub async fn equivocating_sites(&self, period: Period) -> Result<BTreeSet<SiteId>> {
+    /// Sites with equivocation evidence for a form and period.
+    pub async fn equivocating_sites(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<BTreeSet<SiteId>> {
         Ok(self
-            .equivocations(period)
+            .equivocations(form, period)
             .await?
             .into_iter()
             .map(|e| e.site)
             .collect())
     }
 
-    /// Every stored report of a period, all revisions, by site then revision.
+    /// Every stored report of a period, all forms and revisions, by site, form and revision.
     pub async fn reports_of_period(&self, period: Period) -> Result<Vec<ReportRecord>> {
         let rows = sqlx::query(&format!(
-            "{REPORT_SELECT} WHERE r.period = ? ORDER BY r.site, r.revision"
+            "{REPORT_SELECT} WHERE r.period = ? \
+             ORDER BY r.site, r.form_id, r.form_version, r.revision"
         ))
         .bind(period.to_string())
         .fetch_all(&self.pool)
@@ -499,17 +551,25 @@ impl Store {
         rows.iter().map(report_record).collect()
     }
 
-    /// The latest revision of each site for a period, by site.
-    pub async fn latest_reports_of_period(&self, period: Period) -> Result<Vec<ReportRecord>> {
+    /// The latest revision of each site's chain for a form and period, by site.
+    pub async fn latest_reports(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Vec<ReportRecord>> {
         let rows = sqlx::query(&format!(
-            "{REPORT_SELECT} WHERE r.period = ? AND r.revision = \
-             (SELECT MAX(revision) FROM reports x WHERE x.site = r.site AND x.period = r.period) \
+            "{REPORT_SELECT} WHERE r.form_id = ? AND r.form_version = ? AND r.period = ? \
+             AND r.revision = (SELECT MAX(revision) FROM reports x WHERE x.site = r.site \
+             AND x.form_id = r.form_id AND x.form_version = r.form_version \
+             AND x.period = r.period) \
              ORDER BY r.site"
         ))
+        .bind(&form.id)
+        .bind(i64::from(form.version))
         .bind(period.to_string())
         .fetch_all(&self.pool)
         .await
-        .map_err(db("latest_reports_of_period"))?;
+        .map_err(db("latest_reports_of_form_and_period"))?;
         rows.iter().map(report_record).collect()
     }
 
@@ -527,13 +587,13 @@ impl Store {
     pub async fn digest(&self) -> Result<Sha256Hash> {
         const QUERIES: [&str; 5] = [
             "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
-            "SELECT sequence, envelope_hash, site, period, revision, key_id, envelope, received_at \
-             FROM reports ORDER BY sequence",
+            "SELECT sequence, envelope_hash, site, form_id, form_version, period, revision, \
+             key_id, envelope, received_at FROM reports ORDER BY sequence",
             "SELECT sequence, indicator, table_index, cell_index, value FROM cells \
              ORDER BY sequence, indicator, table_index, cell_index",
             "SELECT sequence, receipt FROM receipts ORDER BY sequence",
-            "SELECT envelope_hash, site, period, revision, envelope, received_at FROM equivocations \
-             ORDER BY id",
+            "SELECT envelope_hash, site, form_id, form_version, period, revision, envelope, \
+             received_at FROM equivocations ORDER BY id",
         ];
         let mut text = Vec::new();
         for query in QUERIES {
@@ -745,7 +805,7 @@ async fn insert_one(
 }
 
 const REPORT_SELECT: &str = "SELECT r.sequence, r.site, r.period, r.revision, r.envelope_hash, \
-     r.envelope, r.received_at, c.receipt, r.key_id FROM reports r \
+     r.envelope, r.received_at, c.receipt, r.key_id, r.form_id, r.form_version FROM reports r \
      JOIN receipts c ON c.sequence = r.sequence";
 
 fn report_record(row: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord> {
@@ -759,6 +819,10 @@ fn report_record(row: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord> {
         received_at: to_u64(row.get(6))?,
         receipt: row.get(7),
         key_id: row.get(8),
+        form: FormKey {
+            id: row.get(9),
+            version: to_u32(row.get(10))?,
+        },
     })
 }
 
@@ -805,4 +869,108 @@ fn to_u64(n: i64) -> Result<u64> {
 
 fn to_u32(n: i64) -> Result<u32> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A version-1 database (only the first migration) holding one report with its cells and
+    /// receipt, at sequence 7 with AUTOINCREMENT's mark at 9, and one equivocation.
+    async fn version_one_database(path: &Path) {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .foreign_keys(true),
+            )
+            .await
+            .unwrap();
+        let mut first = sqlx::migrate!("./migrations");
+        first.migrations = first
+            .migrations
+            .iter()
+            .filter(|m| m.version == 1)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        first.run(&pool).await.unwrap();
+        let statements = [
+            "INSERT INTO site_keys (id, site, name, public_key, fingerprint, enrolled_at) \
+             VALUES (1, 'site-a', 'A', zeroblob(32), zeroblob(32), 0)",
+            "INSERT INTO reports (sequence, envelope_hash, site, period, revision, key_id, \
+             form_id, form_version, envelope, received_at) \
+             VALUES (9, randomblob(32), 'site-a', '2026-09', 1, 1, 'f', 1, x'00', 5)",
+            "DELETE FROM reports WHERE sequence = 9",
+            "INSERT INTO reports (sequence, envelope_hash, site, period, revision, key_id, \
+             form_id, form_version, envelope, received_at) \
+             VALUES (7, zeroblob(32), 'site-a', '2026-10', 1, 1, \
+             'vn-community-treatment-monthly', 1, x'a1', 10)",
+            "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) \
+             VALUES (7, 'clients_active', 0, 0, 12), (7, 'clients_active', 0, 1, NULL)",
+            "INSERT INTO receipts (sequence, receipt) VALUES (7, x'b2')",
+            "INSERT INTO equivocations (envelope_hash, site, period, revision, envelope, \
+             received_at) VALUES (randomblob(32), 'site-a', '2026-10', 1, x'c3', 11)",
+        ];
+        for statement in statements {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coordinator.db");
+        version_one_database(&path).await;
+
+        let store = Store::open(&path).await.unwrap();
+        let form = FormKey {
+            id: "vn-community-treatment-monthly".into(),
+            version: 1,
+        };
+        let period = Period::from_str("2026-10").unwrap();
+        let reports = store.latest_reports(&form, period).await.unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            (reports[0].sequence, reports[0].revision, &reports[0].form),
+            (7, 1, &form)
+        );
+        assert_eq!(
+            (
+                reports[0].envelope.as_slice(),
+                reports[0].receipt.as_slice()
+            ),
+            (&[0xa1][..], &[0xb2][..])
+        );
+        let cells: Vec<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT cell_index, value FROM cells WHERE sequence = 7 ORDER BY 1")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(cells, [(0, Some(12)), (1, None)]);
+        // Evidence from version 1 does not know its form: it is shown with every form.
+        let evidence = store.equivocations(&form, period).await.unwrap();
+        assert_eq!(evidence.len(), 1);
+        assert_eq!(evidence[0].form, None);
+        // The next sequence number continues after the highest ever given (9), not after 7.
+        let next: i64 =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'reports'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(next, 9);
+        // The foreign keys point at the rebuilt table.
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        store.close().await;
+    }
 }

@@ -7,12 +7,13 @@ use std::process::Command;
 use quietcount_coordinator::admin::{rows_as_csv, rows_as_json};
 use quietcount_coordinator::config::{Config, files};
 use quietcount_coordinator::error::CoordinatorError;
+use quietcount_coordinator::store::FormKey;
 use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, Store};
 use quietcount_keys::package::DonorPackage;
 use quietcount_keys::{save_public_key, short_fingerprint};
 use quietcount_protocol::wire::Response;
-use quietcount_protocol::{Period, ProvincialReport, Sha256Hash, open};
+use quietcount_protocol::{Form, Period, ProvincialReport, Sha256Hash, open};
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
@@ -171,12 +172,16 @@ async fn province() -> (tempfile::TempDir, Coordinator, Period) {
     // A correction from the early site: revision 2 replaces revision 1 everywhere.
     let first = coordinator
         .store
-        .latest(&sites[0].id, period)
+        .chain_head(
+            &sites[0].id,
+            &FormKey::of(&Form::default_monthly().reference()),
+            period,
+        )
         .await
         .unwrap()
         .unwrap();
     let second = sites[0]
-        .signed_report(period, 2, Some(first.hash), 8)
+        .signed_report(period, 2, Some(first.envelope_hash), 8)
         .unwrap();
     let response = ingest.submit(&sites[0].id, &second, on_time + 60).await;
     assert!(
@@ -190,7 +195,7 @@ async fn province() -> (tempfile::TempDir, Coordinator, Period) {
 #[tokio::test]
 async fn status_gives_reporting_and_on_time_rates() {
     let (_root, coordinator, period) = province().await;
-    let status = coordinator.status(period).await.unwrap();
+    let status = coordinator.status(period, None).await.unwrap();
     assert_eq!(status.expected, 3, "revoked sites are not expected");
     assert_eq!(status.reported, 2);
     assert_eq!(status.on_time, 1);
@@ -261,13 +266,17 @@ async fn publish_writes_a_signed_package_of_the_latest_revisions() {
     );
     let stored = coordinator
         .store
-        .latest(&early.site, period)
+        .chain_head(
+            &early.site,
+            &FormKey::of(&Form::default_monthly().reference()),
+            period,
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         Sha256Hash::of(&package.sites[&early.site]),
-        stored.hash,
+        stored.envelope_hash,
         "the exact stored envelope is shipped"
     );
     // The donor's verifier passes it.
@@ -380,7 +389,11 @@ async fn store_sequence_numbers_and_slots_are_enforced_by_the_database() {
     }
     assert_eq!(store.reports_of_period(period).await.unwrap().len(), 3);
     assert_eq!(
-        store.latest_reports_of_period(period).await.unwrap().len(),
+        store
+            .latest_reports(&FormKey::of(&Form::default_monthly().reference()), period)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }

@@ -2,6 +2,7 @@
 //! unchanged (digest before = digest after), and a good report is still accepted afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use quietcount_coordinator::store::FormKey;
 use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, report};
 use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
@@ -123,7 +124,7 @@ async fn accepts_stores_and_signs_receipts_then_resubmission_is_idempotent() {
     let latest = f
         .coordinator
         .store
-        .latest_reports_of_period(f.period)
+        .latest_reports(&FormKey::of(&Form::default_monthly().reference()), f.period)
         .await
         .unwrap();
     assert_eq!(latest.len(), 1);
@@ -307,7 +308,12 @@ async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
         f.coordinator.store.report_count().await.unwrap(),
         reports_before
     );
-    let evidence = f.coordinator.store.equivocations(f.period).await.unwrap();
+    let evidence = f
+        .coordinator
+        .store
+        .equivocations(&FormKey::of(&Form::default_monthly().reference()), f.period)
+        .await
+        .unwrap();
     assert_eq!(evidence.len(), 1);
     assert_eq!(evidence[0].envelope, conflicting, "exact bytes kept");
     assert_eq!(evidence[0].site, f.a.id);
@@ -319,7 +325,7 @@ async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
         .await;
     assert_eq!(f.digest().await, digest);
 
-    let status = f.coordinator.status(f.period).await.unwrap();
+    let status = f.coordinator.status(f.period, None).await.unwrap();
     let a = status.sites.iter().find(|s| s.site == f.a.id).unwrap();
     assert!(a.equivocation);
     assert!(a.reported);

@@ -83,7 +83,7 @@ async fn several_sites_deliver_concurrently() {
     sequences.dedup();
     assert_eq!(sequences.len(), 6, "distinct sequence numbers");
     assert_eq!(s.coordinator.store.report_count().await.unwrap(), 6);
-    let status = s.coordinator.status(s.period).await.unwrap();
+    let status = s.coordinator.status(s.period, None).await.unwrap();
     assert_eq!(
         (status.expected, status.reported, status.on_time),
         (6, 6, 6)

@@ -16,11 +16,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use quietcount_protocol::completeness::{Arrival, completeness};
 use quietcount_protocol::export::{ExportRow, HEADER, province_rows};
 use quietcount_protocol::{
-    Completeness, EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, Period, ProvincialReport,
-    RegistryEntry, ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate,
-    open_with, sign,
+    EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, Period, ProvincialReport, RegistryEntry,
+    ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, UnixTime, aggregate, open_with,
+    sign,
 };
 
 use crate::identity::Identity;
@@ -354,17 +355,21 @@ pub fn assemble(
         issued_at: publication.published_at,
         entries: publication.registry.to_vec(),
     };
-    let completeness = Completeness {
-        expected: count(registry.sites_active_at(publication.published_at).len()),
-        reported: count(inputs.len()),
-        on_time: count(
-            inputs
-                .iter()
-                .filter(|i| on_time(publication.period, i.received_at, publication.on_time_days))
-                .count(),
-        ),
-        on_time_days: publication.on_time_days,
-    };
+    // Expected: every site with a key active at publication; reported: the inputs, each
+    // on time or not by the time signed into its receipt (protocol's one definition).
+    let arrivals: Vec<Arrival> = inputs
+        .iter()
+        .map(|i| Arrival {
+            site: i.site.clone(),
+            received_at: i.received_at,
+        })
+        .collect();
+    let completeness = completeness(
+        publication.period,
+        &registry.sites_active_at(publication.published_at),
+        &arrivals,
+        publication.on_time_days,
+    );
     let provincial = ProvincialReport {
         format: FORMAT_VERSION,
         province: publication.province.to_owned(),
@@ -391,13 +396,4 @@ pub fn assemble(
         provincial,
         excluded,
     })
-}
-
-/// Whether a report received at `received_at` is on time for `period` with a window of `days`.
-pub fn on_time(period: Period, received_at: UnixTime, days: u32) -> bool {
-    received_at < period.end() + u64::from(days) * 86_400
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }

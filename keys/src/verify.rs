@@ -46,8 +46,9 @@ use serde::Serialize;
 use crate::identity::short_fingerprint;
 use crate::package::{
     DonorPackage, FORM_FILE, MAX_FILE_BYTES, PROVINCIAL_FILE, PackageError, README_FILE,
-    README_TEXT, REGISTRY_FILE, SITE_EXTENSION, SITES_DIR, TOTALS_FILE, on_time, rows_to_csv,
+    README_TEXT, REGISTRY_FILE, SITE_EXTENSION, SITES_DIR, TOTALS_FILE, rows_to_csv,
 };
+use quietcount_protocol::completeness::on_time;
 
 /// Check name: the package's files read.
 pub const LAYOUT: &str = "layout";

@@ -409,6 +409,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_donor_form_is_valid_and_distinct_from_the_default() {
+        let donor = Form::from_toml(include_str!("../../forms/donor-methadone-monthly.toml"))
+            .expect("the shipped donor form is valid");
+        assert_eq!(donor.period, Form::default_monthly().period);
+        assert_ne!(donor.reference(), Form::default_monthly().reference());
+    }
+
+    #[test]
     fn default_form_is_valid_and_has_a_stable_reference() {
         let form = Form::default_monthly();
         assert_eq!(form.id, "vn-community-treatment-monthly");

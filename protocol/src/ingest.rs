@@ -147,7 +147,9 @@ pub fn check_report<'a>(
             form: report.form.clone(),
         });
     };
-    report.check_against(form).map_err(IngestRefusal::Mismatch)?;
+    report
+        .check_against(form)
+        .map_err(IngestRefusal::Mismatch)?;
     if report.policy.k < rules.min_k {
         return Err(IngestRefusal::PolicyTooWeak {
             k: report.policy.k,
@@ -216,7 +218,12 @@ mod tests {
     use crate::report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, Table};
 
     /// A report of zeros: valid against any form.
-    fn zero_report(form: &Form, period: &str, revision: u32, supersedes: Option<EnvelopeHash>) -> SiteReport {
+    fn zero_report(
+        form: &Form,
+        period: &str,
+        revision: u32,
+        supersedes: Option<EnvelopeHash>,
+    ) -> SiteReport {
         SiteReport {
             format: FORMAT_VERSION,
             form: form.reference(),
@@ -280,16 +287,25 @@ mod tests {
         let mut weak = zero_report(&forms[0], "2026-10", 1, None);
         weak.policy = DisclosurePolicy { k: 3 };
         let refusal = check_report(&rules(&forms), &weak, day_after("2026-10"));
-        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PolicyTooWeak));
+        assert_eq!(
+            refusal.map_err(|e| e.code()),
+            Err(RefusalCode::PolicyTooWeak)
+        );
 
         let report = zero_report(&forms[0], "2026-10", 1, None);
         let before_end = Period::parse("2026-10").expect("valid").end() - 1;
         let refusal = check_report(&rules(&forms), &report, before_end);
-        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PeriodNotOver));
+        assert_eq!(
+            refusal.map_err(|e| e.code()),
+            Err(RefusalCode::PeriodNotOver)
+        );
 
         let much_later = day_after("2026-10") + 400 * 86_400;
         let refusal = check_report(&rules(&forms), &report, much_later);
-        assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::PeriodTooOld));
+        assert_eq!(
+            refusal.map_err(|e| e.code()),
+            Err(RefusalCode::PeriodTooOld)
+        );
     }
 
     #[test]
