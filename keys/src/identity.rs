@@ -122,8 +122,8 @@ impl Identity {
         fingerprint_of(&self.verifying_key())
     }
 
-    /// The PKCS#8 DER of the private key, for building the TLS certificate.
-    pub(crate) fn pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    /// The PKCS#8 DER of the private key, for building the TLS certificate (`quietcount-service`).
+    pub fn pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Encoding an in-memory Ed25519 key to PKCS#8 cannot fail.
         #[allow(clippy::expect_used)]
         let doc = self

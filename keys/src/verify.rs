@@ -1368,18 +1368,8 @@ fn check_completeness(
     checks.push(check.file(PROVINCIAL_FILE));
 }
 
-/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn format_time(t: UnixTime) -> String {
-    let days = i64::try_from(t / 86_400).unwrap_or(i64::MAX / 2);
-    let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
-    let secs = t % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
+pub use quietcount_protocol::ids::format_utc as format_time;
 
 #[cfg(test)]
 mod tests {
