@@ -203,3 +203,132 @@ impl SiteConnection {
         self.endpoint.wait_idle().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ed25519_dalek::VerifyingKey;
+    use quietcount_protocol::SiteId;
+    use quietcount_protocol::wire::{Blob, RefusalCode};
+
+    use super::*;
+    use crate::tls::{SiteDirectory, server_config};
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Every key is enrolled as site `hn-01`.
+    #[derive(Debug)]
+    struct EveryoneIsHn01;
+
+    impl SiteDirectory for EveryoneIsHn01 {
+        fn site_for_key(&self, _key: &VerifyingKey) -> Option<SiteId> {
+            SiteId::new("hn-01").ok()
+        }
+    }
+
+    /// A coordinator stand-in: accepts a submitted envelope with its bytes reversed as the
+    /// "receipt", and refuses anything that is not a request as malformed.
+    fn start_coordinator(identity: &Identity) -> (quinn::Endpoint, SocketAddr) {
+        let config = server_config(identity, Arc::new(EveryoneIsHn01)).unwrap();
+        let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let accepting = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                tokio::spawn(async move {
+                    let Ok(connection) = incoming.await else {
+                        return;
+                    };
+                    while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+                        let bytes = recv.read_to_end(MAX_FRAME_BYTES).await.unwrap_or_default();
+                        let response = match Request::decode(&bytes) {
+                            Ok(Request::Submit { envelope }) => Response::Accepted {
+                                receipt: Blob(envelope.0.iter().rev().copied().collect()),
+                                duplicate: false,
+                            },
+                            Err(_) => Response::Refused {
+                                code: RefusalCode::Malformed,
+                                message: "not a request".into(),
+                            },
+                        };
+                        let _ = send.write_all(&response.encode().unwrap()).await;
+                        let _ = send.finish();
+                    }
+                });
+            }
+        });
+        (endpoint, addr)
+    }
+
+    #[tokio::test]
+    async fn a_request_gets_its_response_on_its_own_stream() {
+        let coordinator = Identity::from_seed([1; 32]);
+        let site = Identity::from_seed([2; 32]);
+        let (_server, addr) = start_coordinator(&coordinator);
+        let connection = SiteConnection::connect(
+            &addr.to_string(),
+            &site,
+            &[coordinator.fingerprint()],
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+        for envelope in [vec![1u8, 2, 3], vec![9u8; 1000]] {
+            let request = Request::Submit {
+                envelope: Blob(envelope.clone()),
+            };
+            let expected: Vec<u8> = envelope.iter().rev().copied().collect();
+            assert_eq!(
+                connection.request(&request).await.unwrap(),
+                Response::Accepted {
+                    receipt: Blob(expected),
+                    duplicate: false
+                }
+            );
+        }
+        // Raw frames go through unchanged, and the raw answer can be read undecoded.
+        assert!(matches!(
+            connection.send_frame(b"garbage").await.unwrap(),
+            Response::Refused {
+                code: RefusalCode::Malformed,
+                ..
+            }
+        ));
+        let raw = connection.exchange(b"garbage").await.unwrap();
+        assert!(matches!(
+            Response::decode(&raw).unwrap(),
+            Response::Refused { .. }
+        ));
+        assert!(connection.connection().close_reason().is_none());
+        connection.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_with_another_key_is_unreachable() {
+        let coordinator = Identity::from_seed([1; 32]);
+        let impostor = Identity::from_seed([3; 32]);
+        let site = Identity::from_seed([2; 32]);
+        let (_server, addr) = start_coordinator(&impostor);
+        let error =
+            SiteConnection::connect_addr(addr, &site, &[coordinator.fingerprint()], TIMEOUT)
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(&error, TransportError::Unreachable { address, .. } if *address == addr.to_string()),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_without_a_port_does_not_resolve() {
+        let site = Identity::from_seed([2; 32]);
+        let error = SiteConnection::connect("localhost", &site, &[], TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, TransportError::Resolve { address, .. } if address == "localhost"),
+            "{error}"
+        );
+    }
+}
