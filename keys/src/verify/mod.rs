@@ -6,13 +6,13 @@
 //! cell) at fault. A check that depends on one that failed is reported as failed with a
 //! `skipped: ...` reason, so that the verdict can never pass by omission.
 //!
-//! The checks live in one module each: [`files`] (layout, README), [`signatures`] (the
-//! coordinator's), [`sites`] (the form and each site's report), [`totals`] (recomputed
-//! totals, totals.csv, completeness); [`render`] turns the report into text or JSON.
+//! The checks live in one module each: `files` (layout, README), `signatures` (the
+//! coordinator's), `sites` (the form and each site's report), `totals` (recomputed totals,
+//! totals.csv, completeness); `render` turns the report into text or JSON.
 //!
 //! # Checks (stable names)
-//! - [`LAYOUT`]: the package reads with [`DonorPackage::read_from`], and holds no unexpected file.
-//! - [`README`]: `README.txt` is exactly [`README_TEXT`].
+//! - [`LAYOUT`]: the package reads with [`DonorPackage::read_from`](crate::package::DonorPackage::read_from), and holds no unexpected file.
+//! - [`README`]: `README.txt` is exactly [`README_TEXT`](crate::package::README_TEXT).
 //! - [`PROVINCIAL_SIGNATURE`]: `provincial.cose` is a provincial report signed by a trusted key.
 //! - [`REGISTRY_SIGNATURE`]: `registry.cose` is a site registry signed by the same key.
 //! - [`REGISTRY_ISSUED`]: the registry was issued at or after publication, so it speaks for it.
