@@ -142,7 +142,7 @@ impl Coordinator {
         // Check the text parses before writing it, so `init` never leaves a bad file.
         let text = config.to_documented_toml();
         Config::parse(&text, &config_path)?;
-        quietcount_keys::identity::write_atomic(&config_path, text.as_bytes(), 0o644)?;
+        quietcount_service::files::write_atomic(&config_path, text.as_bytes(), 0o644)?;
         let identity = Identity::generate();
         identity.save(&dir.join(files::KEY))?;
         let public_key_path = dir.join(files::PUBLIC_KEY);
@@ -473,17 +473,8 @@ pub fn rows_as_json(rows: &[ExportRow]) -> String {
     serde_json::Value::Array(values).to_string()
 }
 
-/// Unix seconds as RFC 3339 (UTC).
-pub fn format_time(t: UnixTime) -> String {
-    i64::try_from(t)
-        .ok()
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
+pub use quietcount_protocol::ids::format_utc as format_time;
 
 /// The status as text for people.
 pub fn render_status(status: &StatusReport) -> String {

@@ -1,3 +1,3 @@
-//! Time, passed in: re-exports the shared [`Clock`] of `quietcount-keys`.
+//! Time, passed in: re-exports the shared [`Clock`] of `quietcount-service`.
 
-pub use quietcount_keys::clock::{Clock, FixedClock, SystemClock};
+pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use quietcount_service::toml_string;
 use serde::{Deserialize, Serialize};
 
 /// Default listen address.
@@ -211,10 +212,6 @@ impl Config {
             )
             .replace("@STREAM@", &self.limits.stream_timeout_secs.to_string())
     }
-}
-
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_owned()).to_string()
 }
 
 /// The documented configuration file, with `@NAME@` placeholders filled by

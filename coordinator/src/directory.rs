@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
-use quietcount_keys::tls::SiteDirectory;
 use quietcount_protocol::SiteId;
+use quietcount_service::tls::SiteDirectory;
 
 use crate::store::{KeyRecord, Store, StoreError};
 

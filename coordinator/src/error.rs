@@ -70,7 +70,7 @@ pub enum CoordinatorError {
     NotEnrolled(SiteId),
     /// TLS configuration failed.
     #[error(transparent)]
-    Tls(#[from] quietcount_keys::tls::TlsError),
+    Tls(#[from] quietcount_service::tls::TlsError),
     /// The donor package could not be assembled.
     #[error(transparent)]
     Assemble(#[from] quietcount_keys::package::AssembleError),

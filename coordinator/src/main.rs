@@ -9,6 +9,8 @@ use quietcount_coordinator::admin::{format_time, render_status, rows_as_csv, row
 use quietcount_coordinator::{Clock, Coordinator, SystemClock};
 use quietcount_keys::short_fingerprint;
 use quietcount_protocol::{Period, SiteId};
+use quietcount_service::logging::LogOutput;
+use quietcount_service::shutdown::shutdown_signal;
 
 /// The Quietcount provincial coordinator.
 #[derive(Debug, Parser)]
@@ -132,17 +134,11 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colour only on a terminal: logs redirected to a file or journald stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let output = match cli.log_format {
+        LogFormat::Human => LogOutput::Text,
+        LogFormat::Json => LogOutput::Json,
+    };
+    quietcount_service::logging::init("info", output);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(execute(cli.command))
 }
@@ -286,31 +282,5 @@ fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
             print!("{text}");
             Ok(())
         }
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use quietcount_keys::tls;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Response};
 use quietcount_protocol::{SiteId, fingerprint_of};
+use quietcount_service::tls;
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use tokio::sync::{Semaphore, mpsc, watch};
 

@@ -1,24 +1,28 @@
 //! Helpers for tests and benchmarks (feature `test-util`): coordinators in temporary
-//! directories, enrolled test sites, signed reports built through `protocol`, and a minimal
-//! QUIC site client using `keys::tls::client_config`.
+//! directories, enrolled test sites, signed reports built through `protocol`, and the site
+//! client, a thin wrapper over the one site transport of `quietcount-service`.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use quietcount_keys::Identity;
-use quietcount_keys::tls::{SERVER_NAME, client_config};
-use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, Request, Response};
+use quietcount_protocol::wire::{Blob, Request, Response};
 use quietcount_protocol::{
     CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, IndicatorTables,
     Period, SiteId, SiteReport, sign, suppress,
 };
-use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use quietcount_service::SiteConnection;
+use quinn::{Connection, RecvStream, SendStream};
 
 use crate::admin::Coordinator;
 use crate::clock::FixedClock;
 use crate::server::Server;
+
+/// Long enough for any loopback handshake, even on a loaded machine; the connection attempt
+/// fails on its own (refused handshake) long before.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A test site: its id and identity.
 #[derive(Debug, Clone)]
@@ -201,12 +205,11 @@ impl RunningServer {
     }
 }
 
-/// A minimal site client: one connection, one bidirectional stream per request.
+/// The site client of tests and benches: the one site transport
+/// ([`quietcount_service::SiteConnection`]), with `anyhow` errors and no connect timeout to
+/// speak of.
 #[derive(Debug)]
-pub struct SiteClient {
-    endpoint: Endpoint,
-    connection: Connection,
-}
+pub struct SiteClient(SiteConnection);
 
 impl SiteClient {
     /// Connects to the coordinator at `addr`, pinned to `coordinator`.
@@ -215,53 +218,41 @@ impl SiteClient {
         coordinator: Fingerprint,
         addr: SocketAddr,
     ) -> Result<Self> {
-        let mut endpoint = Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        endpoint.set_default_client_config(client_config(identity, &[coordinator])?);
-        let connection = endpoint.connect(addr, SERVER_NAME)?.await?;
-        Ok(Self {
-            endpoint,
-            connection,
-        })
+        Ok(Self(
+            SiteConnection::connect_addr(addr, identity, &[coordinator], CONNECT_TIMEOUT).await?,
+        ))
     }
 
     /// Delivers an envelope and reads the response.
     pub async fn submit(&self, envelope: &[u8]) -> Result<Response> {
-        let frame = Request::Submit {
+        let request = Request::Submit {
             envelope: Blob(envelope.to_vec()),
-        }
-        .encode()?;
-        self.send_frame(&frame).await
+        };
+        Ok(self.0.request(&request).await?)
     }
 
     /// Sends raw request bytes on a new stream and reads the response.
     pub async fn send_frame(&self, frame: &[u8]) -> Result<Response> {
-        let (mut send, mut recv) = self.connection.open_bi().await?;
-        // The server may refuse before reading everything; a write error is then expected.
-        let written = send.write_all(frame).await;
-        let _ = send.finish();
-        let bytes = recv.read_to_end(MAX_FRAME_BYTES).await;
-        match (bytes, written) {
-            (Ok(bytes), _) => Ok(Response::decode(&bytes)?),
-            (Err(e), Err(w)) => bail!("stream failed: {e}; write: {w}"),
-            (Err(e), Ok(())) => bail!("stream failed: {e}"),
-        }
+        Ok(self.0.send_frame(frame).await?)
     }
 
     /// Opens a stream and sends a few bytes without finishing it (a slow or hostile site).
     pub async fn open_idle_stream(&self) -> Result<(SendStream, RecvStream)> {
-        let (mut send, recv) = self.connection.open_bi().await?;
-        send.write_all(&[0xa1]).await?;
-        Ok((send, recv))
+        Ok(self.0.open_idle_stream().await?)
     }
 
     /// The connection.
     pub fn connection(&self) -> &Connection {
-        &self.connection
+        self.0.connection()
+    }
+
+    /// The shared transport underneath.
+    pub fn transport(&self) -> &SiteConnection {
+        &self.0
     }
 
     /// Closes the connection and waits for the endpoint to be idle.
     pub async fn close(self) {
-        self.connection.close(0u32.into(), b"done");
-        self.endpoint.wait_idle().await;
+        self.0.close().await;
     }
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use quietcount_protocol::{Fingerprint, fingerprint_of};
+use quietcount_protocol::envelope::Payload;
+use quietcount_protocol::{EnvelopeError, Fingerprint, Opened, fingerprint_of, open_with};
 
 /// Errors reading or writing key files. Messages name the file and never contain key material.
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +123,8 @@ impl Identity {
         fingerprint_of(&self.verifying_key())
     }
 
-    /// The PKCS#8 DER of the private key, for building the TLS certificate.
-    pub(crate) fn pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    /// The PKCS#8 DER of the private key, for building the TLS certificate (`quietcount-service`).
+    pub fn pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Encoding an in-memory Ed25519 key to PKCS#8 cannot fail.
         #[allow(clippy::expect_used)]
         let doc = self
@@ -172,6 +173,20 @@ pub fn save_public_key(path: &Path, key: &VerifyingKey) -> Result<(), KeyError> 
 /// The full fingerprint: 64 lower-case hex digits.
 pub fn full_fingerprint(fingerprint: &Fingerprint) -> String {
     fingerprint.to_hex()
+}
+
+/// Opens an envelope signed by one of the `trusted` keys (named by the envelope's key id):
+/// how the verifier and `inspect` open what the coordinator signed.
+pub fn open_trusted<T: Payload>(
+    bytes: &[u8],
+    trusted: &[VerifyingKey],
+) -> Result<Opened<T>, EnvelopeError> {
+    open_with(bytes, |kid| {
+        trusted
+            .iter()
+            .find(|key| fingerprint_of(key) == *kid)
+            .copied()
+    })
 }
 
 /// The short fingerprint read over the phone: the first 80 bits in Crockford base32 (no I, L,

@@ -6,15 +6,14 @@
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::aggregate::TotalCell;
-use quietcount_protocol::envelope::Payload;
 use quietcount_protocol::export::disaggregation;
 use quietcount_protocol::{
     Cell, EnvelopeError, EnvelopeHash, Fingerprint, Form, FormRef, ProvincialReport,
-    ProvincialTotals, Receipt, SiteRegistry, SiteReport, UnixTime, fingerprint_of, open_with,
+    ProvincialTotals, Receipt, SiteRegistry, SiteReport, UnixTime,
 };
 use serde_json::{Value, json};
 
-use crate::identity::short_fingerprint;
+use crate::identity::{open_trusted, short_fingerprint};
 use crate::verify::format_time;
 
 /// A verified signed object of one of the four kinds.
@@ -93,18 +92,6 @@ pub fn inspect(bytes: &[u8], trust: &[VerifyingKey]) -> Result<Inspected, Inspec
     attempt!(SiteRegistry, Registry, "site registry");
     let last = attempt!(ProvincialReport, ProvincialReport, "provincial report");
     Err(InspectError::UnknownKind(last))
-}
-
-fn open_trusted<T: Payload>(
-    bytes: &[u8],
-    trust: &[VerifyingKey],
-) -> Result<quietcount_protocol::Opened<T>, EnvelopeError> {
-    open_with(bytes, |kid| {
-        trust
-            .iter()
-            .find(|key| fingerprint_of(key) == *kid)
-            .copied()
-    })
 }
 
 impl SignedObject {

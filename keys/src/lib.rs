@@ -1,21 +1,22 @@
 //! Quietcount identities and trust: who is who, and the donor's offline verifier.
 //!
-//! - [`clock`]: the one `Clock` the services read time from.
-//! - [`identity`]: Ed25519 identity keys in PEM files, fingerprints in full and short form.
-//! - [`tls`]: pinned mutual TLS 1.3 for QUIC, with no web PKI and no 0-RTT.
+//! It links no network, TLS or async runtime: the donor's verifier runs offline. What the two
+//! services share besides identities (pinned TLS, the QUIC transport, the clock) lives in
+//! `quietcount-service`.
+//!
+//! - [`identity`]: Ed25519 identity keys in PEM files, fingerprints in full and short form,
+//!   atomic file writes.
 //! - [`package`]: the donor package layout, shared by its writer and its reader.
 //! - [`verify`]: the donor's verifier of a package.
 //! - [`inspect`]: one signed object, verified and shown readably.
 //! - `testing` (feature `test-util`): a two-site test package and ways to forge variants of it.
 #![warn(missing_docs)]
 
-pub mod clock;
 pub mod identity;
 pub mod inspect;
 pub mod package;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
-pub mod tls;
 pub mod verify;
 
 pub use verify::{Check, VerifyReport, verify_package};

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use quietcount_protocol::{DisclosurePolicy, SiteId};
+use quietcount_service::toml_string;
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
@@ -237,10 +238,6 @@ check_interval_secs = {check}
             check = self.check_interval_secs,
         )
     }
-}
-
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_owned()).to_string()
 }
 
 /// Paths inside a data directory.

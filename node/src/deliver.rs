@@ -1,12 +1,11 @@
 //! Delivery over QUIC with pinned mutual TLS: one connection per round, one bidirectional
-//! stream per report.
+//! stream per report, through the shared site transport of `quietcount-service`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use quietcount_keys::Identity;
 use quietcount_protocol::Fingerprint;
-use quietcount_protocol::wire::MAX_FRAME_BYTES;
+use quietcount_service::transport::{SiteConnection, TransportError};
 
 use crate::outbox::Transport;
 
@@ -47,12 +46,22 @@ pub enum DeliveryError {
     },
 }
 
-/// A QUIC connection to the coordinator.
-#[derive(Debug)]
-pub struct QuicTransport {
-    endpoint: quinn::Endpoint,
-    connection: quinn::Connection,
+impl From<TransportError> for DeliveryError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Resolve { address, reason } => Self::Resolve { address, reason },
+            TransportError::Unreachable { address, reason } => {
+                Self::Unreachable { address, reason }
+            }
+            other => Self::Setup(other.to_string()),
+        }
+    }
 }
+
+/// A QUIC connection to the coordinator: the node's [`Transport`] over the shared
+/// [`SiteConnection`].
+#[derive(Debug)]
+pub struct QuicTransport(SiteConnection);
 
 impl QuicTransport {
     /// Resolves `address` and connects with the site identity, pinning the coordinator keys.
@@ -62,77 +71,19 @@ impl QuicTransport {
         pinned: &[Fingerprint],
         timeout: Duration,
     ) -> Result<Self, DeliveryError> {
-        let resolved: Vec<SocketAddr> = tokio::net::lookup_host(address)
-            .await
-            .map_err(|e| DeliveryError::Resolve {
-                address: address.to_owned(),
-                reason: e.to_string(),
-            })?
-            .collect();
-        let Some(remote) = resolved.first().copied() else {
-            return Err(DeliveryError::Resolve {
-                address: address.to_owned(),
-                reason: "no addresses".into(),
-            });
-        };
-        let bind: SocketAddr = if remote.is_ipv4() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
-        };
-        let config = quietcount_keys::tls::client_config(identity, pinned)
-            .map_err(|e| DeliveryError::Setup(e.to_string()))?;
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|e| DeliveryError::Setup(e.to_string()))?;
-        endpoint.set_default_client_config(config);
-        let unreachable = |reason: String| DeliveryError::Unreachable {
-            address: address.to_owned(),
-            reason,
-        };
-        let connecting = endpoint
-            .connect(remote, quietcount_keys::tls::SERVER_NAME)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let connection = match tokio::time::timeout(timeout, connecting).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(e)) => {
-                endpoint.close(0u32.into(), b"");
-                return Err(unreachable(e.to_string()));
-            }
-            Err(_) => {
-                endpoint.close(0u32.into(), b"");
-                return Err(unreachable(format!(
-                    "no answer within {} s",
-                    timeout.as_secs()
-                )));
-            }
-        };
-        tracing::debug!(%remote, "connected to coordinator");
-        Ok(Self {
-            endpoint,
-            connection,
-        })
+        Ok(Self(
+            SiteConnection::connect(address, identity, pinned, timeout).await?,
+        ))
     }
 
     /// Closes the connection and waits for the close to be sent.
     pub async fn close(self) {
-        self.connection.close(0u32.into(), b"done");
-        self.endpoint.wait_idle().await;
+        self.0.close().await;
     }
 }
 
 impl Transport for QuicTransport {
     async fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, String> {
-        let (mut send, mut recv) = self
-            .connection
-            .open_bi()
-            .await
-            .map_err(|e| format!("opening a stream: {e}"))?;
-        send.write_all(&request)
-            .await
-            .map_err(|e| format!("sending: {e}"))?;
-        send.finish().map_err(|e| format!("sending: {e}"))?;
-        recv.read_to_end(MAX_FRAME_BYTES)
-            .await
-            .map_err(|e| format!("reading the response: {e}"))
+        self.0.exchange(&request).await.map_err(|e| e.to_string())
     }
 }

@@ -110,7 +110,7 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     let identity = Identity::generate();
     identity.save(&dir.site_key())?;
     save_public_key(&dir.site_pub(), &identity.verifying_key())?;
-    quietcount_keys::identity::write_atomic(&dir.config(), text.as_bytes(), 0o600)?;
+    quietcount_service::files::write_atomic(&dir.config(), text.as_bytes(), 0o600)?;
     // The database holds identifiable records: create it owner-only before SQLite opens it
     // (SQLite gives its -wal and -shm files the same mode).
     create_private_file(&dir.database())?;
@@ -548,18 +548,8 @@ impl fmt::Display for Status {
     }
 }
 
-/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn format_time(t: UnixTime) -> String {
-    let days = i64::try_from(t / 86_400).unwrap_or(0);
-    let date = dates::Date::from_days(days);
-    let secs = t % 86_400;
-    format!(
-        "{date} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
+pub use quietcount_protocol::ids::format_utc as format_time;
 
 /// Restricts a file to its owner (mode 0600).
 fn set_owner_only(path: &Path) -> std::io::Result<()> {

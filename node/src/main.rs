@@ -10,6 +10,7 @@ use quietcount_node::clock::{Clock, SystemClock};
 use quietcount_node::simulate::SimulateOptions;
 use quietcount_node::{InitOptions, LogFormat, Node, ReportOutcome};
 use quietcount_protocol::{Period, PeriodType, SiteId};
+use quietcount_service::logging::LogOutput;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,17 +155,11 @@ fn setup_logging(cli: &Cli) {
         Some(Format::Human) => LogFormat::Human,
         None => configured.unwrap_or_default(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colour only on a terminal: logs redirected to a file or journald stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
+    let output = match format {
+        LogFormat::Json => LogOutput::Json,
+        LogFormat::Human => LogOutput::Text,
+    };
+    quietcount_service::logging::init(&cli.log, output);
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -265,7 +260,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             quietcount_node::service::run(
                 &node,
                 &clock,
-                quietcount_node::service::shutdown_signal(),
+                quietcount_service::shutdown::shutdown_signal(),
             )
             .await?;
         }

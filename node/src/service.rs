@@ -1,6 +1,7 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of the period
 //! that closed once its `report_day` has come, delivers what is due, and stops cleanly on
-//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered).
+//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered; the signal future is
+//! `quietcount_service::shutdown::shutdown_signal`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -71,38 +72,6 @@ pub async fn run(
     tracing::info!("service stopping");
     node.db.close().await;
     Ok(())
-}
-
-/// A future that completes on SIGTERM or SIGINT. The handlers are installed when this is
-/// called (not when first polled), so a signal that arrives during the first step is not lost
-/// and does not kill the process uncleanly. Must be called inside a tokio runtime.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => tracing::info!("SIGTERM received"),
-                        _ = int.recv() => tracing::info!("SIGINT received"),
-                    }
-                }
-                _ => {
-                    tracing::warn!("cannot install signal handlers; stopping on Ctrl-C only");
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -313,6 +313,21 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`: the one way every Quietcount tool shows a time
+/// to people (pure formatting; the caller reads the clock).
+pub fn format_utc(t: UnixTime) -> String {
+    // Any u64 divided by 86 400 fits in an i64, so the fallback is never taken.
+    let days = i64::try_from(t / 86_400).unwrap_or(i64::MAX / 2);
+    let (y, m, d) = civil_from_days(days);
+    let secs = t % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 fn day_start(year: i64, month: u32, day: u32) -> UnixTime {
     // Periods start in 1970 or later, so the day count is never negative.
     u64::try_from(days_from_civil(year, month, day)).unwrap_or(0) * 86_400
@@ -443,6 +458,16 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn times_format_as_utc_date_and_clock() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_790_812_800 + 3661), "2026-10-01 01:01:01 UTC");
+        assert_eq!(format_utc(951_782_399), "2000-02-28 23:59:59 UTC");
+        assert_eq!(format_utc(951_782_400 + 86_399), "2000-02-29 23:59:59 UTC");
+        // The largest time formats without panicking.
+        assert!(format_utc(u64::MAX).ends_with(" UTC"));
     }
 
     #[test]

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::Identity;
-use quietcount_keys::tls::SiteDirectory;
 use quietcount_node::{InitOptions, Node};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
+use quietcount_service::tls::SiteDirectory;
 
 /// 2026-11-10T00:00:00Z: October 2026 is over.
 pub const NOV_10_2026: u64 = 1_794_268_800;
@@ -123,7 +123,7 @@ impl TestCoordinator {
     /// Starts serving on 127.0.0.1:0, accepting `site_key` as `site()`.
     pub fn start(identity: Identity, site_key: VerifyingKey) -> Self {
         let sites = Sites(HashMap::from([(site_key.to_bytes(), site())]));
-        let config = quietcount_keys::tls::server_config(&identity, Arc::new(sites)).unwrap();
+        let config = quietcount_service::tls::server_config(&identity, Arc::new(sites)).unwrap();
         let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let coordinator = Self {

@@ -30,7 +30,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::identity::Identity;
+use quietcount_keys::Identity;
 
 /// The server name clients pass to `Endpoint::connect`. It is not checked: keys are.
 pub const SERVER_NAME: &str = "quietcount-coordinator";
