@@ -12,6 +12,9 @@
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
 //! - [`clock`]: the one source of `now`.
+//!
+//! The binary (`main.rs`, with its terminal rendering in `cli.rs`) only parses arguments, calls
+//! these and prints what they return.
 #![warn(missing_docs)]
 
 pub mod admin;

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use quietcount_coordinator::admin::{format_time, render_status, rows_as_csv, rows_as_json};
-use quietcount_coordinator::{Clock, Coordinator, SystemClock};
+use quietcount_coordinator::admin::{rows_as_csv, rows_as_json};
+use quietcount_coordinator::{Clock, Coordinator, CoordinatorError, SystemClock};
 use quietcount_keys::short_fingerprint;
+use quietcount_protocol::ids::format_utc;
 use quietcount_protocol::{Period, SiteId};
 use quietcount_service::logging::LogOutput;
 use quietcount_service::shutdown::shutdown_signal;
+
+mod cli;
 
 /// The Quietcount provincial coordinator.
 #[derive(Debug, Parser)]
@@ -140,7 +143,19 @@ fn main() -> Result<()> {
     };
     quietcount_service::logging::init("info", output);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(execute(cli.command))
+    runtime.block_on(execute(cli.command)).map_err(with_hint)
+}
+
+/// Adds what to type next to errors a command-line user can fix by adding a flag (the library's
+/// errors name no flags: a web layer offers a choice instead).
+fn with_hint(error: anyhow::Error) -> anyhow::Error {
+    match error.downcast_ref::<CoordinatorError>() {
+        Some(CoordinatorError::FormRequired { accepted }) => {
+            let hint = format!("pass --form with one of: {}", accepted.join(", "));
+            error.context(hint)
+        }
+        _ => error,
+    }
 }
 
 async fn execute(command: Command) -> Result<()> {
@@ -204,10 +219,8 @@ async fn execute(command: Command) -> Result<()> {
                     key.site,
                     key.name,
                     short_fingerprint(&key.fingerprint()),
-                    format_time(key.enrolled_at),
-                    key.revoked_at
-                        .map(format_time)
-                        .unwrap_or_else(|| "-".into())
+                    format_utc(key.enrolled_at),
+                    key.revoked_at.map(format_utc).unwrap_or_else(|| "-".into())
                 );
             }
         }
@@ -225,7 +238,7 @@ async fn execute(command: Command) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
-                print!("{}", render_status(&status));
+                print!("{}", cli::status(&status));
             }
         }
         Command::Publish {

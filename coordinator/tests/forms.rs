@@ -186,3 +186,40 @@ async fn status_publish_and_export_speak_of_one_form() {
         ["methadone_clients", "urine_tests"]
     );
 }
+
+#[tokio::test]
+async fn the_cli_asks_which_form_when_several_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (coordinator, _a, _b) = two_form_coordinator(dir.path()).await;
+    coordinator.store.close().await;
+    let status = |form: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"));
+        command.args(["status", "--dir"]).arg(&coordinator.dir);
+        command.args(["--period", "2026-10"]);
+        if let Some(form) = form {
+            command.args(["--form", form]);
+        }
+        command.output().unwrap()
+    };
+    let unnamed = status(None);
+    assert!(!unnamed.status.success());
+    let stderr = String::from_utf8_lossy(&unnamed.stderr);
+    assert!(
+        stderr.contains("--form")
+            && stderr.contains("vn-community-treatment-monthly")
+            && stderr.contains("donor-methadone-monthly"),
+        "{stderr}"
+    );
+    let named = status(Some("donor-methadone-monthly"));
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&named.stdout);
+    assert!(
+        stdout.contains("form donor-methadone-monthly v1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Reporting rate: 0/2"), "{stdout}");
+}

@@ -1,0 +1,84 @@
+//! Terminal rendering for the `quietcount-coordinator` binary: what the library returns, as
+//! text for people. Part of the binary, not the library, so a web layer renders the same
+//! values its own way.
+
+use std::fmt::Write;
+
+use quietcount_coordinator::admin::{SiteStatus, StatusReport};
+use quietcount_protocol::ids::format_utc;
+
+/// The status as text for people.
+pub fn status(status: &StatusReport) -> String {
+    let row = |s: &SiteStatus| -> [String; 6] {
+        let timing = match s.on_time {
+            Some(true) => "on time",
+            Some(false) => "LATE",
+            None => "-",
+        };
+        let reported = match s.revision {
+            Some(r) => format!("yes (revision {r})"),
+            None => "NOT REPORTED".into(),
+        };
+        let flag = if s.equivocation { "EQUIVOCATION" } else { "" };
+        [
+            s.site.to_string(),
+            s.name.clone(),
+            reported,
+            s.received_at.map(format_utc).unwrap_or_else(|| "-".into()),
+            timing.to_owned(),
+            flag.to_owned(),
+        ]
+    };
+    let header = ["site", "name", "reported", "received", "timing", ""].map(str::to_owned);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Period {}, form {} v{} (on time: within {} days after the period ends)",
+        status.period, status.form.id, status.form.version, status.on_time_days
+    );
+    let mut sections = vec![(
+        format!("Enrolled sites ({}):", status.expected),
+        status.sites.iter().map(row).collect::<Vec<_>>(),
+    )];
+    if !status.revoked.is_empty() {
+        sections.push((
+            "Revoked sites (not expected):".to_owned(),
+            status.revoked.iter().map(row).collect(),
+        ));
+    }
+    // Column widths in characters over every row, so long Vietnamese names line up.
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for (_, rows) in &sections {
+        for r in rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let render = |out: &mut String, cells: &[String; 6]| {
+        let mut line = String::from("  ");
+        for (cell, width) in cells.iter().zip(widths) {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(width - cell.chars().count() + 2));
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    };
+    for (title, rows) in &sections {
+        let _ = writeln!(out, "{title}");
+        render(&mut out, &header);
+        for r in rows {
+            render(&mut out, r);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Reporting rate: {}/{} = {:.1}%",
+        status.reported, status.expected, status.reporting_rate
+    );
+    let _ = writeln!(
+        out,
+        "On-time rate:   {}/{} = {:.1}%",
+        status.on_time, status.expected, status.on_time_rate
+    );
+    out
+}
