@@ -67,21 +67,11 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
         assert_eq!(mode, 0o600);
     }
     let journal: String = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        common::runtime().block_on(async {
             let node = Node::open(&dir).await.unwrap();
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(node.db.pool())
-                .await
-                .unwrap();
-            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(node.db.pool())
-                .await
-                .unwrap();
-            assert_eq!(sync, 2, "synchronous = FULL");
+            let durability = node.store().durability().await.unwrap();
+            let mode = durability.journal_mode;
+            assert!(durability.synchronous_full, "synchronous = FULL");
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -108,11 +98,7 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
 #[test]
 fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = rt.block_on(common::init_node(
+    let dir = common::runtime().block_on(common::init_node(
         root.path(),
         "127.0.0.1:9".parse().unwrap(),
         &TestCoordinator::identity(),
@@ -149,12 +135,7 @@ fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
 async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
+    common::import_fixture_records(&node).await;
     // 3 November: before report_day (5): nothing is built.
     let nov_3 = NOV_10_2026 - 7 * 86_400;
     quietcount_node::service::tick(&node, nov_3).await.unwrap();
@@ -177,7 +158,7 @@ async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
     let (result, ()) = tokio::join!(service, stopper);
     result.unwrap();
     assert_eq!(coordinator.stored(), 1);
-    let node = Node::open(&node.dir.root).await.unwrap();
+    let node = Node::open(&node.dir().root).await.unwrap();
     let status = node.status().await.unwrap();
     assert_eq!(status.entries.len(), 1);
     assert_eq!(status.entries[0].period, october());
@@ -193,11 +174,7 @@ async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = rt.block_on(common::init_node(
+    let dir = common::runtime().block_on(common::init_node(
         root.path(),
         "127.0.0.1:9".parse().unwrap(),
         &TestCoordinator::identity(),
