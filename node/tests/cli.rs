@@ -52,6 +52,7 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
     assert_eq!(config.k, 7);
     assert_eq!(config.coordinator, "coord.example:4433");
     assert_eq!(config.report_day, 5);
+    assert_eq!(config.forms, ["vn-community-treatment-monthly"]);
     assert_eq!(
         quietcount_keys::load_public_key(&dir.join(&config.coordinator_keys[0])).unwrap(),
         TestCoordinator::identity().verifying_key()
@@ -195,6 +196,77 @@ fn run_stops_cleanly_on_sigterm() {
     assert!(output.status.success(), "{stderr}");
     assert!(
         stderr.contains("SIGTERM received") && stderr.contains("service stopping"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_forms() {
+    let root = tempfile::tempdir().unwrap();
+    let node = common::fixture_node(root.path()).await;
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    common::add_second_form(&dir);
+
+    let second = common::run_cli(
+        &dir,
+        &[
+            "report",
+            "--period",
+            "2026-10",
+            "--form",
+            common::SECOND_FORM,
+        ],
+    );
+    assert!(
+        second.contains(
+            "report for 2026-10 (test-harm-reduction-monthly v1) revision 1 signed and queued"
+        ),
+        "{second}"
+    );
+    assert!(
+        !second.contains("vn-community-treatment-monthly"),
+        "{second}"
+    );
+    let both = common::run_cli(&dir, &["report", "--period", "2026-10"]);
+    assert!(
+        both.contains(
+            "report for 2026-10 (vn-community-treatment-monthly v1) revision 1 signed and queued"
+        ),
+        "{both}"
+    );
+    assert!(
+        both.contains(
+            "report for 2026-10 (test-harm-reduction-monthly v1) unchanged since revision 1"
+        ),
+        "{both}"
+    );
+    assert!(
+        both.contains("Deliver it with: quietcount-node submit"),
+        "{both}"
+    );
+    let status = common::run_cli(&dir, &["status"]);
+    assert!(
+        status.contains("2026-10  rev 1  vn-community-treatment-monthly v1  built"),
+        "{status}"
+    );
+    assert!(
+        status.contains("2026-10  rev 1  test-harm-reduction-monthly v1  built"),
+        "{status}"
+    );
+    assert!(status.contains("Pending: 2  Refused: 0"), "{status}");
+
+    // An open period: the library's error names no flag; the CLI adds the hint.
+    let output = Command::new(BINARY)
+        .args(["report", "--period", "2099-01", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("period 2099-01 is not over yet; pass --allow-open-period"),
         "{stderr}"
     );
 }

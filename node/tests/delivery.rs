@@ -61,7 +61,8 @@ async fn delivers_verifies_and_stores_the_receipt() {
     )
     .unwrap();
     assert_eq!(receipt.payload.report, hash);
-    // (The CLI renders this receipt as "#1  2026-10 rev 1 ...": see `cli::render`.)
+    let shown = common::run_cli(&node.dir().root, &["status"]);
+    assert!(shown.contains("#1  2026-10 rev 1"), "{shown}");
     assert_eq!(
         (
             status.receipts[0].sequence,
@@ -154,7 +155,9 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
         states(&node).await,
         vec![(EntryState::Refused, 2, Some("stale_revision".into()))]
     );
-    // (The CLI shows this as "REFUSED (stale_revision)" and "Refused: 1": see `cli::render`.)
+    let shown = common::run_cli(&node.dir().root, &["status"]);
+    assert!(shown.contains("REFUSED (stale_revision)"), "{shown}");
+    assert!(shown.contains("Refused: 1"), "{shown}");
     let status = node.status().await.unwrap();
     assert_eq!(status.entries[0].state, EntryState::Refused);
     assert_eq!(

@@ -136,8 +136,15 @@ async fn preview_shows_exactly_the_suppressed_tables_and_writes_nothing() {
             .flat_map(|t| &t.cells)
             .any(|c| *c == Cell::Suppressed)
     );
-    // (The rendered tables are the CLI's: see `cli::render` and the binary run in `privacy.rs`.)
     assert_eq!(report.revision, 1);
+    // The CLI renders those tables, English and Vietnamese, suppressed cells as `*`.
+    let text = common::run_cli(
+        &node.dir().root,
+        &["report", "--period", "2026-10", "--preview"],
+    );
+    assert!(text.contains("Clients active in the period / Số người đang được hỗ trợ trong kỳ"));
+    assert!(text.contains("Total / Tổng"));
+    assert!(text.contains('*'));
     assert!(node.store().outbox_entries().await.unwrap().is_empty());
 }
 

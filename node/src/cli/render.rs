@@ -293,3 +293,85 @@ fn render_table(dims: &[&Dimension], cells: &[quietcount_protocol::Cell]) -> Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use quietcount_node::FormKey;
+    use quietcount_protocol::wire::RefusalCode;
+    use quietcount_protocol::{Period, Sha256Hash, SiteId};
+
+    use super::*;
+
+    fn form() -> FormKey {
+        FormKey::of(&Form::default_monthly())
+    }
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_794_268_800 + 3661), "2026-11-10 01:01:01 UTC");
+    }
+
+    #[test]
+    fn every_outcome_names_its_period_revision_and_form() {
+        let october = Period::parse("2026-10").unwrap();
+        assert_eq!(
+            submit_summary(&SubmitSummary::default()),
+            "nothing to deliver"
+        );
+        let summary = SubmitSummary {
+            outcomes: vec![
+                Outcome::Delivered {
+                    form: form(),
+                    period: october,
+                    revision: 1,
+                    sequence: 7,
+                    duplicate: true,
+                },
+                Outcome::Refused {
+                    form: form(),
+                    period: october,
+                    revision: 2,
+                    code: RefusalCode::StaleRevision,
+                },
+            ],
+        };
+        let text = submit_summary(&summary);
+        assert!(
+            text.contains("2026-10 revision 1 (vn-community-treatment-monthly v1): delivered, receipt #7 (coordinator already had it)"),
+            "{text}"
+        );
+        assert!(text.contains("REFUSED by the coordinator"), "{text}");
+        let queued = queue_outcome(&QueueOutcome::Queued {
+            form: form(),
+            period: october,
+            revision: 3,
+            envelope_hash: Sha256Hash([0xab; 32]),
+        });
+        assert!(
+            queued.starts_with("report for 2026-10 (vn-community-treatment-monthly v1) revision 3 signed and queued in the outbox (abababab"),
+            "{queued}"
+        );
+    }
+
+    #[test]
+    fn status_lists_entries_counts_and_receipts() {
+        let empty = status(&Status {
+            site: SiteId::new("hn-test-01").unwrap(),
+            fingerprint: "K7QX-M2PA-9HZC-4TRE".into(),
+            entries: Vec::new(),
+            pending: 0,
+            refused: 0,
+            receipts: Vec::new(),
+        });
+        for line in [
+            "site hn-test-01  key K7QX-M2PA-9HZC-4TRE",
+            "  none built yet",
+            "Pending: 0  Refused: 0",
+            "Last receipts:",
+            "  none yet",
+        ] {
+            assert!(empty.contains(line), "{line:?} in {empty}");
+        }
+    }
+}

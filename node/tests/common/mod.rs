@@ -112,6 +112,23 @@ pub async fn queue(node: &Node, period: Period, now: u64) -> QueueOutcome {
         .unwrap()
 }
 
+/// Runs the `quietcount-node` binary with `args` followed by `--dir DIR`; returns its
+/// standard output, failing the test if it exits non-zero.
+pub fn run_cli(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-node"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// A single-threaded runtime, for tests that also run the binary.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
