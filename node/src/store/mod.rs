@@ -152,3 +152,110 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quietcount_protocol::{Form, Period, Sha256Hash};
+    use sqlx::migrate::Migrator;
+
+    use super::*;
+
+    /// A database at schema version 2 (before forms joined the outbox identity), holding one
+    /// outbox entry.
+    async fn database_before_forms(dir: &Path) -> std::path::PathBuf {
+        let old = dir.join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        for name in ["0001_records_and_outbox.sql", "0002_events_by_service.sql"] {
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(name),
+                old.join(name),
+            )
+            .unwrap();
+        }
+        let path = dir.join("node.db");
+        let pool = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at) \
+             VALUES ('2026-10', 1, x'01', ?1, ?2, 0, 0)",
+        )
+        .bind(vec![1u8; 32])
+        .bind(vec![2u8; 32])
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        path
+    }
+
+    #[tokio::test]
+    async fn entries_made_before_forms_joined_the_identity_answer_the_default_form() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = database_before_forms(temp.path()).await;
+        let store = Store::open(&path).await.unwrap();
+        let october = Period::parse("2026-10").unwrap();
+        let default = FormKey::of(&Form::default_monthly());
+        let entry = store
+            .latest_live_outbox_entry(&default, october)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((entry.form.clone(), entry.revision), (default.clone(), 1));
+
+        let entry = |form, envelope| NewEntry {
+            form,
+            period: october,
+            revision: 1,
+            envelope,
+            content_hash: Sha256Hash([3; 32]),
+            built_at: 1,
+        };
+        // Another form's revision 1 of the same month has its own slot...
+        let other = FormKey {
+            id: "another-monthly".into(),
+            version: 1,
+        };
+        store
+            .insert_outbox_entry(entry(&other, b"other form"))
+            .await
+            .unwrap();
+        // ...and so does another version of the default form; the default form's own
+        // revision 1 is taken.
+        let next_version = FormKey {
+            version: 2,
+            ..default.clone()
+        };
+        store
+            .insert_outbox_entry(entry(&next_version, b"next version"))
+            .await
+            .unwrap();
+        let taken = store
+            .insert_outbox_entry(entry(&default, b"same slot"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                taken,
+                StoreError::Database {
+                    operation: "outbox_commit",
+                    ..
+                }
+            ),
+            "{taken}"
+        );
+        assert_eq!(store.outbox_entries().await.unwrap().len(), 3);
+    }
+}
