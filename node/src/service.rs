@@ -1,5 +1,5 @@
-//! `run`: the background service. It wakes up on a timer, builds the report of the period
-//! that closed once its `report_day` has come, delivers what is due, and stops cleanly on
+//! `run`: the background service. It wakes up on a timer, builds the report of every
+//! configured form for the period that closed once its `report_day` has come, delivers what is due, and stops cleanly on
 //! SIGTERM or SIGINT (the outbox keeps whatever was not delivered).
 
 use std::future::Future;
@@ -19,8 +19,9 @@ pub fn scheduled_period(period_type: PeriodType, report_day: u32, now: UnixTime)
     (now >= due).then_some(period)
 }
 
-/// One pass of the service: build the scheduled report if it is not built yet, then deliver
-/// whatever is due. Failures are logged; the next pass tries again.
+/// One pass of the service: build the scheduled report of every configured form whose report
+/// for that period is not built yet, then deliver whatever is due. Failures are logged; the
+/// next pass tries again.
 pub async fn tick(node: &Node, now: UnixTime) -> Result<(), NodeError> {
     for form in node.forms() {
         let Some(period) = scheduled_period(form.period, node.config().report_day, now) else {

@@ -86,7 +86,7 @@ pub async fn simulate(
     }
     let Period::Month { .. } = options.until else {
         return Err(NodeError::Simulate(
-            "--until must be a month, e.g. 2026-10".into(),
+            "the last simulated period must be a month, e.g. 2026-10".into(),
         ));
     };
     let last = Date::from_civil(options.until.last_day());

@@ -270,3 +270,40 @@ async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_f
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_service_builds_the_scheduled_report_of_every_configured_form_once() {
+    let root = tempfile::tempdir().unwrap();
+    let node = common::fixture_node(root.path()).await;
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    common::add_second_form(&dir);
+    // Nobody listens at the configured coordinator: delivery fails fast and is retried later.
+    common::set_config(&dir, "connect_timeout_secs", "1");
+    let node = Node::open(&dir).await.unwrap();
+    quietcount_node::service::tick(&node, NOV_10_2026)
+        .await
+        .unwrap();
+    let built = |entries: Vec<quietcount_node::OutboxEntry>| {
+        entries
+            .into_iter()
+            .map(|e| (e.form.id, e.period, e.revision))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (common::DEFAULT_FORM.to_owned(), october(), 1),
+        (common::SECOND_FORM.to_owned(), october(), 1),
+    ];
+    assert_eq!(
+        built(node.store().outbox_entries().await.unwrap()),
+        expected
+    );
+    quietcount_node::service::tick(&node, NOV_10_2026 + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(
+        built(node.store().outbox_entries().await.unwrap()),
+        expected
+    );
+}
