@@ -1,6 +1,7 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of every
-//! configured form for the period that closed once its `report_day` has come, delivers what is due, and stops cleanly on
-//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered).
+//! configured form for the period that closed once its `report_day` has come, delivers what
+//! is due, and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
+//! delivered).
 
 use std::future::Future;
 use std::time::Duration;
