@@ -589,6 +589,24 @@ impl Node {
             std::fs::copy(entry.path(), &target).map_err(|e| io(&target, e))?;
             set_owner_only(&target).map_err(|e| io(&target, e))?;
         }
+        // Form files kept in a subfolder of the data directory go along, so the copy opens.
+        // (A form named by an absolute path stays where it is, and the copy names it too.)
+        for entry in &self.config.forms {
+            let inside = Path::new(entry)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            let source = self.dir.root.join(entry);
+            let target = out.join(entry);
+            if !inside || entry == config::DEFAULT_FORM_ID || target.exists() || !source.is_file() {
+                continue;
+            }
+            if let Some(parent) = target.parent() {
+                builder.recursive(true);
+                builder.create(parent).map_err(|e| io(parent, e))?;
+            }
+            std::fs::copy(&source, &target).map_err(|e| io(&target, e))?;
+            set_owner_only(&target).map_err(|e| io(&target, e))?;
+        }
         Ok(())
     }
 

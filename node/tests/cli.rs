@@ -256,6 +256,13 @@ async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_f
         "{status}"
     );
     assert!(status.contains("Pending: 2  Refused: 0"), "{status}");
+    // A backup carries the form file along: the copy opens with both forms.
+    let out = root.path().join("backup");
+    common::run_cli(&dir, &["backup", "--out", out.to_str().unwrap()]);
+    let copy = Node::open(&out).await.unwrap();
+    assert_eq!(copy.forms().len(), 2);
+    assert_eq!(copy.store().outbox_entries().await.unwrap().len(), 2);
+    drop(copy);
 
     // An open period: the library's error names no flag; the CLI adds the hint.
     let output = Command::new(BINARY)

@@ -94,14 +94,19 @@ pub fn default_form_key() -> quietcount_node::FormKey {
 /// The id of the second test form (`tests/data/second_monthly_form.toml`).
 pub const SECOND_FORM: &str = "test-harm-reduction-monthly";
 
-/// Adds the second test form to a node's configuration (copying the form file into the data
-/// directory), after the default form.
+/// Adds the second test form to a node's configuration (copying the form file into a
+/// `forms/` folder of the data directory), after the default form.
 pub fn add_second_form(dir: &Path) {
-    std::fs::copy(data("second_monthly_form.toml"), dir.join("second.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("forms")).unwrap();
+    std::fs::copy(
+        data("second_monthly_form.toml"),
+        dir.join("forms/second.toml"),
+    )
+    .unwrap();
     set_config(
         dir,
         "forms",
-        &format!("[\"{DEFAULT_FORM}\", \"second.toml\"]"),
+        &format!("[\"{DEFAULT_FORM}\", \"forms/second.toml\"]"),
     );
 }
 
