@@ -42,7 +42,7 @@ impl Store {
         last: Date,
     ) -> Result<Vec<Vec<GroupCount>>> {
         // A deferred read transaction: in WAL mode it reads one snapshot and never blocks writers.
-        let mut tx = self.begin(TX).await?;
+        let mut tx = self.begin_read(TX).await?;
         let mut out = Vec::with_capacity(queries.len());
         for query in queries {
             let started = std::time::Instant::now();

@@ -4,7 +4,8 @@
 //! mode lets a report read a consistent snapshot while an import writes; `synchronous=FULL`
 //! makes a committed outbox entry or receipt survive a power cut. The schema is versioned in
 //! `node/migrations/`. Every transaction has a name that says what it does (it appears in
-//! trace logs and in errors); the rest of the node sees only [`Store`] and plain records.
+//! trace logs and in errors); writes take the write lock at once (`BEGIN IMMEDIATE`). The rest
+//! of the node sees only [`Store`] and plain records.
 //!
 //! - [`records`]: clients and service events (upserts, inserts, lookups).
 //! - [`counts`]: the report's GROUP BY queries.
@@ -129,10 +130,22 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Starts a transaction named for the logs and errors.
-    async fn begin(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
+    /// Starts a read transaction named for the logs and errors (deferred: in WAL mode it
+    /// reads one snapshot and never blocks writers).
+    async fn begin_read(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
         tracing::trace!(transaction = name, "begin");
         self.pool.begin().await.map_err(db(name))
+    }
+
+    /// Starts a write transaction named for the logs and errors. `BEGIN IMMEDIATE` takes the
+    /// write lock at once, so concurrent writers (an import while the service commits a
+    /// report) queue on the busy timeout instead of failing when a read turns into a write.
+    async fn begin_write(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
+        tracing::trace!(transaction = name, "begin");
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db(name))
     }
 
     /// The journal mode and synchronous setting in force.

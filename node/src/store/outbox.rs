@@ -186,7 +186,7 @@ impl Store {
     /// the form and period is already live (two builds raced), so a revision is never filled twice.
     pub async fn insert_outbox_entry(&self, entry: NewEntry<'_>) -> Result<OutboxEntry> {
         const TX: &str = "outbox_commit";
-        let mut tx = self.begin(TX).await?;
+        let mut tx = self.begin_write(TX).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING {ENTRY_COLUMNS}"
@@ -374,7 +374,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<()> {
         const TX: &str = "outbox_mark_delivered";
-        let mut tx = self.begin(TX).await?;
+        let mut tx = self.begin_write(TX).await?;
         sqlx::query(
             "INSERT OR IGNORE INTO receipts (envelope_hash, receipt, sequence, received_at, stored_at, duplicate) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -448,7 +448,7 @@ impl Store {
     #[cfg(feature = "test-util")]
     pub async fn forget_deliveries(&self) -> Result<()> {
         const TX: &str = "test_forget_deliveries";
-        let mut tx = self.begin(TX).await?;
+        let mut tx = self.begin_write(TX).await?;
         sqlx::query("DELETE FROM receipts")
             .execute(&mut *tx)
             .await

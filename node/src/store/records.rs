@@ -48,7 +48,7 @@ impl Store {
     pub async fn begin_records(&self, name: &'static str) -> Result<RecordsTransaction> {
         Ok(RecordsTransaction {
             name,
-            tx: self.begin(name).await?,
+            tx: self.begin_write(name).await?,
         })
     }
 
