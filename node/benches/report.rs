@@ -10,8 +10,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use quietcount_node::simulate::{SimulateOptions, simulate};
-use quietcount_node::{InitOptions, Node};
+use quietcount_node::dates::Date;
+use quietcount_node::simulate::SimulateOptions;
+use quietcount_node::{InitOptions, Node, OpenPeriod};
 use quietcount_protocol::{Period, SiteId};
 
 fn env_u32(name: &str, default: u32) -> u32 {
@@ -71,37 +72,34 @@ fn main() {
                 .unwrap();
                 let node = Node::open(&dir).await.unwrap();
                 let started = Instant::now();
-                let summary = simulate(&node.db, SimulateOptions { clients, months, seed: 7, until: period }, false).await.unwrap();
+                let summary = node.simulate(SimulateOptions { clients, months, seed: 7, until: period }, |_| {}).await.unwrap();
                 println!(
                     "simulate: {} clients, {} events in {:.1} s",
                     summary.clients,
                     summary.events,
                     started.elapsed().as_secs_f64()
                 );
-                node.db.close().await;
+                node.close().await;
                 dir
             }
         };
         let node = Node::open(&dir).await.unwrap();
-        let (clients, events): (i64, i64) =
-            sqlx::query_as("SELECT (SELECT COUNT(*) FROM clients), (SELECT COUNT(*) FROM events)")
-                .fetch_one(node.db.pool())
-                .await
-                .unwrap();
-        let in_period: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE date BETWEEN '2026-10-01' AND '2026-10-31'")
-            .fetch_one(node.db.pool())
+        let clients = node.store().count_clients().await.unwrap();
+        let events = node.store().count_events().await.unwrap();
+        let in_period = node
+            .store()
+            .count_events_between(Date::from_civil(period.first_day()), Date::from_civil(period.last_day()))
             .await
             .unwrap();
         println!("data: {clients} clients, {events} events ({in_period} in {period})");
         let peak_before = peak_rss_mib();
         reset_peak_rss();
 
-        let scan_sql = "SELECT COUNT(*), SUM(length(service)) + SUM(length(client_code)) + SUM(length(date)) + SUM(length(outcome)) FROM events";
         let mut scan = Duration::MAX;
-        let mut scan_rows = 0i64;
+        let mut scan_rows = 0u64;
         for _ in 0..3 {
             let started = Instant::now();
-            let (rows, _bytes): (i64, i64) = sqlx::query_as(scan_sql).fetch_one(node.db.pool()).await.unwrap();
+            let rows = node.store().scan_all_events().await.unwrap();
             scan = scan.min(started.elapsed());
             scan_rows = rows;
         }
@@ -111,10 +109,12 @@ fn main() {
         let mut cells = 0;
         for _ in 0..3 {
             let started = Instant::now();
-            let outcome = node.report(period, true, false, u64::MAX / 2).await.unwrap();
+            let preview = node
+                .preview_report(quietcount_node::config::DEFAULT_FORM_ID, period, u64::MAX / 2, OpenPeriod::Refuse)
+                .await
+                .unwrap();
             report = report.min(started.elapsed());
-            let quietcount_node::ReportOutcome::Preview { report, .. } = outcome else { unreachable!() };
-            cells = report.indicators.iter().flat_map(|i| &i.tables).map(|t| t.cells.len()).sum();
+            cells = preview.report.indicators.iter().flat_map(|i| &i.tables).map(|t| t.cells.len()).sum();
         }
         let report_peak = peak_rss_mib();
         println!("full scan of events: {:.1} ms (best of 3; {scan_rows} rows)", scan.as_secs_f64() * 1e3);

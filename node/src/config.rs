@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use quietcount_protocol::{DisclosurePolicy, SiteId};
+use quietcount_protocol::{DisclosurePolicy, Form, SiteId};
 use quietcount_service::toml_string;
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +78,10 @@ pub struct Config {
     /// How often `run` wakes up to check its schedule, seconds.
     #[serde(default = "default_check_interval_secs")]
     pub check_interval_secs: u64,
+    /// The forms this site reports: the built-in default form by its id, or form files
+    /// (TOML, relative to the data directory).
+    #[serde(default = "default_forms")]
+    pub forms: Vec<String>,
 }
 
 fn default_k() -> u32 {
@@ -98,6 +102,13 @@ fn default_connect_timeout_secs() -> u64 {
 fn default_check_interval_secs() -> u64 {
     DEFAULT_CHECK_INTERVAL_SECS
 }
+fn default_forms() -> Vec<String> {
+    vec![DEFAULT_FORM_ID.to_owned()]
+}
+
+/// The id of the built-in default form ([`Form::default_monthly`]), reported unless the
+/// configuration lists other forms.
+pub const DEFAULT_FORM_ID: &str = "vn-community-treatment-monthly";
 
 impl Config {
     /// A configuration with every default.
@@ -113,7 +124,39 @@ impl Config {
             retry_max_secs: DEFAULT_RETRY_MAX_SECS,
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
             check_interval_secs: DEFAULT_CHECK_INTERVAL_SECS,
+            forms: default_forms(),
         }
+    }
+
+    /// Loads the forms this site reports, in the order listed: an entry naming the built-in
+    /// form's id is that form; any other entry is a form file, relative to `dir`. Two forms
+    /// with the same id are refused.
+    pub fn load_forms(&self, dir: &Path) -> Result<Vec<Form>, NodeError> {
+        let builtin = Form::default_monthly();
+        let mut forms: Vec<Form> = Vec::with_capacity(self.forms.len());
+        for entry in &self.forms {
+            let problem = |problem: String| NodeError::Form {
+                path: dir.join(CONFIG_FILE),
+                entry: entry.clone(),
+                problem,
+            };
+            let form = if *entry == builtin.id {
+                builtin.clone()
+            } else {
+                let path = dir.join(entry);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    problem(format!(
+                        "not the built-in form's id, and not a readable form file: {e}"
+                    ))
+                })?;
+                Form::from_toml(&text).map_err(|e| problem(e.to_string()))?
+            };
+            if forms.iter().any(|f| f.id == form.id) {
+                return Err(problem(format!("form {} is listed twice", form.id)));
+            }
+            forms.push(form);
+        }
+        Ok(forms)
     }
 
     /// Parses and checks a configuration. `path` only names the file in errors.
@@ -172,6 +215,9 @@ impl Config {
                 "connect_timeout_secs and check_interval_secs must be positive".into(),
             ));
         }
+        if self.forms.is_empty() {
+            return Err(problem("forms must name at least one form".into()));
+        }
         Ok(())
     }
 
@@ -181,6 +227,12 @@ impl Config {
             .coordinator_keys
             .iter()
             .map(|p| toml_string(&p.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let forms = self
+            .forms
+            .iter()
+            .map(|f| toml_string(f.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
         let log_format = match self.log_format {
@@ -227,6 +279,11 @@ connect_timeout_secs = {connect}
 
 # How often `run` wakes up to check its schedule and pending deliveries, in seconds.
 check_interval_secs = {check}
+
+# The forms this site reports, each with its own report and revision chain per period: the
+# built-in default form by its id ("{default_form}"), or a form file (TOML, relative to this
+# directory) that the province gave you.
+forms = [{forms}]
 "#,
             site = toml_string(self.site.as_str()),
             coordinator = toml_string(&self.coordinator),
@@ -236,6 +293,7 @@ check_interval_secs = {check}
             retry_max = self.retry_max_secs,
             connect = self.connect_timeout_secs,
             check = self.check_interval_secs,
+            default_form = DEFAULT_FORM_ID,
         )
     }
 }
@@ -282,6 +340,7 @@ mod tests {
             vec!["coordinator.pem".into(), "coordinator-next.pem".into()],
         );
         config.k = 7;
+        config.forms = vec![DEFAULT_FORM_ID.into(), "forms/second.toml".into()];
         let text = config.to_documented_toml();
         let back = Config::from_toml(&text, Path::new("config.toml")).unwrap();
         assert_eq!(back, config);
@@ -292,6 +351,26 @@ mod tests {
                 assert!(lines[i - 1].starts_with('#'), "uncommented field: {line}");
             }
         }
+    }
+
+    #[test]
+    fn the_default_form_id_is_the_built_in_form_and_is_the_default() {
+        assert_eq!(Form::default_monthly().id, DEFAULT_FORM_ID);
+        let config = Config::new(
+            SiteId::new("a").unwrap(),
+            "h:1".into(),
+            vec!["c.pem".into()],
+        );
+        let text = config.to_documented_toml();
+        let without_forms: String = text
+            .lines()
+            .filter(|l| !l.starts_with("forms = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let back = Config::from_toml(&without_forms, Path::new("c")).unwrap();
+        assert_eq!(back.forms, vec![DEFAULT_FORM_ID.to_owned()]);
+        let forms = back.load_forms(Path::new("/nonexistent")).unwrap();
+        assert_eq!(forms, vec![Form::default_monthly()]);
     }
 
     #[test]

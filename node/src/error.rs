@@ -39,22 +39,35 @@ pub enum NodeError {
     /// A key file could not be used.
     #[error(transparent)]
     Key(#[from] quietcount_keys::KeyError),
-    /// The database failed.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The database schema could not be migrated.
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store (database) failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A form listed in the configuration could not be loaded.
+    #[error("{path}: form {entry:?}: {problem}")]
+    Form {
+        /// The configuration file.
+        path: PathBuf,
+        /// The entry of `forms` (a form id or a file name).
+        entry: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The form asked for is not one this site reports.
+    #[error("form {form} is not one of the forms this site reports (see `forms` in config.toml)")]
+    UnknownForm {
+        /// The form id asked for.
+        form: String,
+    },
     /// A CSV import was refused.
     #[error(transparent)]
     Import(#[from] ImportError),
     /// The period asked for has not ended yet.
-    #[error("period {period} is not over yet; pass --allow-open-period to build it anyway")]
+    #[error("period {period} is not over yet")]
     PeriodNotOver {
         /// The period.
         period: Period,
     },
-    /// The period is of the wrong kind for the form.
+    /// The period is of the wrong kind for the form (or for every form the site reports).
     #[error("period {period} is not a {expected:?} period, which the form reports")]
     WrongPeriodType {
         /// The period.
@@ -83,14 +96,6 @@ pub enum NodeError {
     /// A report or request could not be encoded.
     #[error("encoding: {0}")]
     Encode(#[from] EncodeError),
-    /// A stored outbox entry or receipt does not decode.
-    #[error("outbox entry {id}: {problem}")]
-    CorruptOutbox {
-        /// Row id.
-        id: i64,
-        /// What is wrong.
-        problem: String,
-    },
     /// Delivery failed as a whole (entries stay pending).
     #[error(transparent)]
     Delivery(#[from] crate::deliver::DeliveryError),

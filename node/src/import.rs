@@ -1,18 +1,16 @@
 //! CSV import of client records and service events.
 //!
-//! A file is recognised by its header, parsed and checked in full, and written in one
+//! A file is read from any reader, recognised by its header, parsed and checked in full, and written in one
 //! transaction: it imports whole or not at all. Problems are reported by line and column,
 //! never with the value found, since that value may be a name, a phone number or an id.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sqlx::QueryBuilder;
-
 use crate::dates::Date;
-use crate::db::Db;
 use crate::error::NodeError;
+use crate::store::Store;
 use crate::vocab::{self, Vocabulary};
 
 /// Columns of a clients file.
@@ -32,12 +30,6 @@ pub const CLIENT_COLUMNS: [&str; 11] = [
 
 /// Columns of a service events file.
 pub const EVENT_COLUMNS: [&str; 4] = ["client_code", "date", "service", "outcome"];
-
-/// Rows above which a progress bar is shown (on a terminal).
-pub const PROGRESS_THRESHOLD: usize = 5_000;
-
-/// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
-const BATCH_ROWS: usize = 500;
 
 /// A refused import.
 #[derive(Debug, thiserror::Error)]
@@ -185,30 +177,6 @@ pub enum ImportSummary {
     },
 }
 
-impl fmt::Display for ImportSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImportSummary::Clients {
-                rows,
-                inserted,
-                updated,
-                unchanged,
-            } => write!(
-                f,
-                "clients: {rows} rows; {inserted} new, {updated} updated, {unchanged} unchanged"
-            ),
-            ImportSummary::Events {
-                rows,
-                inserted,
-                already_present,
-            } => write!(
-                f,
-                "service events: {rows} rows; {inserted} new, {already_present} already present"
-            ),
-        }
-    }
-}
-
 /// A checked client record.
 ///
 /// Its `Debug` leaves out the identifiable fields, so that no log line or error message can
@@ -273,16 +241,42 @@ pub struct EventRecord {
     pub ordinal: u32,
 }
 
-/// Imports one CSV file into the database, whole or not at all.
-pub async fn import_file(
-    db: &Db,
-    file: &Path,
-    show_progress: bool,
+/// Which records an import is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// Client records.
+    Clients,
+    /// Service events.
+    Events,
+}
+
+/// How far an import's write has got, reported after each batch of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being written.
+    pub records: RecordKind,
+    /// Rows written so far.
+    pub done: u64,
+    /// Rows to write.
+    pub total: u64,
+}
+
+/// Imports one CSV file, read from `reader`, whole or not at all. `name` names the file in
+/// errors; `progress` is called as rows are written.
+pub async fn import(
+    store: &Store,
+    mut reader: impl std::io::Read,
+    name: &Path,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportSummary, NodeError> {
-    let bytes = std::fs::read(file).map_err(|source| ImportError::Io {
-        file: file.to_owned(),
-        source,
-    })?;
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| ImportError::Io {
+            file: name.to_owned(),
+            source,
+        })?;
+    let file = name;
     let bad_rows = |problems| ImportError::BadRows {
         file: file.to_owned(),
         problems,
@@ -312,20 +306,38 @@ pub async fn import_file(
             return Err(bad_rows(problems).into());
         }
         tracing::info!(rows = clients.len(), "importing clients");
-        let summary = write_clients(db, &clients, show_progress).await?;
-        tracing::info!(%summary, "import done");
+        let total = clients.len() as u64;
+        let mut tx = store.begin_records("import_clients").await?;
+        let writes = tx
+            .upsert_clients(&clients, &mut |done| {
+                progress(Progress {
+                    records: RecordKind::Clients,
+                    done,
+                    total,
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        let summary = ImportSummary::Clients {
+            rows: clients.len(),
+            inserted: writes.inserted,
+            updated: writes.updated,
+            unchanged: writes.unchanged,
+        };
+        tracing::info!(
+            rows = clients.len(),
+            inserted = writes.inserted,
+            updated = writes.updated,
+            unchanged = writes.unchanged,
+            "clients imported"
+        );
         Ok(summary)
     } else if let Some(order) = column_order(&names, &EVENT_COLUMNS) {
         let (events, mut problems) = parse_events(&rows, &order);
         // Events of unknown clients are found inside the write transaction, so that the check
         // and the insert see the same clients.
-        let mut tx = db.begin("import_events").await?;
-        let known: HashSet<String> =
-            sqlx::query_scalar::<_, String>("SELECT client_code FROM clients")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
+        let mut tx = store.begin_records("import_events").await?;
+        let known = tx.client_codes().await?;
         // Every row naming a client is checked, including rows with other problems.
         for (line, fields) in &rows {
             let Ok(fields) = fields else { continue };
@@ -347,15 +359,29 @@ pub async fn import_file(
         }
         tracing::info!(rows = events.len(), "importing service events");
         let records: Vec<EventRecord> = events.into_iter().map(|(_, e)| e).collect();
-        let inserted = insert_events(&mut tx, &records, show_progress).await?;
+        let total = records.len() as u64;
+        let inserted = tx
+            .insert_events(&records, &mut |done| {
+                progress(Progress {
+                    records: RecordKind::Events,
+                    done,
+                    total,
+                })
+            })
+            .await?;
         tx.commit().await?;
-        let summary = ImportSummary::Events {
+        let already_present = records.len() as u64 - inserted;
+        tracing::info!(
+            rows = records.len(),
+            inserted,
+            already_present,
+            "service events imported"
+        );
+        Ok(ImportSummary::Events {
             rows: records.len(),
             inserted,
-            already_present: records.len() as u64 - inserted,
-        };
-        tracing::info!(%summary, "import done");
-        Ok(summary)
+            already_present,
+        })
     } else {
         Err(ImportError::UnknownHeader {
             file: file.to_owned(),
@@ -662,126 +688,6 @@ fn parse_events(rows: &[Row], order: &[usize]) -> (Vec<(u64, EventRecord)>, Vec<
         }
     }
     (events, problems)
-}
-
-fn progress_bar(len: usize, show: bool) -> indicatif::ProgressBar {
-    if show && len > PROGRESS_THRESHOLD {
-        // Drawn on stderr, and hidden by indicatif itself when stderr is not a terminal.
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(len as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    }
-}
-
-/// Upserts client records by `client_code` in one transaction.
-pub async fn write_clients(
-    db: &Db,
-    clients: &[ClientRecord],
-    show_progress: bool,
-) -> Result<ImportSummary, NodeError> {
-    let mut tx = db.begin("import_clients").await?;
-    let summary = upsert_clients(&mut tx, clients, show_progress).await?;
-    tx.commit().await?;
-    Ok(summary)
-}
-
-/// Upserts client records by `client_code` inside a transaction.
-pub async fn upsert_clients(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    clients: &[ClientRecord],
-    show_progress: bool,
-) -> Result<ImportSummary, NodeError> {
-    let mut new = 0u64;
-    for chunk in clients.chunks(BATCH_ROWS) {
-        let mut builder = QueryBuilder::new("SELECT COUNT(*) FROM clients WHERE client_code IN (");
-        let mut separated = builder.separated(", ");
-        for c in chunk {
-            separated.push_bind(&c.client_code);
-        }
-        builder.push(")");
-        let present: i64 = builder.build_query_scalar().fetch_one(&mut **tx).await?;
-        new += chunk.len() as u64 - u64::try_from(present).unwrap_or(0);
-    }
-    let bar = progress_bar(clients.len(), show_progress);
-    bar.set_message("clients");
-    let mut changed = 0u64;
-    for chunk in clients.chunks(BATCH_ROWS) {
-        let mut builder = QueryBuilder::new(
-            "INSERT INTO clients (client_code, full_name, date_of_birth, sex, phone, national_id, address, primary_substance, referral_source, enrolled_on, modality) ",
-        );
-        builder.push_values(chunk, |mut row, c| {
-            row.push_bind(&c.client_code)
-                .push_bind(&c.full_name)
-                .push_bind(c.date_of_birth.map(|d| d.to_string()))
-                .push_bind(c.sex)
-                .push_bind(&c.phone)
-                .push_bind(&c.national_id)
-                .push_bind(&c.address)
-                .push_bind(c.primary_substance)
-                .push_bind(c.referral_source)
-                .push_bind(c.enrolled_on.to_string())
-                .push_bind(c.modality);
-        });
-        builder.push(
-            " ON CONFLICT (client_code) DO UPDATE SET \
-             full_name = excluded.full_name, date_of_birth = excluded.date_of_birth, sex = excluded.sex, \
-             phone = excluded.phone, national_id = excluded.national_id, address = excluded.address, \
-             primary_substance = excluded.primary_substance, referral_source = excluded.referral_source, \
-             enrolled_on = excluded.enrolled_on, modality = excluded.modality \
-             WHERE clients.full_name IS NOT excluded.full_name OR clients.date_of_birth IS NOT excluded.date_of_birth \
-             OR clients.sex IS NOT excluded.sex OR clients.phone IS NOT excluded.phone \
-             OR clients.national_id IS NOT excluded.national_id OR clients.address IS NOT excluded.address \
-             OR clients.primary_substance IS NOT excluded.primary_substance \
-             OR clients.referral_source IS NOT excluded.referral_source \
-             OR clients.enrolled_on IS NOT excluded.enrolled_on OR clients.modality IS NOT excluded.modality",
-        );
-        changed += builder.build().execute(&mut **tx).await?.rows_affected();
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    let updated = changed.saturating_sub(new);
-    Ok(ImportSummary::Clients {
-        rows: clients.len(),
-        inserted: new,
-        updated,
-        unchanged: clients.len() as u64 - changed,
-    })
-}
-
-/// Inserts events that are not already stored; returns how many were new.
-pub async fn insert_events(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    events: &[EventRecord],
-    show_progress: bool,
-) -> Result<u64, NodeError> {
-    let bar = progress_bar(events.len(), show_progress);
-    bar.set_message("service events");
-    let mut inserted = 0;
-    for chunk in events.chunks(BATCH_ROWS) {
-        let mut builder = QueryBuilder::new(
-            "INSERT OR IGNORE INTO events (client_code, date, service, outcome, ordinal) ",
-        );
-        builder.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.client_code)
-                .push_bind(e.date.to_string())
-                .push_bind(e.service)
-                .push_bind(e.outcome)
-                .push_bind(i64::from(e.ordinal));
-        });
-        inserted += builder.build().execute(&mut **tx).await?.rows_affected();
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(inserted)
 }
 
 #[cfg(test)]

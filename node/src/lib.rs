@@ -3,22 +3,24 @@
 //! Identifiable client records live only here, in the node's SQLite database. What leaves
 //! is a signed site report whose tables passed disclosure control, and nothing else.
 //!
-//! - [`config`]: the data directory and `config.toml`.
-//! - [`db`]: the database (WAL, `synchronous=FULL`, versioned migrations).
+//! - [`config`]: the data directory and `config.toml` (including the forms reported).
+//! - [`store`]: the database, the only place with SQL (WAL, `synchronous=FULL`, versioned
+//!   migrations, named transactions).
 //! - [`import`] and [`vocab`]: CSV import with English and Vietnamese labels, whole or not at all.
 //! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks.
-//! - [`report`]: indicators computed in SQL, suppression, preview, content hashes.
-//! - [`outbox`]: committed reports, receipts, backoff, and the delivery of one entry.
+//! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
+//! - [`outbox`]: backoff, and the delivery of one committed entry.
 //! - [`deliver`]: the QUIC transport with pinned mutual TLS.
 //! - [`service`]: the `run` loop: schedule, retries, clean shutdown.
 //!
-//! [`Node`] ties them together; the binary only parses arguments and calls it.
+//! [`Node`] ties them together behind intention-named methods (`preview_report`,
+//! `queue_report`, `submit_due`, ...) that a CLI or a web layer calls; rendering results for
+//! people is the caller's job.
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod config;
 pub mod dates;
-pub mod db;
 pub mod deliver;
 pub mod error;
 pub mod import;
@@ -26,24 +28,25 @@ pub mod outbox;
 pub mod report;
 pub mod service;
 pub mod simulate;
+pub mod store;
 pub mod vocab;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
 use quietcount_protocol::{
-    EnvelopeHash, Form, Period, SiteId, SiteReport, UnixTime, fingerprint_of,
+    ChainHead, EnvelopeHash, Form, Period, SiteId, SiteReport, UnixTime, fingerprint_of,
+    next_revision,
 };
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Config, DataDir, LogFormat};
-pub use db::Db;
 pub use error::NodeError;
-pub use import::{ImportError, ImportSummary, Problem, RowProblem};
-pub use outbox::{Backoff, EntryState, OutboxEntry, Outcome, StoredReceipt};
+pub use import::{ImportError, ImportSummary, Problem, Progress, RecordKind, RowProblem};
+pub use outbox::{Backoff, Outcome};
+pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredReceipt};
 
 /// What `init` needs.
 #[derive(Debug, Clone)]
@@ -114,8 +117,8 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     // The database holds identifiable records: create it owner-only before SQLite opens it
     // (SQLite gives its -wal and -shm files the same mode).
     create_private_file(&dir.database())?;
-    let db = Db::open(&dir.database(), true).await?;
-    db.close().await;
+    let store = Store::create(&dir.database()).await?;
+    store.close().await;
     tracing::info!(site = %options.site, "data directory initialised");
     Ok(InitSummary {
         short_fingerprint: short_fingerprint(&identity.fingerprint()),
@@ -137,33 +140,42 @@ fn create_private_file(path: &Path) -> Result<(), NodeError> {
         .map_err(|e| NodeError::io(path, e))
 }
 
-/// An opened data directory: configuration, identity, database and form.
+/// Whether a report may be built for a period that has not ended yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenPeriod {
+    /// Only periods that are over (the normal case).
+    Refuse,
+    /// Also a period still open (a mid-month check, training).
+    Allow,
+}
+
+/// An opened data directory: configuration, identity, store and the forms reported.
 #[derive(Debug)]
 pub struct Node {
-    /// The data directory.
-    pub dir: DataDir,
-    /// Its configuration.
-    pub config: Config,
-    /// The database.
-    pub db: Db,
-    /// The form reported.
-    pub form: Form,
+    dir: DataDir,
+    config: Config,
+    store: Store,
+    forms: Vec<Form>,
     identity: Identity,
     coordinator_keys: Vec<VerifyingKey>,
 }
 
-/// What `report` did.
+/// A report as it would leave the site; nothing was written.
 #[derive(Debug, Clone)]
-pub enum ReportOutcome {
-    /// `--preview`: the report as it would leave the site; nothing was written.
-    Preview {
-        /// The report (unsigned).
-        report: Box<SiteReport>,
-        /// The rendered tables.
-        text: String,
-    },
+pub struct Preview {
+    /// The form it answers.
+    pub form: FormKey,
+    /// The report (unsigned), with the revision it would take.
+    pub report: Box<SiteReport>,
+}
+
+/// What queueing a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOutcome {
     /// The published content equals the latest revision's: nothing was done.
     Unchanged {
+        /// The form.
+        form: FormKey,
         /// Period.
         period: Period,
         /// The latest revision.
@@ -171,6 +183,8 @@ pub enum ReportOutcome {
     },
     /// Signed and committed to the outbox.
     Queued {
+        /// The form.
+        form: FormKey,
         /// Period.
         period: Period,
         /// Revision.
@@ -178,27 +192,6 @@ pub enum ReportOutcome {
         /// The envelope's hash.
         envelope_hash: EnvelopeHash,
     },
-}
-
-impl fmt::Display for ReportOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReportOutcome::Preview { text, .. } => f.write_str(text),
-            ReportOutcome::Unchanged { period, revision } => write!(
-                f,
-                "report for {period} unchanged since revision {revision}; nothing to do"
-            ),
-            ReportOutcome::Queued {
-                period,
-                revision,
-                envelope_hash,
-            } => write!(
-                f,
-                "report for {period} revision {revision} signed and queued in the outbox ({})",
-                &envelope_hash.to_hex()[..16]
-            ),
-        }
-    }
 }
 
 /// What a delivery round did.
@@ -217,52 +210,27 @@ impl SubmitSummary {
     }
 }
 
-impl fmt::Display for SubmitSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.outcomes.is_empty() {
-            return f.write_str("nothing to deliver");
-        }
-        for (i, o) in self.outcomes.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            match o {
-                Outcome::Delivered {
-                    period,
-                    revision,
-                    sequence,
-                    duplicate,
-                } => write!(
-                    f,
-                    "{period} revision {revision}: delivered, receipt #{sequence}{}",
-                    if *duplicate {
-                        " (coordinator already had it)"
-                    } else {
-                        ""
-                    }
-                )?,
-                Outcome::Refused {
-                    period,
-                    revision,
-                    code,
-                } => write!(
-                    f,
-                    "{period} revision {revision}: REFUSED by the coordinator: {code}"
-                )?,
-                Outcome::Retry {
-                    period,
-                    revision,
-                    error,
-                    next_attempt_at,
-                } => write!(
-                    f,
-                    "{period} revision {revision}: not delivered ({error}); next attempt at {}",
-                    format_time(*next_attempt_at)
-                )?,
-            }
-        }
-        Ok(())
-    }
+/// What `status` shows.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// This site.
+    pub site: SiteId,
+    /// Its short key fingerprint.
+    pub fingerprint: String,
+    /// The latest outbox entries, newest first.
+    pub entries: Vec<OutboxEntry>,
+    /// Entries waiting to be delivered (all of them, not only those listed).
+    pub pending: u64,
+    /// Entries refused for good.
+    pub refused: u64,
+    /// The latest receipts, newest first.
+    pub receipts: Vec<StoredReceipt>,
+}
+
+/// A report built and hashed but not yet signed or stored.
+struct Built {
+    report: SiteReport,
+    latest: Option<OutboxEntry>,
 }
 
 impl Node {
@@ -270,21 +238,57 @@ impl Node {
     pub async fn open(dir: &Path) -> Result<Self, NodeError> {
         let dir = DataDir::new(dir);
         let config = Config::load(&dir.root)?;
+        let forms = config.load_forms(&dir.root)?;
         let identity = Identity::load(&dir.site_key())?;
         let coordinator_keys = config
             .coordinator_keys
             .iter()
             .map(|p| load_public_key(&dir.root.join(p)))
             .collect::<Result<Vec<_>, _>>()?;
-        let db = Db::open(&dir.database(), false).await?;
+        let store = Store::open(&dir.database()).await?;
         Ok(Self {
             dir,
             config,
-            db,
-            form: Form::default_monthly(),
+            store,
+            forms,
             identity,
             coordinator_keys,
         })
+    }
+
+    /// Closes the store (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The forms this site reports, in configuration order.
+    pub fn forms(&self) -> &[Form] {
+        &self.forms
+    }
+
+    /// A form this site reports, by id.
+    pub fn form(&self, id: &str) -> Result<&Form, NodeError> {
+        self.forms
+            .iter()
+            .find(|f| f.id == id)
+            .ok_or_else(|| NodeError::UnknownForm {
+                form: id.to_owned(),
+            })
     }
 
     /// The site identity.
@@ -297,82 +301,213 @@ impl Node {
         &self.coordinator_keys
     }
 
-    /// Imports a CSV file.
+    /// Imports one CSV file read from `reader`, whole or not at all; `name` names it in
+    /// errors, and `progress` is called as rows are written.
     pub async fn import(
         &self,
-        file: &Path,
-        show_progress: bool,
+        reader: impl std::io::Read,
+        name: &Path,
+        mut progress: impl FnMut(Progress),
     ) -> Result<ImportSummary, NodeError> {
-        import::import_file(&self.db, file, show_progress).await
+        import::import(&self.store, reader, name, &mut progress).await
     }
 
-    /// Builds the report for `period`: a preview, or signed into the outbox as the next
-    /// revision if its content changed.
-    pub async fn report(
+    /// Imports the CSV file at `path` (see [`Node::import`]).
+    pub async fn import_file(
+        &self,
+        path: &Path,
+        progress: impl FnMut(Progress),
+    ) -> Result<ImportSummary, NodeError> {
+        let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+            file: path.to_owned(),
+            source,
+        })?;
+        self.import(file, path, progress).await
+    }
+
+    /// Writes deterministic synthetic records (see [`simulate`]).
+    pub async fn simulate(
+        &self,
+        options: simulate::SimulateOptions,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<simulate::SimulateSummary, NodeError> {
+        simulate::simulate(&self.store, options, &mut progress).await
+    }
+
+    /// The forms this site reports whose period type is `period`'s. Refused when there is none.
+    pub fn forms_for(&self, period: Period) -> Result<Vec<&Form>, NodeError> {
+        let forms: Vec<&Form> = self
+            .forms
+            .iter()
+            .filter(|f| f.period == period.period_type())
+            .collect();
+        match forms.first() {
+            Some(_) => Ok(forms),
+            None => Err(NodeError::WrongPeriodType {
+                period,
+                expected: self
+                    .forms
+                    .first()
+                    .map_or(period.period_type(), |f| f.period),
+            }),
+        }
+    }
+
+    /// The report of form `form` for `period` exactly as it would leave the site, with the
+    /// revision it would take. Nothing is written.
+    pub async fn preview_report(
+        &self,
+        form: &str,
+        period: Period,
+        now: UnixTime,
+        open: OpenPeriod,
+    ) -> Result<Preview, NodeError> {
+        let form = self.form(form)?;
+        let built = self.build(form, period, now, open).await?;
+        Ok(Preview {
+            form: FormKey::of(form),
+            report: Box::new(built.report),
+        })
+    }
+
+    /// Previews every form this site reports for `period`'s period type.
+    pub async fn preview_reports(
         &self,
         period: Period,
-        preview: bool,
-        allow_open_period: bool,
         now: UnixTime,
-    ) -> Result<ReportOutcome, NodeError> {
-        if period.period_type() != self.form.period {
-            return Err(NodeError::WrongPeriodType {
-                period,
-                expected: self.form.period,
-            });
+        open: OpenPeriod,
+    ) -> Result<Vec<Preview>, NodeError> {
+        let mut out = Vec::new();
+        for form in self.forms_for(period)? {
+            out.push(self.preview_report(&form.id, period, now, open).await?);
         }
-        if !allow_open_period && !period.is_over(now) {
-            return Err(NodeError::PeriodNotOver { period });
-        }
-        let counts = report::compute_counts(&self.db, &self.form, period).await?;
-        // The chain continues from what the coordinator holds or may still accept; a refused
-        // envelope is not part of it, and building again after a refusal sends afresh.
-        let latest = outbox::latest_live_for_period(&self.db, period).await?;
-        let (revision, supersedes) = latest
-            .as_ref()
-            .map_or((1, None), |e| (e.revision + 1, Some(e.envelope_hash)));
-        let built = report::build_report(
-            &self.form,
-            &self.config.site,
-            period,
-            &counts,
-            self.config.policy(),
-            revision,
-            supersedes,
-            now,
-        )?;
-        if preview {
-            let text = report::render_preview(&self.form, &built);
-            return Ok(ReportOutcome::Preview {
-                report: Box::new(built),
-                text,
-            });
-        }
-        let content = report::content_hash(&built)?;
+        Ok(out)
+    }
+
+    /// Builds the report of form `form` for `period` and, if its content changed since the
+    /// form's latest revision for the period, signs it and commits it to the outbox as the
+    /// next revision of that form's chain.
+    pub async fn queue_report(
+        &self,
+        form: &str,
+        period: Period,
+        now: UnixTime,
+        open: OpenPeriod,
+    ) -> Result<QueueOutcome, NodeError> {
+        let form = self.form(form)?;
+        let key = FormKey::of(form);
+        let Built { report, latest } = self.build(form, period, now, open).await?;
+        let content = report::content_hash(&report)?;
         if let Some(latest) = &latest {
             if latest.content_hash == content {
-                tracing::info!(%period, revision = latest.revision, "report content unchanged");
-                return Ok(ReportOutcome::Unchanged {
+                tracing::info!(form = %key, %period, revision = latest.revision, "report content unchanged");
+                return Ok(QueueOutcome::Unchanged {
+                    form: key,
                     period,
                     revision: latest.revision,
                 });
             }
         }
-        let envelope = quietcount_protocol::sign(&built, self.identity.signing_key())?;
-        let entry = outbox::commit(&self.db, &built, &envelope, content, now).await?;
-        tracing::info!(%period, revision, envelope = %&entry.envelope_hash.to_hex()[..16], "report queued");
-        Ok(ReportOutcome::Queued {
+        let envelope = quietcount_protocol::sign(&report, self.identity.signing_key())?;
+        let entry = self
+            .store
+            .insert_outbox_entry(store::NewEntry {
+                form: &key,
+                period,
+                revision: report.revision,
+                envelope: &envelope,
+                content_hash: content,
+                built_at: now,
+            })
+            .await?;
+        tracing::info!(form = %key, %period, revision = entry.revision, envelope = %&entry.envelope_hash.to_hex()[..16], "report queued");
+        Ok(QueueOutcome::Queued {
+            form: key,
             period,
-            revision,
+            revision: entry.revision,
             envelope_hash: entry.envelope_hash,
         })
     }
 
-    /// Delivers pending reports (all of them, or with `only_due` those whose retry time has
-    /// come). An unreachable coordinator is an error; every entry tried stays pending with
-    /// its next attempt scheduled.
-    pub async fn submit(&self, now: UnixTime, only_due: bool) -> Result<SubmitSummary, NodeError> {
-        let entries = outbox::pending(&self.db, only_due.then_some(now)).await?;
+    /// Queues the report of every form this site reports for `period`'s period type, each in
+    /// its own revision chain (see [`Node::queue_report`]).
+    pub async fn queue_reports(
+        &self,
+        period: Period,
+        now: UnixTime,
+        open: OpenPeriod,
+    ) -> Result<Vec<QueueOutcome>, NodeError> {
+        let mut out = Vec::new();
+        for form in self.forms_for(period)? {
+            out.push(self.queue_report(&form.id, period, now, open).await?);
+        }
+        Ok(out)
+    }
+
+    async fn build(
+        &self,
+        form: &Form,
+        period: Period,
+        now: UnixTime,
+        open: OpenPeriod,
+    ) -> Result<Built, NodeError> {
+        if period.period_type() != form.period {
+            return Err(NodeError::WrongPeriodType {
+                period,
+                expected: form.period,
+            });
+        }
+        if open == OpenPeriod::Refuse && !period.is_over(now) {
+            return Err(NodeError::PeriodNotOver { period });
+        }
+        let counts = report::compute_counts(&self.store, form, period).await?;
+        // The chain continues from what the coordinator holds or may still accept; a refused
+        // envelope is not part of it, and building again after a refusal sends afresh.
+        let latest = self
+            .store
+            .latest_live_outbox_entry(&FormKey::of(form), period)
+            .await?;
+        let next = next_revision(
+            latest
+                .as_ref()
+                .map(|e| ChainHead {
+                    revision: e.revision,
+                    envelope_hash: e.envelope_hash,
+                })
+                .as_ref(),
+        );
+        let report = report::build_report(
+            form,
+            &self.config.site,
+            period,
+            &counts,
+            self.config.policy(),
+            next.revision,
+            next.supersedes,
+            now,
+        )?;
+        Ok(Built { report, latest })
+    }
+
+    /// Delivers the pending reports whose retry time has come (what `run` does).
+    pub async fn submit_due(&self, now: UnixTime) -> Result<SubmitSummary, NodeError> {
+        let entries = self.store.due_entries(now).await?;
+        self.submit(entries, now).await
+    }
+
+    /// Delivers every pending report now, whatever its retry time.
+    pub async fn submit_all(&self, now: UnixTime) -> Result<SubmitSummary, NodeError> {
+        let entries = self.store.pending_entries().await?;
+        self.submit(entries, now).await
+    }
+
+    /// Delivers `entries`. An unreachable coordinator is an error; every entry tried stays
+    /// pending with its next attempt scheduled.
+    async fn submit(
+        &self,
+        entries: Vec<OutboxEntry>,
+        now: UnixTime,
+    ) -> Result<SubmitSummary, NodeError> {
         if entries.is_empty() {
             return Ok(SubmitSummary::default());
         }
@@ -407,7 +542,7 @@ impl Node {
 
     fn delivery_context(&self) -> outbox::DeliveryContext<'_> {
         outbox::DeliveryContext {
-            db: &self.db,
+            store: &self.store,
             site: &self.config.site,
             coordinator_keys: &self.coordinator_keys,
             backoff: Backoff {
@@ -441,10 +576,7 @@ impl Node {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(out).map_err(|e| io(out, e))?;
         let snapshot = out.join(config::DATABASE_FILE);
-        sqlx::query("VACUUM INTO ?1")
-            .bind(snapshot.to_string_lossy().into_owned())
-            .execute(self.db.pool())
-            .await?;
+        self.store.snapshot_into(&snapshot).await?;
         set_owner_only(&snapshot).map_err(|e| io(&snapshot, e))?;
         for entry in std::fs::read_dir(&self.dir.root).map_err(|e| io(&self.dir.root, e))? {
             let entry = entry.map_err(|e| io(&self.dir.root, e))?;
@@ -457,99 +589,40 @@ impl Node {
             std::fs::copy(entry.path(), &target).map_err(|e| io(&target, e))?;
             set_owner_only(&target).map_err(|e| io(&target, e))?;
         }
+        // Form files kept in a subfolder of the data directory go along, so the copy opens.
+        // (A form named by an absolute path stays where it is, and the copy names it too.)
+        for entry in &self.config.forms {
+            let inside = Path::new(entry)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            let source = self.dir.root.join(entry);
+            let target = out.join(entry);
+            if !inside || entry == config::DEFAULT_FORM_ID || target.exists() || !source.is_file() {
+                continue;
+            }
+            if let Some(parent) = target.parent() {
+                builder.recursive(true);
+                builder.create(parent).map_err(|e| io(parent, e))?;
+            }
+            std::fs::copy(&source, &target).map_err(|e| io(&target, e))?;
+            set_owner_only(&target).map_err(|e| io(&target, e))?;
+        }
         Ok(())
     }
 
     /// The state of the outbox and the last receipts.
     pub async fn status(&self) -> Result<Status, NodeError> {
-        let (pending, refused): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'refused'), 0) FROM outbox",
-        )
-        .fetch_one(self.db.pool())
-        .await?;
+        let counts = self.store.outbox_counts().await?;
         Ok(Status {
-            pending: u64::try_from(pending).unwrap_or(0),
-            refused: u64::try_from(refused).unwrap_or(0),
+            pending: counts.pending,
+            refused: counts.refused,
             site: self.config.site.clone(),
             fingerprint: short_fingerprint(&self.identity.fingerprint()),
-            entries: outbox::entries(&self.db, 20).await?,
-            receipts: outbox::receipts(&self.db, 10).await?,
+            entries: self.store.recent_outbox_entries(20).await?,
+            receipts: self.store.recent_receipts(10).await?,
         })
     }
 }
-
-/// What `status` shows.
-#[derive(Debug, Clone)]
-pub struct Status {
-    /// This site.
-    pub site: SiteId,
-    /// Its short key fingerprint.
-    pub fingerprint: String,
-    /// The latest outbox entries, newest first.
-    pub entries: Vec<OutboxEntry>,
-    /// Entries waiting to be delivered (all of them, not only those listed).
-    pub pending: u64,
-    /// Entries refused for good.
-    pub refused: u64,
-    /// The latest receipts, newest first.
-    pub receipts: Vec<StoredReceipt>,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "site {}  key {}", self.site, self.fingerprint)?;
-        writeln!(f, "\nReports (newest first):")?;
-        if self.entries.is_empty() {
-            writeln!(f, "  none built yet")?;
-        }
-        for e in &self.entries {
-            let state = match e.state {
-                EntryState::Delivered => "delivered".to_owned(),
-                EntryState::Refused => {
-                    format!("REFUSED ({})", e.refusal_code.as_deref().unwrap_or("?"))
-                }
-                EntryState::Pending => format!(
-                    "pending, {} failed attempt(s), next at {}{}",
-                    e.attempts,
-                    format_time(e.next_attempt_at),
-                    e.last_error
-                        .as_ref()
-                        .map(|m| format!("; last error: {m}"))
-                        .unwrap_or_default()
-                ),
-            };
-            writeln!(
-                f,
-                "  {}  rev {}  built {}  {}  {}",
-                e.period,
-                e.revision,
-                format_time(e.built_at),
-                &e.envelope_hash.to_hex()[..12],
-                state
-            )?;
-        }
-        writeln!(f, "\nPending: {}  Refused: {}", self.pending, self.refused)?;
-        writeln!(f, "\nLast receipts:")?;
-        if self.receipts.is_empty() {
-            writeln!(f, "  none yet")?;
-        }
-        for r in &self.receipts {
-            writeln!(
-                f,
-                "  #{}  {} rev {}  received {}  {}",
-                r.sequence,
-                r.period,
-                r.revision,
-                format_time(r.received_at),
-                &r.envelope_hash.to_hex()[..12]
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
-pub use quietcount_protocol::ids::format_utc as format_time;
 
 /// Restricts a file to its owner (mode 0600).
 fn set_owner_only(path: &Path) -> std::io::Result<()> {

@@ -1,14 +1,17 @@
-//! `quietcount-node`: the site node's command line. Parses arguments, sets up logging and
-//! calls the library.
+//! `quietcount-node`: the site node's command line. Parses arguments, sets up logging,
+//! calls the library and renders its results ([`cli`]).
+
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use cli::progress::ProgressBar;
 use quietcount_node::clock::{Clock, SystemClock};
 use quietcount_node::simulate::SimulateOptions;
-use quietcount_node::{InitOptions, LogFormat, Node, ReportOutcome};
+use quietcount_node::{InitOptions, LogFormat, Node, NodeError, OpenPeriod, QueueOutcome};
 use quietcount_protocol::{Period, PeriodType, SiteId};
 use quietcount_service::logging::LogOutput;
 
@@ -74,12 +77,15 @@ enum Command {
         #[arg(long)]
         until: Option<Period>,
     },
-    /// Build the report for a period: preview it, or sign it into the outbox.
+    /// Build the reports for a period (one per form): preview them, or sign them into the outbox.
     Report {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long)]
         period: Period,
+        /// Only this form (by id); by default every form the site reports for the period's kind.
+        #[arg(long)]
+        form: Option<String>,
         /// Show the tables exactly as they would leave the site; write nothing.
         #[arg(long)]
         preview: bool,
@@ -193,8 +199,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Import { dir, file } => {
             let node = Node::open(&dir).await?;
-            let summary = node.import(&file, true).await?;
-            println!("{summary}");
+            let mut bar = ProgressBar::default();
+            let summary = node.import_file(&file, |p| bar.update(p)).await;
+            bar.finish();
+            println!("{}", cli::render::import_summary(&summary?));
         }
         Command::Simulate {
             dir,
@@ -209,17 +217,20 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Period::latest_closed(PeriodType::Month, clock.now())
                     .context("no closed month before now")?,
             };
-            let summary = quietcount_node::simulate::simulate(
-                &node.db,
-                SimulateOptions {
-                    clients,
-                    months,
-                    seed,
-                    until,
-                },
-                true,
-            )
-            .await?;
+            let mut bar = ProgressBar::default();
+            let summary = node
+                .simulate(
+                    SimulateOptions {
+                        clients,
+                        months,
+                        seed,
+                        until,
+                    },
+                    |p| bar.update(p),
+                )
+                .await;
+            bar.finish();
+            let summary = summary?;
             println!(
                 "simulated {} clients and {} service events ({} new) up to {until}",
                 summary.clients, summary.events, summary.events_inserted
@@ -228,15 +239,43 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report {
             dir,
             period,
+            form,
             preview,
             allow_open_period,
         } => {
             let node = Node::open(&dir).await?;
-            let outcome = node
-                .report(period, preview, allow_open_period, clock.now())
-                .await?;
-            println!("{outcome}");
-            if let ReportOutcome::Queued { .. } = outcome {
+            let open = if allow_open_period {
+                OpenPeriod::Allow
+            } else {
+                OpenPeriod::Refuse
+            };
+            let forms: Vec<String> = match form {
+                Some(id) => vec![id],
+                None => node
+                    .forms_for(period)
+                    .map_err(with_hint)?
+                    .iter()
+                    .map(|f| f.id.clone())
+                    .collect(),
+            };
+            let mut queued = false;
+            for id in &forms {
+                if preview {
+                    let shown = node
+                        .preview_report(id, period, clock.now(), open)
+                        .await
+                        .map_err(with_hint)?;
+                    println!("{}", cli::render::preview(node.form(id)?, &shown.report));
+                } else {
+                    let outcome = node
+                        .queue_report(id, period, clock.now(), open)
+                        .await
+                        .map_err(with_hint)?;
+                    println!("{}", cli::render::queue_outcome(&outcome));
+                    queued |= matches!(outcome, QueueOutcome::Queued { .. });
+                }
+            }
+            if queued {
                 println!(
                     "Deliver it with: quietcount-node submit --dir {}",
                     dir.display()
@@ -245,8 +284,8 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Submit { dir } => {
             let node = Node::open(&dir).await?;
-            let summary = node.submit(clock.now(), false).await?;
-            println!("{summary}");
+            let summary = node.submit_all(clock.now()).await?;
+            println!("{}", cli::render::submit_summary(&summary));
             if !summary.all_delivered() {
                 eprintln!(
                     "error: not every report was delivered; see `quietcount-node status --dir {}`",
@@ -266,7 +305,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status { dir } => {
             let node = Node::open(&dir).await?;
-            print!("{}", node.status().await?);
+            print!("{}", cli::render::status(&node.status().await?));
         }
         Command::Backup { dir, out } => {
             let node = Node::open(&dir).await?;
@@ -276,4 +315,14 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds the command-line hint to library errors that a flag can get past.
+fn with_hint(error: NodeError) -> anyhow::Error {
+    match error {
+        NodeError::PeriodNotOver { .. } => {
+            anyhow::anyhow!("{error}; pass --allow-open-period to build it anyway")
+        }
+        other => other.into(),
+    }
 }

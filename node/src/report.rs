@@ -1,18 +1,16 @@
-//! Period reports: every indicator of the form computed in SQL, disclosure control, signing,
-//! revision chains, and the preview of exactly what leaves the site.
+//! Period reports: every indicator of a form counted by the store, classified into the
+//! form's categories, put through disclosure control, and assembled into a site report.
+//! (Rendering a report for people is the CLI's job.)
 
-use std::fmt::Write as _;
-
-use quietcount_protocol::form::{Basis, Dimension, Field, Indicator, UNKNOWN, Unit};
+use quietcount_protocol::form::{Dimension, Field, UNKNOWN};
 use quietcount_protocol::{
     CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Form, IndicatorTables, Period,
     Sha256Hash, SiteId, SiteReport, UnixTime, suppress,
 };
-use sqlx::Row;
 
 use crate::dates::Date;
-use crate::db::Db;
 use crate::error::NodeError;
+use crate::store::{IndicatorQuery, Store};
 
 /// The true counts of one indicator, before disclosure control. Never leaves the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +24,7 @@ pub struct IndicatorCounts {
 /// Computes every indicator of `form` for `period`, in one read transaction so that all
 /// tables come from the same snapshot of the records.
 pub async fn compute_counts(
-    db: &Db,
+    store: &Store,
     form: &Form,
     period: Period,
 ) -> Result<Vec<IndicatorCounts>, NodeError> {
@@ -38,14 +36,12 @@ pub async fn compute_counts(
     }
     let first = Date::from_civil(period.first_day());
     let last = Date::from_civil(period.last_day());
-    // A deferred read transaction: in WAL mode it reads one snapshot and never blocks writers.
-    let mut tx = db.begin("report_counts").await?;
-    let mut out = Vec::with_capacity(form.indicators.len());
+    // One GROUP BY per indicator over every dimension its tables use; each table is then
+    // the exact sum over the dimensions it leaves out (every unit falls in exactly one
+    // group, so this equals a GROUP BY per table, with one pass over the rows instead of
+    // one per table).
+    let mut unions: Vec<Vec<&Dimension>> = Vec::with_capacity(form.indicators.len());
     for indicator in &form.indicators {
-        // One GROUP BY over every dimension the indicator's tables use; each table is then
-        // the exact sum over the dimensions it leaves out (every unit falls in exactly one
-        // group, so this equals a GROUP BY per table, with one pass over the rows instead of
-        // one per table).
         let mut union: Vec<&Dimension> = Vec::new();
         for name in indicator.tables.iter().flatten() {
             let Some(dim) = form.dimension(name) else {
@@ -58,18 +54,24 @@ pub async fn compute_counts(
                 union.push(dim);
             }
         }
-        let started = std::time::Instant::now();
-        let (sql, binds) = indicator_query(indicator, &union, first, last);
-        let mut query = sqlx::query(&sql);
-        for bind in &binds {
-            query = query.bind(bind);
-        }
-        let rows = query.fetch_all(&mut *tx).await?;
-        let mut groups: Vec<(Vec<usize>, u64)> = Vec::with_capacity(rows.len());
-        for row in rows {
+        unions.push(union);
+    }
+    let queries: Vec<IndicatorQuery<'_>> = form
+        .indicators
+        .iter()
+        .zip(&unions)
+        .map(|(indicator, union)| IndicatorQuery {
+            indicator,
+            fields: union.iter().map(|d| d.field).collect(),
+        })
+        .collect();
+    let grouped = store.grouped_counts(&queries, first, last).await?;
+    let mut out = Vec::with_capacity(form.indicators.len());
+    for ((indicator, union), groups) in form.indicators.iter().zip(&unions).zip(grouped) {
+        let mut classified: Vec<(Vec<usize>, u64)> = Vec::with_capacity(groups.len());
+        for group in groups {
             let mut coords = Vec::with_capacity(union.len());
-            for (i, dim) in union.iter().enumerate() {
-                let value: Option<String> = row.try_get(i)?;
+            for (dim, value) in union.iter().zip(&group.values) {
                 let index = category_index(dim, value.as_deref()).ok_or_else(|| {
                     NodeError::Uncategorised {
                         indicator: indicator.id.clone(),
@@ -78,8 +80,7 @@ pub async fn compute_counts(
                 })?;
                 coords.push(index);
             }
-            let count: i64 = row.try_get(union.len())?;
-            groups.push((coords, u64::try_from(count).unwrap_or(0)));
+            classified.push((coords, group.count));
         }
         let mut tables = Vec::with_capacity(indicator.tables.len());
         for dims in &indicator.tables {
@@ -94,7 +95,7 @@ pub async fn compute_counts(
                 .filter_map(|name| union.iter().position(|d| &d.name == name))
                 .collect();
             let mut interior = vec![0u64; shape.interior_len()];
-            for (coords, count) in &groups {
+            for (coords, count) in &classified {
                 let flat = positions
                     .iter()
                     .zip(shape.categories())
@@ -103,126 +104,12 @@ pub async fn compute_counts(
             }
             tables.push(CountTable::from_interior(dims.clone(), shape, &interior));
         }
-        tracing::debug!(indicator = %indicator.id, elapsed_ms = started.elapsed().as_millis() as u64, "indicator computed");
         out.push(IndicatorCounts {
             indicator: indicator.id.clone(),
             tables,
         });
     }
-    tx.commit().await?;
     Ok(out)
-}
-
-/// The SQL expression classifying a counted unit by a dimension, as text (NULL = missing).
-fn dimension_expression(field: Field) -> &'static str {
-    match field {
-        Field::Sex => "c.sex",
-        // Whole years on the period's last day (?2); text comparison of MM-DD does the rest.
-        Field::AgeBand => {
-            "CASE WHEN c.date_of_birth IS NULL THEN NULL ELSE CAST( \
-             CAST(substr(?2, 1, 4) AS INTEGER) - CAST(substr(c.date_of_birth, 1, 4) AS INTEGER) \
-             - (substr(?2, 6, 5) < substr(c.date_of_birth, 6, 5)) AS TEXT) END"
-        }
-        Field::PrimarySubstance => "c.primary_substance",
-        Field::ReferralSource => "c.referral_source",
-        Field::Modality => "c.modality",
-        Field::Service => "e.service",
-        Field::Outcome => "NULLIF(e.outcome, '')",
-    }
-}
-
-/// The GROUP BY query of one indicator over `dimensions`, and its bound parameters (?1 first day, ?2 last day,
-/// ?3 the enrolment cut-off if the indicator has one, then services and outcomes).
-fn indicator_query(
-    indicator: &Indicator,
-    dimensions: &[&Dimension],
-    first: Date,
-    last: Date,
-) -> (String, Vec<String>) {
-    let mut binds = vec![first.to_string(), last.to_string()];
-    let cutoff_filter = match indicator.min_months_enrolled {
-        Some(months) => {
-            binds.push(last.minus_months(months).to_string());
-            " AND +c.enrolled_on <= ?3"
-        }
-        None => "",
-    };
-    let mut list = |values: &[String]| -> String {
-        let start = binds.len() + 1;
-        binds.extend(values.iter().cloned());
-        (start..start + values.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut event_filter = String::from("e.date BETWEEN ?1 AND ?2");
-    if !indicator.services.is_empty() {
-        let _ = write!(
-            event_filter,
-            " AND e.service IN ({})",
-            list(&indicator.services)
-        );
-    }
-    if !indicator.outcomes.is_empty() {
-        let _ = write!(
-            event_filter,
-            " AND e.outcome IN ({})",
-            list(&indicator.outcomes)
-        );
-    }
-    let select: Vec<String> = dimensions
-        .iter()
-        .enumerate()
-        .map(|(i, d)| format!("{} AS d{i}", dimension_expression(d.field)))
-        .collect();
-    let group: Vec<String> = (0..dimensions.len()).map(|i| format!("d{i}")).collect();
-    let mut sql = String::from("SELECT ");
-    for s in &select {
-        sql.push_str(s);
-        sql.push_str(", ");
-    }
-    sql.push_str("COUNT(*) AS n ");
-    match (indicator.basis, indicator.count) {
-        (Basis::Events, Unit::Events)
-            if cutoff_filter.is_empty() && dimensions.iter().all(|d| d.field.is_event_field()) =>
-        {
-            // Only event fields: no need to look up each event's client.
-            let _ = write!(sql, "FROM events e WHERE {event_filter}");
-        }
-        (Basis::Events, Unit::Events) => {
-            let _ = write!(
-                sql,
-                "FROM events e JOIN clients c ON c.client_code = e.client_code WHERE {event_filter}{cutoff_filter}"
-            );
-        }
-        (Basis::Events, Unit::Clients)
-            if indicator.services.is_empty() && indicator.outcomes.is_empty() =>
-        {
-            // Any service: probe each client's events by (client_code, date). (The unary `+` in
-            // the cut-off keeps SQLite from walking the enrolment index instead.)
-            let _ = write!(
-                sql,
-                "FROM clients c WHERE EXISTS (SELECT 1 FROM events e WHERE e.client_code = c.client_code AND {event_filter}){cutoff_filter}"
-            );
-        }
-        (Basis::Events, Unit::Clients) => {
-            // Some services: find their events by (service, date), then their clients.
-            let _ = write!(
-                sql,
-                "FROM clients c WHERE c.client_code IN (SELECT e.client_code FROM events e WHERE {event_filter}){cutoff_filter}"
-            );
-        }
-        (Basis::Enrolment, _) => {
-            let _ = write!(
-                sql,
-                "FROM clients c WHERE c.enrolled_on BETWEEN ?1 AND ?2{cutoff_filter}"
-            );
-        }
-    }
-    if !group.is_empty() {
-        let _ = write!(sql, " GROUP BY {}", group.join(", "));
-    }
-    (sql, binds)
 }
 
 /// The category of a value in a dimension: missing or out-of-range values go to `unknown`.
@@ -299,131 +186,6 @@ pub fn content_hash(report: &SiteReport) -> Result<Sha256Hash, NodeError> {
         ..report.clone()
     };
     Ok(Sha256Hash::of(&neutral.encode()?))
-}
-
-/// Renders a report's tables as they will leave the site: English and Vietnamese labels,
-/// suppressed cells as `*`.
-pub fn render_preview(form: &Form, report: &SiteReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{} / {}", form.title.en, form.title.vi);
-    let _ = writeln!(
-        out,
-        "site {}  period {}  revision {}  form {}  k = {}",
-        report.site, report.period, report.revision, report.form, report.policy.k
-    );
-    let _ = writeln!(out, "Suppressed cells are shown as * (ô bị ẩn: *).");
-    for (indicator, published) in form.indicators.iter().zip(&report.indicators) {
-        let _ = writeln!(
-            out,
-            "\n== {} / {} [{}]",
-            indicator.title.en, indicator.title.vi, indicator.id
-        );
-        for table in &published.tables {
-            let dims: Vec<&Dimension> = table
-                .dimensions
-                .iter()
-                .filter_map(|d| form.dimension(d))
-                .collect();
-            out.push('\n');
-            out.push_str(&render_table(&dims, &table.cells));
-        }
-    }
-    out
-}
-
-fn cell_text(cell: &quietcount_protocol::Cell) -> String {
-    match cell.exact() {
-        Some(n) => n.to_string(),
-        None => "*".to_owned(),
-    }
-}
-
-fn labels(dim: &Dimension) -> Vec<String> {
-    let mut labels: Vec<String> = dim
-        .categories
-        .iter()
-        .map(|c| format!("{} / {}", c.title.en, c.title.vi))
-        .collect();
-    labels.push("Total / Tổng".to_owned());
-    labels
-}
-
-fn pad(text: &str, width: usize) -> String {
-    let len = text.chars().count();
-    format!("{text}{}", " ".repeat(width.saturating_sub(len)))
-}
-
-fn pad_left(text: &str, width: usize) -> String {
-    let len = text.chars().count();
-    format!("{}{text}", " ".repeat(width.saturating_sub(len)))
-}
-
-fn render_table(dims: &[&Dimension], cells: &[quietcount_protocol::Cell]) -> String {
-    let mut out = String::new();
-    match dims {
-        [] => {
-            let _ = writeln!(
-                out,
-                "  Total / Tổng: {}",
-                cells.first().map(cell_text).unwrap_or_default()
-            );
-        }
-        [row] => {
-            let rows = labels(row);
-            let width = rows.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-            let _ = writeln!(out, "  {} / {}", row.title.en, row.title.vi);
-            for (label, cell) in rows.iter().zip(cells) {
-                let _ = writeln!(out, "  {}  {:>8}", pad(label, width), cell_text(cell));
-            }
-        }
-        [row, col] => {
-            let rows = labels(row);
-            let cols = labels(col);
-            let row_width = rows
-                .iter()
-                .map(|l| l.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(row.title.en.len());
-            let col_widths: Vec<usize> = cols.iter().map(|l| l.chars().count().max(5)).collect();
-            let mut header = format!(
-                "  {}",
-                pad(&format!("{} \\ {}", row.title.en, col.title.en), row_width)
-            );
-            for (label, w) in cols.iter().zip(&col_widths) {
-                let _ = write!(header, "  {}", pad_left(label, *w));
-            }
-            let _ = writeln!(out, "{}", header.trim_end());
-            for (r, label) in rows.iter().enumerate() {
-                let mut line = format!("  {}", pad(label, row_width));
-                for (c, w) in col_widths.iter().enumerate() {
-                    let cell = cells
-                        .get(r * cols.len() + c)
-                        .map(cell_text)
-                        .unwrap_or_default();
-                    let _ = write!(line, "  {}", pad_left(&cell, *w));
-                }
-                let _ = writeln!(out, "{line}");
-            }
-        }
-        _ => {
-            // Higher-rank tables: one line per cell.
-            let shape = quietcount_protocol::table::Shape::new(
-                dims.iter().map(|d| d.categories.len()).collect(),
-            );
-            let all: Vec<Vec<String>> = dims.iter().map(|d| labels(d)).collect();
-            for (i, cell) in cells.iter().enumerate() {
-                let coords = shape.coords(i);
-                let names: Vec<&str> = coords
-                    .iter()
-                    .zip(&all)
-                    .map(|(c, l)| l[*c].as_str())
-                    .collect();
-                let _ = writeln!(out, "  {}: {}", names.join(" | "), cell_text(cell));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! `run`: the background service. It wakes up on a timer, builds the report of the period
-//! that closed once its `report_day` has come, delivers what is due, and stops cleanly on
-//! SIGTERM or SIGINT (the outbox keeps whatever was not delivered; the signal future is
-//! `quietcount_service::shutdown::shutdown_signal`).
+//! `run`: the background service. It wakes up on a timer, builds the report of every
+//! configured form for the period that closed once its `report_day` has come, delivers what
+//! is due, and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
+//! delivered; the signal future is `quietcount_service::shutdown::shutdown_signal`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use quietcount_protocol::{Period, PeriodType, UnixTime};
 
 use crate::clock::Clock;
 use crate::error::NodeError;
-use crate::{Node, outbox};
+use crate::{FormKey, Node, OpenPeriod, QueueOutcome};
 
 /// The period whose report is due at `now`: the latest closed period, once `report_day - 1`
 /// days have passed since it ended.
@@ -20,19 +20,42 @@ pub fn scheduled_period(period_type: PeriodType, report_day: u32, now: UnixTime)
     (now >= due).then_some(period)
 }
 
-/// One pass of the service: build the scheduled report if it is not built yet, then deliver
-/// whatever is due. Failures are logged; the next pass tries again.
+/// One pass of the service: build the scheduled report of every configured form whose report
+/// for that period is not built yet, then deliver whatever is due. Failures are logged; the
+/// next pass tries again.
 pub async fn tick(node: &Node, now: UnixTime) -> Result<(), NodeError> {
-    if let Some(period) = scheduled_period(node.form.period, node.config.report_day, now) {
-        if outbox::latest_for_period(&node.db, period).await?.is_none() {
-            tracing::info!(%period, "building the scheduled report");
-            let outcome = node.report(period, false, false, now).await?;
-            tracing::info!(%outcome, "scheduled report");
+    for form in node.forms() {
+        let Some(period) = scheduled_period(form.period, node.config().report_day, now) else {
+            continue;
+        };
+        let key = FormKey::of(form);
+        if node
+            .store()
+            .latest_outbox_entry(&key, period)
+            .await?
+            .is_none()
+        {
+            tracing::info!(form = %key, %period, "building the scheduled report");
+            match node
+                .queue_report(&form.id, period, now, OpenPeriod::Refuse)
+                .await?
+            {
+                QueueOutcome::Queued { revision, .. } => {
+                    tracing::info!(form = %key, %period, revision, "scheduled report queued");
+                }
+                QueueOutcome::Unchanged { revision, .. } => {
+                    tracing::info!(form = %key, %period, revision, "scheduled report unchanged");
+                }
+            }
         }
     }
-    match node.submit(now, true).await {
+    match node.submit_due(now).await {
         Ok(summary) if summary.outcomes.is_empty() => {}
-        Ok(summary) => tracing::info!(%summary, "delivery round"),
+        Ok(summary) => tracing::info!(
+            tried = summary.outcomes.len(),
+            all_delivered = summary.all_delivered(),
+            "delivery round"
+        ),
         Err(error) => tracing::warn!(%error, "delivery round failed"),
     }
     Ok(())
@@ -45,7 +68,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     tokio::pin!(shutdown);
-    tracing::info!(site = %node.config.site, report_day = node.config.report_day, "service started");
+    tracing::info!(site = %node.config().site, report_day = node.config().report_day, "service started");
     loop {
         let now = clock.now();
         // A signal also interrupts a step in flight (say, a slow connection attempt). That is
@@ -59,8 +82,8 @@ pub async fn run(
             }
             () = &mut shutdown => break,
         }
-        let mut wait = node.config.check_interval_secs;
-        if let Some(due) = outbox::next_due(&node.db).await? {
+        let mut wait = node.config().check_interval_secs;
+        if let Some(due) = node.store().next_due().await? {
             wait = wait.min(due.saturating_sub(clock.now()).max(1));
         }
         tracing::debug!(seconds = wait, "sleeping");
@@ -70,7 +93,7 @@ pub async fn run(
         }
     }
     tracing::info!("service stopping");
-    node.db.close().await;
+    node.close().await;
     Ok(())
 }
 

@@ -13,9 +13,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::dates::Date;
-use crate::db::Db;
 use crate::error::NodeError;
-use crate::import::{ClientRecord, EventRecord, insert_events, upsert_clients};
+use crate::import::{ClientRecord, EventRecord, Progress, RecordKind};
+use crate::store::Store;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -75,9 +75,9 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, weighted: &'a [(T, u32)]) -> &'a T {
 
 /// Generates and writes synthetic clients and events in one transaction.
 pub async fn simulate(
-    db: &Db,
+    store: &Store,
     options: SimulateOptions,
-    show_progress: bool,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<SimulateSummary, NodeError> {
     if options.months == 0 || options.months > 240 {
         return Err(NodeError::Simulate(
@@ -86,7 +86,7 @@ pub async fn simulate(
     }
     let Period::Month { .. } = options.until else {
         return Err(NodeError::Simulate(
-            "--until must be a month, e.g. 2026-10".into(),
+            "the last simulated period must be a month, e.g. 2026-10".into(),
         ));
     };
     let last = Date::from_civil(options.until.last_day());
@@ -97,15 +97,7 @@ pub async fn simulate(
         events: 0,
         events_inserted: 0,
     };
-    let bar = if show_progress && options.clients as usize > crate::import::PROGRESS_THRESHOLD {
-        indicatif::ProgressBar::with_draw_target(
-            Some(u64::from(options.clients)),
-            indicatif::ProgressDrawTarget::stderr(),
-        )
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut tx = db.begin("simulate").await?;
+    let mut tx = store.begin_records("simulate").await?;
     let mut next = 0u32;
     while next < options.clients {
         let batch_end = (next as usize + CLIENTS_PER_BATCH).min(options.clients as usize) as u32;
@@ -116,15 +108,18 @@ pub async fn simulate(
             make_events(&mut rng, &client, window_start, last, &mut events);
             clients.push(client);
         }
-        upsert_clients(&mut tx, &clients, false).await?;
-        summary.events_inserted += insert_events(&mut tx, &events, false).await?;
+        tx.upsert_clients(&clients, &mut |_| {}).await?;
+        summary.events_inserted += tx.insert_events(&events, &mut |_| {}).await?;
         summary.clients += clients.len() as u64;
         summary.events += events.len() as u64;
-        bar.inc(clients.len() as u64);
         next = batch_end;
+        progress(Progress {
+            records: RecordKind::Clients,
+            done: u64::from(next),
+            total: u64::from(options.clients),
+        });
     }
     tx.commit().await?;
-    bar.finish_and_clear();
     tracing::info!(
         clients = summary.clients,
         events = summary.events,

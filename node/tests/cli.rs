@@ -52,6 +52,7 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
     assert_eq!(config.k, 7);
     assert_eq!(config.coordinator, "coord.example:4433");
     assert_eq!(config.report_day, 5);
+    assert_eq!(config.forms, ["vn-community-treatment-monthly"]);
     assert_eq!(
         quietcount_keys::load_public_key(&dir.join(&config.coordinator_keys[0])).unwrap(),
         TestCoordinator::identity().verifying_key()
@@ -67,21 +68,11 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
         assert_eq!(mode, 0o600);
     }
     let journal: String = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        common::runtime().block_on(async {
             let node = Node::open(&dir).await.unwrap();
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(node.db.pool())
-                .await
-                .unwrap();
-            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(node.db.pool())
-                .await
-                .unwrap();
-            assert_eq!(sync, 2, "synchronous = FULL");
+            let durability = node.store().durability().await.unwrap();
+            let mode = durability.journal_mode;
+            assert!(durability.synchronous_full, "synchronous = FULL");
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -108,11 +99,7 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
 #[test]
 fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = rt.block_on(common::init_node(
+    let dir = common::runtime().block_on(common::init_node(
         root.path(),
         "127.0.0.1:9".parse().unwrap(),
         &TestCoordinator::identity(),
@@ -149,12 +136,7 @@ fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
 async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
+    common::import_fixture_records(&node).await;
     // 3 November: before report_day (5): nothing is built.
     let nov_3 = NOV_10_2026 - 7 * 86_400;
     quietcount_node::service::tick(&node, nov_3).await.unwrap();
@@ -177,7 +159,7 @@ async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
     let (result, ()) = tokio::join!(service, stopper);
     result.unwrap();
     assert_eq!(coordinator.stored(), 1);
-    let node = Node::open(&node.dir.root).await.unwrap();
+    let node = Node::open(&node.dir().root).await.unwrap();
     let status = node.status().await.unwrap();
     assert_eq!(status.entries.len(), 1);
     assert_eq!(status.entries[0].period, october());
@@ -193,11 +175,7 @@ async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = rt.block_on(common::init_node(
+    let dir = common::runtime().block_on(common::init_node(
         root.path(),
         "127.0.0.1:9".parse().unwrap(),
         &TestCoordinator::identity(),
@@ -219,5 +197,120 @@ fn run_stops_cleanly_on_sigterm() {
     assert!(
         stderr.contains("SIGTERM received") && stderr.contains("service stopping"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_forms() {
+    let root = tempfile::tempdir().unwrap();
+    let node = common::fixture_node(root.path()).await;
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    common::add_second_form(&dir);
+
+    let second = common::run_cli(
+        &dir,
+        &[
+            "report",
+            "--period",
+            "2026-10",
+            "--form",
+            common::SECOND_FORM,
+        ],
+    );
+    assert!(
+        second.contains(
+            "report for 2026-10 (test-harm-reduction-monthly v1) revision 1 signed and queued"
+        ),
+        "{second}"
+    );
+    assert!(
+        !second.contains("vn-community-treatment-monthly"),
+        "{second}"
+    );
+    let both = common::run_cli(&dir, &["report", "--period", "2026-10"]);
+    assert!(
+        both.contains(
+            "report for 2026-10 (vn-community-treatment-monthly v1) revision 1 signed and queued"
+        ),
+        "{both}"
+    );
+    assert!(
+        both.contains(
+            "report for 2026-10 (test-harm-reduction-monthly v1) unchanged since revision 1"
+        ),
+        "{both}"
+    );
+    assert!(
+        both.contains("Deliver it with: quietcount-node submit"),
+        "{both}"
+    );
+    let status = common::run_cli(&dir, &["status"]);
+    assert!(
+        status.contains("2026-10  rev 1  vn-community-treatment-monthly v1  built"),
+        "{status}"
+    );
+    assert!(
+        status.contains("2026-10  rev 1  test-harm-reduction-monthly v1  built"),
+        "{status}"
+    );
+    assert!(status.contains("Pending: 2  Refused: 0"), "{status}");
+    // A backup carries the form file along: the copy opens with both forms.
+    let out = root.path().join("backup");
+    common::run_cli(&dir, &["backup", "--out", out.to_str().unwrap()]);
+    let copy = Node::open(&out).await.unwrap();
+    assert_eq!(copy.forms().len(), 2);
+    assert_eq!(copy.store().outbox_entries().await.unwrap().len(), 2);
+    drop(copy);
+
+    // An open period: the library's error names no flag; the CLI adds the hint.
+    let output = Command::new(BINARY)
+        .args(["report", "--period", "2099-01", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("period 2099-01 is not over yet; pass --allow-open-period"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_builds_the_scheduled_report_of_every_configured_form_once() {
+    let root = tempfile::tempdir().unwrap();
+    let node = common::fixture_node(root.path()).await;
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    common::add_second_form(&dir);
+    // Nobody listens at the configured coordinator: delivery fails fast and is retried later.
+    common::set_config(&dir, "connect_timeout_secs", "1");
+    let node = Node::open(&dir).await.unwrap();
+    quietcount_node::service::tick(&node, NOV_10_2026)
+        .await
+        .unwrap();
+    let built = |entries: Vec<quietcount_node::OutboxEntry>| {
+        entries
+            .into_iter()
+            .map(|e| (e.form.id, e.period, e.revision))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (common::DEFAULT_FORM.to_owned(), october(), 1),
+        (common::SECOND_FORM.to_owned(), october(), 1),
+    ];
+    assert_eq!(
+        built(node.store().outbox_entries().await.unwrap()),
+        expected
+    );
+    quietcount_node::service::tick(&node, NOV_10_2026 + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(
+        built(node.store().outbox_entries().await.unwrap()),
+        expected
     );
 }

@@ -5,33 +5,28 @@
 
 mod common;
 
-use common::{Mode, NOV_10_2026, TestCoordinator, october};
-use quietcount_node::{EntryState, Node, NodeError, Outcome, ReportOutcome};
+use common::{Mode, NOV_10_2026, TestCoordinator, default_form_key, october, queue};
+use quietcount_node::{EntryState, Node, NodeError, Outcome, QueueOutcome};
 use quietcount_protocol::wire::{RefusalCode, Request};
 use quietcount_protocol::{Receipt, Sha256Hash};
 
 async fn queued(node: &Node) -> Sha256Hash {
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
-    match node
-        .report(october(), false, false, NOV_10_2026)
-        .await
-        .unwrap()
-    {
-        ReportOutcome::Queued { envelope_hash, .. } => envelope_hash,
-        other => panic!("{other}"),
+    common::import_fixture_records(node).await;
+    match queue(node, october(), NOV_10_2026).await {
+        QueueOutcome::Queued { envelope_hash, .. } => envelope_hash,
+        other => panic!("{other:?}"),
     }
 }
 
-async fn states(node: &Node) -> Vec<(String, i64, Option<String>)> {
-    sqlx::query_as("SELECT state, attempts, refusal_code FROM outbox ORDER BY id")
-        .fetch_all(node.db.pool())
+/// State, failed attempts and refusal code of every outbox entry, oldest first.
+async fn states(node: &Node) -> Vec<(EntryState, u32, Option<String>)> {
+    node.store()
+        .outbox_entries()
         .await
         .unwrap()
+        .into_iter()
+        .map(|e| (e.state, e.attempts, e.refusal_code))
+        .collect()
 }
 
 #[tokio::test]
@@ -39,10 +34,11 @@ async fn delivers_verifies_and_stores_the_receipt() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     let hash = queued(&node).await;
-    let summary = node.submit(NOV_10_2026, false).await.unwrap();
+    let summary = node.submit_all(NOV_10_2026).await.unwrap();
     assert_eq!(
         summary.outcomes,
         vec![Outcome::Delivered {
+            form: default_form_key(),
             period: october(),
             revision: 1,
             sequence: 1,
@@ -50,7 +46,7 @@ async fn delivers_verifies_and_stores_the_receipt() {
         }]
     );
     assert!(summary.all_delivered());
-    assert_eq!(states(&node).await, vec![("delivered".into(), 0, None)]);
+    assert_eq!(states(&node).await, vec![(EntryState::Delivered, 0, None)]);
     // What the coordinator received is exactly the committed envelope, in a Submit request.
     let received = coordinator.received_bytes();
     assert_eq!(received.len(), 1);
@@ -65,10 +61,20 @@ async fn delivers_verifies_and_stores_the_receipt() {
     )
     .unwrap();
     assert_eq!(receipt.payload.report, hash);
-    assert!(status.to_string().contains("#1  2026-10 rev 1"), "{status}");
+    let shown = common::run_cli(&node.dir().root, &["status"]);
+    assert!(shown.contains("#1  2026-10 rev 1"), "{shown}");
+    assert_eq!(
+        (
+            status.receipts[0].sequence,
+            status.receipts[0].period,
+            status.receipts[0].revision,
+            &status.receipts[0].form
+        ),
+        (1, october(), 1, &default_form_key())
+    );
     // Nothing left to send.
     assert!(
-        node.submit(NOV_10_2026, false)
+        node.submit_all(NOV_10_2026)
             .await
             .unwrap()
             .outcomes
@@ -82,21 +88,15 @@ async fn a_crash_after_sending_leads_to_a_harmless_resubmission() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     queued(&node).await;
-    node.submit(NOV_10_2026, false).await.unwrap();
+    node.submit_all(NOV_10_2026).await.unwrap();
     // Simulate a crash between the send and the marking: the entry is pending again and its
     // receipt was never stored.
-    sqlx::query("DELETE FROM receipts")
-        .execute(node.db.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE outbox SET state = 'pending'")
-        .execute(node.db.pool())
-        .await
-        .unwrap();
-    let summary = node.submit(NOV_10_2026 + 60, false).await.unwrap();
+    node.store().forget_deliveries().await.unwrap();
+    let summary = node.submit_all(NOV_10_2026 + 60).await.unwrap();
     assert_eq!(
         summary.outcomes,
         vec![Outcome::Delivered {
+            form: default_form_key(),
             period: october(),
             revision: 1,
             sequence: 1,
@@ -104,12 +104,8 @@ async fn a_crash_after_sending_leads_to_a_harmless_resubmission() {
         }]
     );
     assert_eq!(coordinator.stored(), 1, "stored once at the coordinator");
-    let receipts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipts")
-        .fetch_one(node.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(receipts, 1);
-    assert_eq!(states(&node).await, vec![("delivered".into(), 0, None)]);
+    assert_eq!(node.store().count_receipts().await.unwrap(), 1);
+    assert_eq!(states(&node).await, vec![(EntryState::Delivered, 0, None)]);
 }
 
 #[tokio::test]
@@ -119,24 +115,24 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
     queued(&node).await;
 
     coordinator.set_mode(Mode::Refuse(RefusalCode::Unavailable));
-    let summary = node.submit(NOV_10_2026, false).await.unwrap();
+    let summary = node.submit_all(NOV_10_2026).await.unwrap();
     let [
         Outcome::Retry {
             next_attempt_at, ..
         },
     ] = summary.outcomes.as_slice()
     else {
-        panic!("{summary}")
+        panic!("{summary:?}")
     };
     // First retry: between half and all of retry_base_secs (60).
     assert!(
         (NOV_10_2026 + 30..=NOV_10_2026 + 60).contains(next_attempt_at),
         "{next_attempt_at}"
     );
-    assert_eq!(states(&node).await, vec![("pending".into(), 1, None)]);
+    assert_eq!(states(&node).await, vec![(EntryState::Pending, 1, None)]);
     // Not due yet: `run`'s due-only round does nothing.
     assert!(
-        node.submit(NOV_10_2026 + 29, true)
+        node.submit_due(NOV_10_2026 + 29)
             .await
             .unwrap()
             .outcomes
@@ -144,10 +140,11 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
     );
 
     coordinator.set_mode(Mode::Refuse(RefusalCode::StaleRevision));
-    let summary = node.submit(NOV_10_2026 + 120, false).await.unwrap();
+    let summary = node.submit_all(NOV_10_2026 + 120).await.unwrap();
     assert_eq!(
         summary.outcomes,
         vec![Outcome::Refused {
+            form: default_form_key(),
             period: october(),
             revision: 1,
             code: RefusalCode::StaleRevision
@@ -156,14 +153,21 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
     assert!(!summary.all_delivered());
     assert_eq!(
         states(&node).await,
-        vec![("refused".into(), 2, Some("stale_revision".into()))]
+        vec![(EntryState::Refused, 2, Some("stale_revision".into()))]
     );
-    let status = node.status().await.unwrap().to_string();
-    assert!(status.contains("REFUSED (stale_revision)"), "{status}");
-    assert!(status.contains("Refused: 1"), "{status}");
+    let shown = common::run_cli(&node.dir().root, &["status"]);
+    assert!(shown.contains("REFUSED (stale_revision)"), "{shown}");
+    assert!(shown.contains("Refused: 1"), "{shown}");
+    let status = node.status().await.unwrap();
+    assert_eq!(status.entries[0].state, EntryState::Refused);
+    assert_eq!(
+        status.entries[0].refusal_code.as_deref(),
+        Some("stale_revision")
+    );
+    assert_eq!(status.refused, 1);
     // A refused entry is not retried.
     assert!(
-        node.submit(NOV_10_2026 + 10_000, false)
+        node.submit_all(NOV_10_2026 + 10_000)
             .await
             .unwrap()
             .outcomes
@@ -178,25 +182,16 @@ async fn receipts_that_do_not_verify_or_name_another_report_leave_the_entry_pend
     queued(&node).await;
     for mode in [Mode::ForgedReceipt, Mode::WrongReceipt] {
         coordinator.set_mode(mode);
-        let summary = node.submit(NOV_10_2026, false).await.unwrap();
+        let summary = node.submit_all(NOV_10_2026).await.unwrap();
         assert!(
             matches!(summary.outcomes.as_slice(), [Outcome::Retry { .. }]),
-            "{mode:?}: {summary}"
+            "{mode:?}: {summary:?}"
         );
     }
-    assert_eq!(states(&node).await, vec![("pending".into(), 2, None)]);
-    let receipts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipts")
-        .fetch_one(node.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(receipts, 0);
+    assert_eq!(states(&node).await, vec![(EntryState::Pending, 2, None)]);
+    assert_eq!(node.store().count_receipts().await.unwrap(), 0);
     coordinator.set_mode(Mode::Accept);
-    assert!(
-        node.submit(NOV_10_2026, false)
-            .await
-            .unwrap()
-            .all_delivered()
-    );
+    assert!(node.submit_all(NOV_10_2026).await.unwrap().all_delivered());
 }
 
 #[tokio::test]
@@ -209,17 +204,17 @@ async fn an_unpinned_coordinator_is_never_spoken_to() {
         quietcount_keys::Identity::from_seed([5; 32]),
         node.identity().verifying_key(),
     );
-    let dir = node.dir.root.clone();
+    let dir = node.dir().root.clone();
     drop(node);
     common::set_config(&dir, "coordinator", &format!("\"{}\"", impostor.addr));
     let node = Node::open(&dir).await.unwrap();
-    let err = node.submit(NOV_10_2026, false).await.unwrap_err();
+    let err = node.submit_all(NOV_10_2026).await.unwrap_err();
     assert!(matches!(err, NodeError::Delivery(_)), "{err}");
     assert!(
         impostor.received_bytes().is_empty(),
         "no report reached the impostor"
     );
-    assert_eq!(states(&node).await, vec![("pending".into(), 1, None)]);
+    assert_eq!(states(&node).await, vec![(EntryState::Pending, 1, None)]);
 }
 
 #[tokio::test]
@@ -227,8 +222,8 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     let hash = queued(&node).await;
-    let dir = node.dir.root.clone();
-    node.db.close().await;
+    let dir = node.dir().root.clone();
+    node.close().await;
     drop(node);
     // Nobody listens on this port.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -237,12 +232,10 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
     common::set_config(&dir, "coordinator", &format!("\"{silent_addr}\""));
     common::set_config(&dir, "connect_timeout_secs", "1");
     let node = Node::open(&dir).await.unwrap();
-    let err = node.submit(NOV_10_2026, false).await.unwrap_err();
+    let err = node.submit_all(NOV_10_2026).await.unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
     assert!(err.to_string().contains("stay in the outbox"), "{err}");
-    let pending = quietcount_node::outbox::pending(&node.db, None)
-        .await
-        .unwrap();
+    let pending = node.store().pending_entries().await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].envelope_hash, hash);
     assert_eq!(pending[0].attempts, 1);
@@ -253,7 +246,7 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
             .unwrap()
             .contains("unreachable")
     );
-    node.db.close().await;
+    node.close().await;
     drop(node);
 
     // Restart, coordinator back: the same envelope is delivered, once.
@@ -263,8 +256,8 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
         node.status().await.unwrap().entries[0].state,
         EntryState::Pending
     );
-    let summary = node.submit(NOV_10_2026 + 3600, false).await.unwrap();
-    assert!(summary.all_delivered(), "{summary}");
+    let summary = node.submit_all(NOV_10_2026 + 3600).await.unwrap();
+    assert!(summary.all_delivered(), "{summary:?}");
     assert_eq!(coordinator.stored(), 1);
     let Request::Submit { envelope } = Request::decode(&coordinator.received_bytes()[0]).unwrap();
     assert_eq!(Sha256Hash::of(&envelope.0), hash);
@@ -275,17 +268,15 @@ async fn revisions_are_delivered_in_order() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     queued(&node).await;
-    let late = root.path().join("late.csv");
-    std::fs::write(
-        &late,
+    common::import_text(
+        &node,
+        "late.csv",
         "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
     )
+    .await
     .unwrap();
-    node.import(&late, false).await.unwrap();
-    node.report(october(), false, false, NOV_10_2026 + 1)
-        .await
-        .unwrap();
-    let summary = node.submit(NOV_10_2026 + 2, false).await.unwrap();
+    queue(&node, october(), NOV_10_2026 + 1).await;
+    let summary = node.submit_all(NOV_10_2026 + 2).await.unwrap();
     let revisions: Vec<u32> = summary
         .outcomes
         .iter()
@@ -303,30 +294,25 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     let first = queued(&node).await;
-    assert!(
-        node.submit(NOV_10_2026, false)
-            .await
-            .unwrap()
-            .all_delivered()
-    );
+    assert!(node.submit_all(NOV_10_2026).await.unwrap().all_delivered());
 
     // A correction (one more counselling session) is refused, e.g. while the province had the
     // site's key revoked by mistake.
-    sqlx::query("INSERT INTO events (client_code, date, service) SELECT client_code, '2026-10-20', 'counselling_group' FROM clients LIMIT 1")
-        .execute(node.db.pool())
-        .await
-        .unwrap();
-    let ReportOutcome::Queued { revision: 2, .. } = node
-        .report(october(), false, false, NOV_10_2026 + 1)
-        .await
-        .unwrap()
+    common::import_text(
+        &node,
+        "correction.csv",
+        "client_code,date,service,outcome\nC1,2026-10-20,counselling_group,\n",
+    )
+    .await
+    .unwrap();
+    let QueueOutcome::Queued { revision: 2, .. } = queue(&node, october(), NOV_10_2026 + 1).await
     else {
         panic!("the correction is revision 2")
     };
     coordinator.set_mode(Mode::Refuse(RefusalCode::Revoked));
     assert!(
         !node
-            .submit(NOV_10_2026 + 2, false)
+            .submit_all(NOV_10_2026 + 2)
             .await
             .unwrap()
             .all_delivered()
@@ -334,24 +320,24 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
 
     // Building again (same data) is not "unchanged": the refused envelope never reached the
     // coordinator. It is revision 2 again, superseding the delivered revision 1.
-    let ReportOutcome::Queued {
+    let QueueOutcome::Queued {
         revision,
         envelope_hash,
         ..
-    } = node
-        .report(october(), false, false, NOV_10_2026 + 3)
-        .await
-        .unwrap()
+    } = queue(&node, october(), NOV_10_2026 + 3).await
     else {
         panic!("a refused report can be built and sent again")
     };
     assert_eq!(revision, 2);
-    let envelope: Vec<u8> =
-        sqlx::query_scalar("SELECT envelope FROM outbox WHERE envelope_hash = ?1")
-            .bind(envelope_hash.0.to_vec())
-            .fetch_one(node.db.pool())
-            .await
-            .unwrap();
+    let envelope = node
+        .store()
+        .outbox_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.envelope_hash == envelope_hash)
+        .unwrap()
+        .envelope;
     let report = quietcount_protocol::open::<quietcount_protocol::SiteReport>(
         &envelope,
         &node.identity().verifying_key(),
@@ -361,7 +347,7 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
     assert_eq!(report.supersedes, Some(first));
     coordinator.set_mode(Mode::Accept);
     assert!(
-        node.submit(NOV_10_2026 + 4, false)
+        node.submit_all(NOV_10_2026 + 4)
             .await
             .unwrap()
             .all_delivered()
@@ -369,9 +355,9 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
     assert_eq!(
         states(&node).await,
         vec![
-            ("delivered".into(), 0, None),
-            ("refused".into(), 1, Some("revoked".into())),
-            ("delivered".into(), 0, None),
+            (EntryState::Delivered, 0, None),
+            (EntryState::Refused, 1, Some("revoked".into())),
+            (EntryState::Delivered, 0, None),
         ]
     );
 }

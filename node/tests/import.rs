@@ -4,33 +4,30 @@
 
 mod common;
 
+use common::{fresh_node, import};
+use quietcount_node::dates::Date;
+use quietcount_node::import::{ClientRecord, EventRecord};
 use quietcount_node::{ImportSummary, Node, NodeError, Problem};
 
-async fn fresh_node(root: &std::path::Path) -> Node {
-    let dir = common::init_node(
-        root,
-        "127.0.0.1:9".parse().unwrap(),
-        &common::TestCoordinator::identity(),
-    )
-    .await;
-    Node::open(&dir).await.unwrap()
+async fn stored_clients(node: &Node) -> Vec<ClientRecord> {
+    node.store().clients().await.unwrap()
 }
 
-async fn count(node: &Node, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(node.db.pool())
+async fn stored_events(node: &Node) -> Vec<EventRecord> {
+    node.store()
+        .events()
         .await
         .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
 }
 
 #[tokio::test]
 async fn imports_the_samples_with_vietnamese_labels_and_dates() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    let clients = node
-        .import(&common::data("clients.csv"), false)
-        .await
-        .unwrap();
+    let clients = import(&node, "clients.csv").await.unwrap();
     assert_eq!(
         clients,
         ImportSummary::Clients {
@@ -40,10 +37,7 @@ async fn imports_the_samples_with_vietnamese_labels_and_dates() {
             unchanged: 0
         }
     );
-    let events = node
-        .import(&common::data("services.csv"), false)
-        .await
-        .unwrap();
+    let events = import(&node, "services.csv").await.unwrap();
     assert_eq!(
         events,
         ImportSummary::Events {
@@ -54,52 +48,49 @@ async fn imports_the_samples_with_vietnamese_labels_and_dates() {
     );
 
     // BD-0002: "07/08/2001", "Nam", "Ma túy tổng hợp" became ISO and codes.
-    let row: (String, String, Option<String>, String, String) = sqlx::query_as(
-        "SELECT date_of_birth, sex, primary_substance, referral_source, modality FROM clients WHERE client_code = 'BD-0002'",
-    )
-    .fetch_one(node.db.pool())
-    .await
-    .unwrap();
+    let row = node.store().client("BD-0002").await.unwrap().unwrap();
     assert_eq!(
-        row,
         (
-            "2001-08-07".into(),
-            "male".into(),
-            Some("methamphetamine".into()),
-            "family".into(),
-            "voluntary".into()
+            row.date_of_birth.map(|d| d.to_string()),
+            row.sex,
+            row.primary_substance,
+            row.referral_source,
+            row.modality
+        ),
+        (
+            Some("2001-08-07".into()),
+            "male",
+            Some("methamphetamine"),
+            "family",
+            "voluntary"
         )
     );
+    assert_eq!(row.date_of_birth, Date::new(2001, 8, 7));
     // BD-0008: "Nữ", "Chất dạng thuốc phiện".
-    let row: (String, Option<String>) =
-        sqlx::query_as("SELECT sex, primary_substance FROM clients WHERE client_code = 'BD-0008'")
-            .fetch_one(node.db.pool())
-            .await
-            .unwrap();
-    assert_eq!(row, ("female".into(), Some("opioids".into())));
+    let row = node.store().client("BD-0008").await.unwrap().unwrap();
+    assert_eq!(
+        (row.sex, row.primary_substance),
+        ("female", Some("opioids"))
+    );
     // Empty substance is unknown (NULL): BD-0024 and BD-0028.
+    let all = stored_clients(&node).await;
     assert_eq!(
-        count(
-            &node,
-            "SELECT COUNT(*) FROM clients WHERE primary_substance IS NULL"
-        )
-        .await,
-        2
+        all.iter()
+            .filter(|c| c.primary_substance.is_none())
+            .map(|c| c.client_code.as_str())
+            .collect::<Vec<_>>(),
+        ["BD-0024", "BD-0028"]
     );
+    assert_eq!(all.iter().filter(|c| c.sex == "female").count(), 5);
+    let all = stored_events(&node).await;
     assert_eq!(
-        count(&node, "SELECT COUNT(*) FROM clients WHERE sex = 'female'").await,
-        5
-    );
-    assert_eq!(
-        count(
-            &node,
-            "SELECT COUNT(*) FROM events WHERE service = 'urine_test' AND outcome = 'positive'"
-        )
-        .await,
+        all.iter()
+            .filter(|e| e.service == "urine_test" && e.outcome == "positive")
+            .count(),
         13
     );
     assert_eq!(
-        count(&node, "SELECT COUNT(*) FROM events WHERE outcome = ''").await,
+        all.iter().filter(|e| e.outcome.is_empty()).count(),
         225 - 43
     );
 }
@@ -108,35 +99,19 @@ async fn imports_the_samples_with_vietnamese_labels_and_dates() {
 async fn reimporting_the_same_files_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    node.import(&common::data("clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("services.csv"), false)
-        .await
-        .unwrap();
+    import(&node, "clients.csv").await.unwrap();
+    import(&node, "services.csv").await.unwrap();
     let snapshot = |node: &Node| {
-        let pool = node.db.pool().clone();
+        let store = node.store().clone();
         async move {
-            let clients: Vec<(String, String, Option<String>)> = sqlx::query_as(
-                "SELECT client_code, full_name, date_of_birth FROM clients ORDER BY client_code",
+            (
+                store.clients().await.unwrap(),
+                store.events().await.unwrap(),
             )
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-            let events: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
-                "SELECT id, client_code, date, service, outcome, ordinal FROM events ORDER BY id",
-            )
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-            (clients, events)
         }
     };
     let before = snapshot(&node).await;
-    let again = node
-        .import(&common::data("clients.csv"), false)
-        .await
-        .unwrap();
+    let again = import(&node, "clients.csv").await.unwrap();
     assert_eq!(
         again,
         ImportSummary::Clients {
@@ -146,10 +121,7 @@ async fn reimporting_the_same_files_changes_nothing() {
             unchanged: 40
         }
     );
-    let again = node
-        .import(&common::data("services.csv"), false)
-        .await
-        .unwrap();
+    let again = import(&node, "services.csv").await.unwrap();
     assert_eq!(
         again,
         ImportSummary::Events {
@@ -165,44 +137,36 @@ async fn reimporting_the_same_files_changes_nothing() {
 async fn identical_events_on_one_day_count_separately_and_reimport_is_idempotent() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
+    import(&node, "fixture_clients.csv").await.unwrap();
+    import(&node, "fixture_services.csv").await.unwrap();
+    import(&node, "fixture_services.csv").await.unwrap();
     assert_eq!(
-        count(
-            &node,
-            "SELECT COUNT(*) FROM events WHERE client_code = 'C2' AND service = 'counselling_group'"
-        )
-        .await,
+        stored_events(&node)
+            .await
+            .iter()
+            .filter(|e| e.client_code == "C2" && e.service == "counselling_group")
+            .count(),
         2
     );
-    assert_eq!(count(&node, "SELECT COUNT(*) FROM events").await, 17);
+    assert_eq!(node.store().count_events().await.unwrap(), 17);
 }
 
 #[tokio::test]
 async fn an_updated_client_row_is_upserted() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    let changed = root.path().join("changed.csv");
+    import(&node, "fixture_clients.csv").await.unwrap();
     let text = std::fs::read_to_string(common::data("fixture_clients.csv")).unwrap();
-    std::fs::write(
-        &changed,
-        text.replace(
+    let summary = common::import_text(
+        &node,
+        "changed.csv",
+        &text.replace(
             "C5,Epsilon Five,1970-01-01,male",
             "C5,Epsilon Five,1970-01-01,female",
         ),
     )
+    .await
     .unwrap();
-    let summary = node.import(&changed, false).await.unwrap();
     assert_eq!(
         summary,
         ImportSummary::Clients {
@@ -218,9 +182,9 @@ async fn an_updated_client_row_is_upserted() {
 async fn bad_rows_are_all_listed_by_line_and_column_without_values_and_nothing_is_written() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    let bad = root.path().join("bad.csv");
-    std::fs::write(
-        &bad,
+    let err = common::import_text(
+        &node,
+        "bad.csv",
         "client_code,full_name,date_of_birth,sex,phone,national_id,address,primary_substance,referral_source,enrolled_on,modality\n\
          OK-1,Secretname Good,1990-01-01,male,0911111111,011111111111,Secretward,opioids,police,2026-01-01,voluntary\n\
          BAD-2,Secretname Two,31/02/1990,Secretsex,0922222222,022222222222,Secretward,opioids,police,2026-01-01,voluntary\n\
@@ -229,8 +193,8 @@ async fn bad_rows_are_all_listed_by_line_and_column_without_values_and_nothing_i
          BAD-5,Secretname Short,1990-01-01\n\
          ,,1990-01-01,male,0955555555,055555555555,Secretward,opioids,police,,voluntary\n",
     )
-    .unwrap();
-    let err = node.import(&bad, false).await.unwrap_err();
+    .await
+    .unwrap_err();
     let NodeError::Import(quietcount_node::ImportError::BadRows { problems, .. }) = &err else {
         panic!("unexpected error {err}");
     };
@@ -266,7 +230,7 @@ async fn bad_rows_are_all_listed_by_line_and_column_without_values_and_nothing_i
         );
     }
     assert_eq!(
-        count(&node, "SELECT COUNT(*) FROM clients").await,
+        node.store().count_clients().await.unwrap(),
         0,
         "nothing written"
     );
@@ -276,12 +240,10 @@ async fn bad_rows_are_all_listed_by_line_and_column_without_values_and_nothing_i
 async fn events_for_unknown_clients_or_with_bad_outcomes_abort_the_whole_file() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    let bad = root.path().join("events.csv");
-    std::fs::write(
-        &bad,
+    import(&node, "fixture_clients.csv").await.unwrap();
+    let err = common::import_text(
+        &node,
+        "events.csv",
         "client_code,date,service,outcome\n\
          C1,2026-10-01,methadone,\n\
          NOPE-9,2026-10-01,methadone,\n\
@@ -289,8 +251,8 @@ async fn events_for_unknown_clients_or_with_bad_outcomes_abort_the_whole_file() 
          C1,2026-10-02,methadone,positive\n\
          C1,2026-10-02,teleportation,\n",
     )
-    .unwrap();
-    let err = node.import(&bad, false).await.unwrap_err();
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("line 3, column 1 (client_code): no client"),
@@ -307,7 +269,7 @@ async fn events_for_unknown_clients_or_with_bad_outcomes_abort_the_whole_file() 
         "{text}"
     );
     assert_eq!(
-        count(&node, "SELECT COUNT(*) FROM events").await,
+        node.store().count_events().await.unwrap(),
         0,
         "the good row was not written either"
     );
@@ -317,9 +279,9 @@ async fn events_for_unknown_clients_or_with_bad_outcomes_abort_the_whole_file() 
 async fn an_unknown_header_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    let bad = root.path().join("other.csv");
-    std::fs::write(&bad, "name,phone\nSecret,0900\n").unwrap();
-    let err = node.import(&bad, false).await.unwrap_err();
+    let err = common::import_text(&node, "other.csv", "name,phone\nSecret,0900\n")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("header not recognised"), "{err}");
     assert!(!err.to_string().contains("Secret"));
 }
@@ -328,24 +290,22 @@ async fn an_unknown_header_is_refused() {
 async fn backup_is_a_complete_private_data_directory_and_never_overwrites() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    node.import(&common::data("clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("services.csv"), false)
-        .await
-        .unwrap();
+    import(&node, "clients.csv").await.unwrap();
+    import(&node, "services.csv").await.unwrap();
     let out = root.path().join("backup");
     node.backup(&out).await.unwrap();
 
     // The copy opens as a data directory with the same records and the same identity.
     let copy = Node::open(&out).await.unwrap();
-    for sql in [
-        "SELECT count(*) FROM clients",
-        "SELECT count(*) FROM events",
-    ] {
-        assert_eq!(count(&copy, sql).await, count(&node, sql).await, "{sql}");
-    }
-    assert_eq!(count(&copy, "SELECT count(*) FROM clients").await, 40);
+    assert_eq!(
+        copy.store().count_clients().await.unwrap(),
+        node.store().count_clients().await.unwrap()
+    );
+    assert_eq!(
+        copy.store().count_events().await.unwrap(),
+        node.store().count_events().await.unwrap()
+    );
+    assert_eq!(copy.store().count_clients().await.unwrap(), 40);
     assert_eq!(copy.identity().fingerprint(), node.identity().fingerprint());
     #[cfg(unix)]
     {
@@ -367,11 +327,13 @@ async fn backup_is_a_complete_private_data_directory_and_never_overwrites() {
     // A second backup into the same place is refused and leaves the first intact.
     assert!(node.backup(&out).await.is_err());
     assert_eq!(
-        count(
-            &Node::open(&out).await.unwrap(),
-            "SELECT count(*) FROM clients"
-        )
-        .await,
+        Node::open(&out)
+            .await
+            .unwrap()
+            .store()
+            .count_clients()
+            .await
+            .unwrap(),
         40
     );
 }

@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::{NOV_10_2026, october};
-use quietcount_node::ReportOutcome;
+use common::{DEFAULT_FORM, NOV_10_2026, october};
+use quietcount_node::OpenPeriod;
 
 const CLIENTS: usize = 60;
 
@@ -122,12 +122,19 @@ async fn no_identifiable_value_leaves_the_database() {
 
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
-    let dir = node.dir.root.clone();
+    let dir = node.dir().root.clone();
     let (clients, services) = write_marked_records(root.path());
     let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
 
-    node.import(&clients, true).await.unwrap();
-    node.import(&services, true).await.unwrap();
+    // Progress reports are shown by the CLI: what they carry is checked too.
+    let mut progress = Vec::new();
+    node.import_file(&clients, |p| progress.push(format!("{p:?}")))
+        .await
+        .unwrap();
+    node.import_file(&services, |p| progress.push(format!("{p:?}")))
+        .await
+        .unwrap();
+    outputs.push(("import progress".into(), progress.concat().into_bytes()));
 
     // A refused import whose bad values are themselves markers.
     let bad = root.path().join("bad.csv");
@@ -138,7 +145,7 @@ async fn no_identifiable_value_leaves_the_database() {
          ZQCODE-0001,ZQMARK-name-0001,01/01/1901,male,0999000001,ZQMARK-nid,ZQMARK-addr,,police,2026-01-01,voluntary,ZQBAD-extra\n",
     )
     .unwrap();
-    let err = node.import(&bad, true).await.unwrap_err();
+    let err = node.import_file(&bad, |_| {}).await.unwrap_err();
     outputs.push(("import error".into(), format!("{err} {err:?}").into_bytes()));
     let bad_events = root.path().join("bad_events.csv");
     std::fs::write(
@@ -146,41 +153,30 @@ async fn no_identifiable_value_leaves_the_database() {
         "client_code,date,service,outcome\nZQBAD-who,1901-01-01,ZQBAD-svc,ZQBAD-out\n",
     )
     .unwrap();
-    let err = node.import(&bad_events, true).await.unwrap_err();
+    let err = node.import_file(&bad_events, |_| {}).await.unwrap_err();
     outputs.push((
         "event import error".into(),
         format!("{err} {err:?}").into_bytes(),
     ));
 
     // Preview, the scheduled build by the service, a manual revision, delivery, status.
-    let ReportOutcome::Preview { text, report } = node
-        .report(october(), true, false, NOV_10_2026)
+    // (The rendered preview, status and summaries are the CLI's: the binary runs below.)
+    let preview = node
+        .preview_report(DEFAULT_FORM, october(), NOV_10_2026, OpenPeriod::Refuse)
         .await
-        .unwrap()
-    else {
-        panic!()
-    };
-    outputs.push(("preview".into(), format!("{text}{report:?}").into_bytes()));
+        .unwrap();
+    outputs.push(("preview".into(), format!("{preview:?}").into_bytes()));
     quietcount_node::service::tick(&node, NOV_10_2026)
         .await
         .unwrap();
     let september = quietcount_protocol::Period::parse("2026-09").unwrap();
-    let outcome = node
-        .report(september, false, false, NOV_10_2026)
-        .await
-        .unwrap();
-    outputs.push((
-        "report outcome".into(),
-        format!("{outcome} {outcome:?}").into_bytes(),
-    ));
-    let summary = node.submit(NOV_10_2026, false).await.unwrap();
-    assert!(summary.all_delivered(), "{summary}");
-    outputs.push((
-        "submit".into(),
-        format!("{summary} {summary:?}").into_bytes(),
-    ));
+    let outcome = common::queue(&node, september, NOV_10_2026).await;
+    outputs.push(("report outcome".into(), format!("{outcome:?}").into_bytes()));
+    let summary = node.submit_all(NOV_10_2026).await.unwrap();
+    assert!(summary.all_delivered(), "{summary:?}");
+    outputs.push(("submit".into(), format!("{summary:?}").into_bytes()));
     let status = node.status().await.unwrap();
-    outputs.push(("status".into(), format!("{status} {status:?}").into_bytes()));
+    outputs.push(("status".into(), format!("{status:?}").into_bytes()));
     assert_eq!(
         coordinator.stored(),
         2,
@@ -188,16 +184,20 @@ async fn no_identifiable_value_leaves_the_database() {
     );
 
     // Outbox payloads and receipts, read back from the database.
-    let stored: Vec<(Vec<u8>,)> =
-        sqlx::query_as("SELECT envelope FROM outbox UNION ALL SELECT receipt FROM receipts")
-            .fetch_all(node.db.pool())
-            .await
-            .unwrap();
+    let mut stored: Vec<Vec<u8>> = node
+        .store()
+        .outbox_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.envelope)
+        .collect();
+    stored.extend(status.receipts.iter().map(|r| r.receipt.clone()));
     assert_eq!(stored.len(), 4);
-    for (i, (bytes,)) in stored.into_iter().enumerate() {
+    for (i, bytes) in stored.into_iter().enumerate() {
         outputs.push((format!("outbox/receipt {i}"), bytes));
     }
-    node.db.close().await;
+    node.close().await;
     drop(node);
 
     // The binary at trace level: a refused import, a preview and the status.

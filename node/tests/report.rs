@@ -4,26 +4,13 @@
 
 mod common;
 
-use common::{NOV_10_2026, OCT_15_2026, october};
+use common::{DEFAULT_FORM, NOV_10_2026, OCT_15_2026, SECOND_FORM, fixture_node, october, queue};
 use quietcount_node::report::{IndicatorCounts, compute_counts};
-use quietcount_node::{Node, NodeError, ReportOutcome};
-use quietcount_protocol::{Cell, CountTable, SiteReport, suppress};
+use quietcount_node::{FormKey, Node, NodeError, OpenPeriod, QueueOutcome};
+use quietcount_protocol::{Cell, CountTable, Form, SiteReport, suppress};
 
-async fn fixture_node(root: &std::path::Path) -> Node {
-    let dir = common::init_node(
-        root,
-        "127.0.0.1:9".parse().unwrap(),
-        &common::TestCoordinator::identity(),
-    )
-    .await;
-    let node = Node::open(&dir).await.unwrap();
-    node.import(&common::data("fixture_clients.csv"), false)
-        .await
-        .unwrap();
-    node.import(&common::data("fixture_services.csv"), false)
-        .await
-        .unwrap();
-    node
+fn default_form(node: &Node) -> &Form {
+    node.form(DEFAULT_FORM).unwrap()
 }
 
 fn table<'a>(counts: &'a [IndicatorCounts], indicator: &str, position: usize) -> &'a CountTable {
@@ -41,7 +28,7 @@ fn cell(node: &Node, t: &CountTable, codes: &[&str]) -> u64 {
         .iter()
         .zip(codes)
         .map(|(d, code)| {
-            let dim = node.form.dimension(d).unwrap();
+            let dim = default_form(node).dimension(d).unwrap();
             if *code == "*" {
                 dim.categories.len()
             } else {
@@ -59,10 +46,10 @@ fn cell(node: &Node, t: &CountTable, codes: &[&str]) -> u64 {
 async fn counts_match_hand_computed_expectations() {
     let root = tempfile::tempdir().unwrap();
     let node = fixture_node(root.path()).await;
-    let counts = compute_counts(&node.db, &node.form, october())
+    let counts = compute_counts(node.store(), default_form(&node), october())
         .await
         .unwrap();
-    assert_eq!(counts.len(), node.form.indicators.len());
+    assert_eq!(counts.len(), default_form(&node).indicators.len());
     let c = |indicator: &str, position: usize, codes: &[&str]| {
         cell(&node, table(&counts, indicator, position), codes)
     };
@@ -117,7 +104,7 @@ async fn counts_match_hand_computed_expectations() {
 
     // The same data gives the same answer twice.
     assert_eq!(
-        compute_counts(&node.db, &node.form, october())
+        compute_counts(node.store(), default_form(&node), october())
             .await
             .unwrap(),
         counts
@@ -128,18 +115,17 @@ async fn counts_match_hand_computed_expectations() {
 async fn preview_shows_exactly_the_suppressed_tables_and_writes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let node = fixture_node(root.path()).await;
-    let outcome = node
-        .report(october(), true, false, NOV_10_2026)
+    let preview = node
+        .preview_report(DEFAULT_FORM, october(), NOV_10_2026, OpenPeriod::Refuse)
         .await
         .unwrap();
-    let ReportOutcome::Preview { report, text } = outcome else {
-        panic!("not a preview")
-    };
-    let counts = compute_counts(&node.db, &node.form, october())
+    let report = preview.report;
+    assert_eq!(preview.form, FormKey::of(default_form(&node)));
+    let counts = compute_counts(node.store(), default_form(&node), october())
         .await
         .unwrap();
     for (published, true_counts) in report.indicators.iter().zip(&counts) {
-        let expected = suppress(&true_counts.tables, &node.config.policy()).unwrap();
+        let expected = suppress(&true_counts.tables, &node.config().policy()).unwrap();
         assert_eq!(published.tables, expected, "{}", published.indicator);
     }
     assert!(
@@ -150,14 +136,16 @@ async fn preview_shows_exactly_the_suppressed_tables_and_writes_nothing() {
             .flat_map(|t| &t.cells)
             .any(|c| *c == Cell::Suppressed)
     );
+    assert_eq!(report.revision, 1);
+    // The CLI renders those tables, English and Vietnamese, suppressed cells as `*`.
+    let text = common::run_cli(
+        &node.dir().root,
+        &["report", "--period", "2026-10", "--preview"],
+    );
     assert!(text.contains("Clients active in the period / Số người đang được hỗ trợ trong kỳ"));
     assert!(text.contains("Total / Tổng"));
     assert!(text.contains('*'));
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-        .fetch_one(node.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(entries, 0);
+    assert!(node.store().outbox_entries().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -165,12 +153,16 @@ async fn an_open_period_is_refused_unless_allowed() {
     let root = tempfile::tempdir().unwrap();
     let node = fixture_node(root.path()).await;
     let err = node
-        .report(october(), false, false, OCT_15_2026)
+        .queue_report(DEFAULT_FORM, october(), OCT_15_2026, OpenPeriod::Refuse)
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::PeriodNotOver { .. }), "{err}");
+    assert!(
+        !err.to_string().contains("--"),
+        "the library names no CLI flag: {err}"
+    );
     let err = node
-        .report(october(), true, false, OCT_15_2026)
+        .preview_report(DEFAULT_FORM, october(), OCT_15_2026, OpenPeriod::Refuse)
         .await
         .unwrap_err();
     assert!(
@@ -178,10 +170,10 @@ async fn an_open_period_is_refused_unless_allowed() {
         "preview too: {err}"
     );
     assert!(matches!(
-        node.report(october(), false, true, OCT_15_2026)
+        node.queue_report(DEFAULT_FORM, october(), OCT_15_2026, OpenPeriod::Allow)
             .await
             .unwrap(),
-        ReportOutcome::Queued { revision: 1, .. }
+        QueueOutcome::Queued { revision: 1, .. }
     ));
 }
 
@@ -190,54 +182,42 @@ async fn unchanged_content_is_not_resent_and_changed_content_is_the_next_revisio
     let root = tempfile::tempdir().unwrap();
     let node = fixture_node(root.path()).await;
     let site_key = node.identity().verifying_key();
-    let ReportOutcome::Queued {
+    let QueueOutcome::Queued {
         revision: 1,
         envelope_hash: first,
         ..
-    } = node
-        .report(october(), false, false, NOV_10_2026)
-        .await
-        .unwrap()
+    } = queue(&node, october(), NOV_10_2026).await
     else {
         panic!("first report not queued")
     };
     // Later, same data: nothing to do.
-    let again = node
-        .report(october(), false, false, NOV_10_2026 + 3600)
-        .await
-        .unwrap();
+    let again = queue(&node, october(), NOV_10_2026 + 3600).await;
     assert!(
-        matches!(again, ReportOutcome::Unchanged { revision: 1, .. }),
-        "{again}"
+        matches!(again, QueueOutcome::Unchanged { revision: 1, .. }),
+        "{again:?}"
     );
 
     // A late entry changes October: revision 2 supersedes revision 1.
-    let late = root.path().join("late.csv");
-    std::fs::write(
-        &late,
+    common::import_text(
+        &node,
+        "late.csv",
         "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
     )
+    .await
     .unwrap();
-    node.import(&late, false).await.unwrap();
-    let ReportOutcome::Queued {
+    let QueueOutcome::Queued {
         revision: 2,
         envelope_hash: second,
         ..
-    } = node
-        .report(october(), false, false, NOV_10_2026 + 7200)
-        .await
-        .unwrap()
+    } = queue(&node, october(), NOV_10_2026 + 7200).await
     else {
         panic!("second report not queued")
     };
-    let envelopes: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT revision, envelope FROM outbox ORDER BY revision")
-            .fetch_all(node.db.pool())
-            .await
-            .unwrap();
+    let mut envelopes = node.store().outbox_entries().await.unwrap();
+    envelopes.sort_by_key(|e| e.revision);
     assert_eq!(envelopes.len(), 2);
-    let r1 = quietcount_protocol::open::<SiteReport>(&envelopes[0].1, &site_key).unwrap();
-    let r2 = quietcount_protocol::open::<SiteReport>(&envelopes[1].1, &site_key).unwrap();
+    let r1 = quietcount_protocol::open::<SiteReport>(&envelopes[0].envelope, &site_key).unwrap();
+    let r2 = quietcount_protocol::open::<SiteReport>(&envelopes[1].envelope, &site_key).unwrap();
     assert_eq!(r1.hash, first);
     assert_eq!(r2.hash, second);
     assert_eq!(r1.payload.revision, 1);
@@ -245,7 +225,7 @@ async fn unchanged_content_is_not_resent_and_changed_content_is_the_next_revisio
     assert_eq!(r2.payload.revision, 2);
     assert_eq!(r2.payload.supersedes, Some(first));
     assert_eq!(r2.payload.generated_at, NOV_10_2026 + 7200);
-    r2.payload.check_against(&node.form).unwrap();
+    r2.payload.check_against(default_form(&node)).unwrap();
     assert_eq!(r2.payload.site, common::site());
     assert_eq!(r2.payload.policy.k, 5);
 }
@@ -254,22 +234,127 @@ async fn unchanged_content_is_not_resent_and_changed_content_is_the_next_revisio
 async fn a_stricter_k_from_the_config_is_applied() {
     let root = tempfile::tempdir().unwrap();
     let node = fixture_node(root.path()).await;
-    let dir = node.dir.root.clone();
+    let dir = node.dir().root.clone();
     drop(node);
     common::set_config(&dir, "k", "11");
     let node = Node::open(&dir).await.unwrap();
-    let ReportOutcome::Preview { report, .. } = node
-        .report(october(), true, false, NOV_10_2026)
+    let preview = node
+        .preview_report(DEFAULT_FORM, october(), NOV_10_2026, OpenPeriod::Refuse)
         .await
-        .unwrap()
-    else {
-        panic!()
-    };
-    assert_eq!(report.policy.k, 11);
+        .unwrap();
+    assert_eq!(preview.report.policy.k, 11);
     common::set_config(&dir, "k", "1");
     let err = Node::open(&dir).await.unwrap_err();
     assert!(
         err.to_string().contains("k = 1 is below the minimum"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_second_form_for_the_same_month_gets_its_own_revision_one() {
+    let root = tempfile::tempdir().unwrap();
+    let node = fixture_node(root.path()).await;
+    // The default form's October report comes first: revision 1.
+    let QueueOutcome::Queued {
+        revision: 1,
+        envelope_hash: default_first,
+        ..
+    } = queue(&node, october(), NOV_10_2026).await
+    else {
+        panic!("the default form's report is queued")
+    };
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    common::add_second_form(&dir);
+    let node = Node::open(&dir).await.unwrap();
+    assert_eq!(node.forms().len(), 2);
+    let second_key = FormKey::of(node.form(SECOND_FORM).unwrap());
+
+    // Building October for every form: the default form is unchanged, the second form starts
+    // its own chain at revision 1 superseding nothing (not revision 2 after the default form).
+    let outcomes = node
+        .queue_reports(october(), NOV_10_2026 + 60, OpenPeriod::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[0], QueueOutcome::Unchanged { form, revision: 1, .. } if form.id == DEFAULT_FORM),
+        "{outcomes:?}"
+    );
+    let QueueOutcome::Queued {
+        form,
+        revision: 1,
+        envelope_hash: second_first,
+        ..
+    } = &outcomes[1]
+    else {
+        panic!("the second form gets its own revision 1: {outcomes:?}")
+    };
+    assert_eq!(form, &second_key);
+    let site_key = node.identity().verifying_key();
+    let entries = node.store().outbox_entries().await.unwrap();
+    assert_eq!(entries.len(), 2);
+    let second_report =
+        quietcount_protocol::open::<SiteReport>(&entries[1].envelope, &site_key).unwrap();
+    assert_eq!(second_report.hash, *second_first);
+    assert_eq!(
+        second_report.payload.form,
+        node.form(SECOND_FORM).unwrap().reference()
+    );
+    assert_eq!(second_report.payload.revision, 1);
+    assert_eq!(second_report.payload.supersedes, None);
+    second_report
+        .payload
+        .check_against(node.form(SECOND_FORM).unwrap())
+        .unwrap();
+
+    // Late urine tests change both forms (each has `urine_tests`): each takes revision 2 in
+    // its own chain.
+    common::import_text(
+        &node,
+        "late.csv",
+        "client_code,date,service,outcome\n\
+         C1,2026-10-20,urine_test,negative\n\
+         C1,2026-10-21,urine_test,negative\n\
+         C1,2026-10-22,urine_test,negative\n\
+         C1,2026-10-23,urine_test,negative\n\
+         C1,2026-10-24,urine_test,negative\n",
+    )
+    .await
+    .unwrap();
+    let outcomes = node
+        .queue_reports(october(), NOV_10_2026 + 120, OpenPeriod::Refuse)
+        .await
+        .unwrap();
+    let entries = node.store().outbox_entries().await.unwrap();
+    assert_eq!(entries.len(), 4, "{outcomes:?}");
+    for (entry, supersedes) in entries[2..].iter().zip([default_first, *second_first]) {
+        let opened = quietcount_protocol::open::<SiteReport>(&entry.envelope, &site_key).unwrap();
+        assert_eq!(opened.payload.revision, 2);
+        assert_eq!(
+            opened.payload.supersedes,
+            Some(supersedes),
+            "{}",
+            entry.form
+        );
+    }
+    // Only the second form, by id.
+    assert!(matches!(
+        node.queue_report(
+            SECOND_FORM,
+            october(),
+            NOV_10_2026 + 180,
+            OpenPeriod::Refuse
+        )
+        .await
+        .unwrap(),
+        QueueOutcome::Unchanged { revision: 2, .. }
+    ));
+    let err = node
+        .queue_report("no-such-form", october(), NOV_10_2026, OpenPeriod::Refuse)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NodeError::UnknownForm { .. }), "{err}");
 }

@@ -5,37 +5,52 @@
 mod common;
 
 use quietcount_node::Node;
-use quietcount_node::simulate::{SimulateOptions, simulate};
+use quietcount_node::dates::Date;
+use quietcount_node::import::{ClientRecord, EventRecord};
+use quietcount_node::simulate::SimulateOptions;
 
 async fn simulated(root: &std::path::Path, seed: u64) -> Node {
-    let dir = common::init_node(
-        root,
-        "127.0.0.1:9".parse().unwrap(),
-        &common::TestCoordinator::identity(),
-    )
-    .await;
-    let node = Node::open(&dir).await.unwrap();
+    let node = common::fresh_node(root).await;
     let options = SimulateOptions {
         clients: 800,
         months: 6,
         seed,
         until: common::october(),
     };
-    let summary = simulate(&node.db, options, false).await.unwrap();
+    let summary = node.simulate(options, |_| {}).await.unwrap();
     assert_eq!(summary.clients, 800);
     assert_eq!(summary.events, summary.events_inserted);
     // Again with the same seed: nothing new.
-    let again = simulate(&node.db, options, false).await.unwrap();
+    let again = node.simulate(options, |_| {}).await.unwrap();
     assert_eq!(again.events_inserted, 0);
     assert_eq!(again.events, summary.events);
     node
 }
 
-async fn fingerprint(node: &Node) -> Vec<(String, String, String, String)> {
-    sqlx::query_as("SELECT client_code, date, service, outcome FROM events ORDER BY client_code, date, service, outcome, ordinal")
-        .fetch_all(node.db.pool())
+/// Every event, in a canonical order.
+async fn events(node: &Node) -> Vec<EventRecord> {
+    let mut events: Vec<EventRecord> = node
+        .store()
+        .events()
         .await
         .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    events.sort_by(|a, b| {
+        (&a.client_code, a.date, a.service, a.outcome, a.ordinal).cmp(&(
+            &b.client_code,
+            b.date,
+            b.service,
+            b.outcome,
+            b.ordinal,
+        ))
+    });
+    events
+}
+
+fn share(clients: &[ClientRecord], test: impl Fn(&ClientRecord) -> bool) -> f64 {
+    clients.iter().filter(|c| test(c)).count() as f64 / clients.len() as f64
 }
 
 #[tokio::test]
@@ -46,50 +61,64 @@ async fn the_same_seed_gives_the_same_records_and_plausible_mixes() {
     let first = simulated(a.path(), 11).await;
     let second = simulated(b.path(), 11).await;
     let other = simulated(c.path(), 12).await;
-    assert_eq!(fingerprint(&first).await, fingerprint(&second).await);
-    assert_ne!(fingerprint(&first).await, fingerprint(&other).await);
+    assert_eq!(events(&first).await, events(&second).await);
+    assert_ne!(events(&first).await, events(&other).await);
 
-    let share = |sql: &'static str| {
-        let pool = first.db.pool().clone();
-        async move {
-            sqlx::query_scalar::<_, f64>(sql)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let male = share("SELECT AVG(sex = 'male') FROM clients").await;
+    let clients = first.store().clients().await.unwrap();
+    let male = share(&clients, |c| c.sex == "male");
     assert!((0.8..0.95).contains(&male), "male share {male}");
-    let opioids_or_meth =
-        share("SELECT AVG(primary_substance IN ('opioids', 'methamphetamine')) FROM clients").await;
+    let opioids_or_meth = share(&clients, |c| {
+        matches!(c.primary_substance, Some("opioids" | "methamphetamine"))
+    });
     assert!(opioids_or_meth > 0.75, "{opioids_or_meth}");
-    let adults = share(
-        "SELECT AVG(date_of_birth <= '2008-10-31' AND date_of_birth >= '1975-11-01') FROM clients WHERE date_of_birth IS NOT NULL",
-    )
-    .await;
+    let born: Vec<ClientRecord> = clients
+        .iter()
+        .filter(|c| c.date_of_birth.is_some())
+        .cloned()
+        .collect();
+    let (youngest, oldest) = (
+        Date::new(2008, 10, 31).unwrap(),
+        Date::new(1975, 11, 1).unwrap(),
+    );
+    let adults = share(&born, |c| {
+        c.date_of_birth
+            .is_some_and(|d| d <= youngest && d >= oldest)
+    });
     assert!(adults > 0.75, "aged 18-50: {adults}");
-    let police_family_self =
-        share("SELECT AVG(referral_source IN ('police', 'family', 'self')) FROM clients").await;
+    let police_family_self = share(&clients, |c| {
+        matches!(c.referral_source, "police" | "family" | "self")
+    });
     assert!(police_family_self > 0.7, "{police_family_self}");
     // Every event is within the six months and on or after its client's enrolment.
-    let outside: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM events e JOIN clients c USING (client_code) \
-         WHERE e.date < '2026-05-01' OR e.date > '2026-10-31' OR e.date < c.enrolled_on",
-    )
-    .fetch_one(first.db.pool())
-    .await
-    .unwrap();
+    let enrolled: std::collections::HashMap<&str, Date> = clients
+        .iter()
+        .map(|c| (c.client_code.as_str(), c.enrolled_on))
+        .collect();
+    let all = events(&first).await;
+    let (window_start, window_end) = (
+        Date::new(2026, 5, 1).unwrap(),
+        Date::new(2026, 10, 31).unwrap(),
+    );
+    let outside = all
+        .iter()
+        .filter(|e| {
+            e.date < window_start
+                || e.date > window_end
+                || enrolled
+                    .get(e.client_code.as_str())
+                    .is_none_or(|enrolled_on| e.date < *enrolled_on)
+        })
+        .count();
     assert_eq!(outside, 0);
-    let services: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT service) FROM events")
-        .fetch_one(first.db.pool())
-        .await
-        .unwrap();
-    assert!(services >= 15, "{services} services used");
-    let outcomes: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT outcome FROM events WHERE outcome <> '' ORDER BY outcome",
-    )
-    .fetch_all(first.db.pool())
-    .await
-    .unwrap();
-    assert_eq!(outcomes, ["employed", "negative", "positive", "unemployed"]);
+    let services: std::collections::BTreeSet<&str> = all.iter().map(|e| e.service).collect();
+    assert!(services.len() >= 15, "{} services used", services.len());
+    let outcomes: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| e.outcome)
+        .filter(|o| !o.is_empty())
+        .collect();
+    assert_eq!(
+        outcomes.into_iter().collect::<Vec<_>>(),
+        ["employed", "negative", "positive", "unemployed"]
+    );
 }

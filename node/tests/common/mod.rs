@@ -1,5 +1,6 @@
-//! Shared helpers for the node's integration tests: data directories, a small in-test
-//! coordinator speaking the wire protocol over QUIC with pinned mutual TLS, and fixtures.
+//! The one fixture module of the node's integration tests: data directories initialised
+//! with fixed keys and times, the fixture records, a small in-test coordinator speaking the
+//! wire protocol over QUIC with pinned mutual TLS, and the second test form.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::Identity;
-use quietcount_node::{InitOptions, Node};
+use quietcount_node::{ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
 use quietcount_service::tls::SiteDirectory;
@@ -46,6 +47,99 @@ pub async fn init_node(
     .await
     .unwrap();
     dir
+}
+
+/// A fresh data directory under `root`, opened (its coordinator address goes nowhere).
+pub async fn fresh_node(root: &Path) -> Node {
+    let dir = init_node(
+        root,
+        "127.0.0.1:9".parse().unwrap(),
+        &TestCoordinator::identity(),
+    )
+    .await;
+    Node::open(&dir).await.unwrap()
+}
+
+/// A fresh node holding the fixture records (`fixture_clients.csv`, `fixture_services.csv`).
+pub async fn fixture_node(root: &Path) -> Node {
+    let node = fresh_node(root).await;
+    import_fixture_records(&node).await;
+    node
+}
+
+/// Imports the fixture records.
+pub async fn import_fixture_records(node: &Node) {
+    import(node, "fixture_clients.csv").await.unwrap();
+    import(node, "fixture_services.csv").await.unwrap();
+}
+
+/// Imports a file of `tests/data`.
+pub async fn import(node: &Node, name: &str) -> Result<ImportSummary, NodeError> {
+    node.import_file(&data(name), |_| {}).await
+}
+
+/// Imports CSV `text`, as if from a file called `name`.
+pub async fn import_text(node: &Node, name: &str, text: &str) -> Result<ImportSummary, NodeError> {
+    node.import(text.as_bytes(), Path::new(name), |_| {}).await
+}
+
+/// The default form's id.
+pub const DEFAULT_FORM: &str = quietcount_node::config::DEFAULT_FORM_ID;
+
+/// The default form's key, as outbox entries and outcomes name it.
+pub fn default_form_key() -> quietcount_node::FormKey {
+    quietcount_node::FormKey::of(&quietcount_protocol::Form::default_monthly())
+}
+
+/// The id of the second test form (`tests/data/second_monthly_form.toml`).
+pub const SECOND_FORM: &str = "test-harm-reduction-monthly";
+
+/// Adds the second test form to a node's configuration (copying the form file into a
+/// `forms/` folder of the data directory), after the default form.
+pub fn add_second_form(dir: &Path) {
+    std::fs::create_dir_all(dir.join("forms")).unwrap();
+    std::fs::copy(
+        data("second_monthly_form.toml"),
+        dir.join("forms/second.toml"),
+    )
+    .unwrap();
+    set_config(
+        dir,
+        "forms",
+        &format!("[\"{DEFAULT_FORM}\", \"forms/second.toml\"]"),
+    );
+}
+
+/// Queues the default form's report for `period` (closed periods only).
+pub async fn queue(node: &Node, period: Period, now: u64) -> QueueOutcome {
+    node.queue_report(DEFAULT_FORM, period, now, OpenPeriod::Refuse)
+        .await
+        .unwrap()
+}
+
+/// Runs the `quietcount-node` binary with `args` followed by `--dir DIR`; returns its
+/// standard output, failing the test if it exits non-zero.
+pub fn run_cli(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-node"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A single-threaded runtime, for tests that also run the binary.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Rewrites one `name = value` line of config.toml.

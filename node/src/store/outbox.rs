@@ -1,0 +1,462 @@
+//! Outbox entries and the coordinator's receipts.
+//!
+//! An entry's identity is (form id, form version, period, revision): each form a site
+//! reports has its own revision chain per period. The schema allows one live (not refused)
+//! entry per identity; a refused entry frees its revision, since the coordinator never stored it.
+
+use std::fmt;
+
+use quietcount_protocol::{EnvelopeHash, Form, FormRef, Period, Receipt, Sha256Hash, UnixTime};
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, db, to_i64, to_u64};
+
+/// Which form (id and version) an outbox entry answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FormKey {
+    /// Form id.
+    pub id: String,
+    /// Form version.
+    pub version: u32,
+}
+
+impl FormKey {
+    /// The key of a form.
+    pub fn of(form: &Form) -> Self {
+        Self {
+            id: form.id.clone(),
+            version: form.version,
+        }
+    }
+
+    /// The key of the form a report names.
+    pub fn of_reference(form: &FormRef) -> Self {
+        Self {
+            id: form.id.clone(),
+            version: form.version,
+        }
+    }
+}
+
+impl fmt::Display for FormKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} v{}", self.id, self.version)
+    }
+}
+
+/// Delivery state of an outbox entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    /// Not yet delivered.
+    Pending,
+    /// A verified receipt is stored.
+    Delivered,
+    /// Refused for good by the coordinator.
+    Refused,
+}
+
+impl EntryState {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "refused" => Some(Self::Refused),
+            _ => None,
+        }
+    }
+}
+
+/// One outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// The form the report answers.
+    pub form: FormKey,
+    /// Period.
+    pub period: Period,
+    /// Revision.
+    pub revision: u32,
+    /// The signed envelope, exactly as sent.
+    pub envelope: Vec<u8>,
+    /// SHA-256 of the envelope.
+    pub envelope_hash: EnvelopeHash,
+    /// SHA-256 of the published content, without timestamps and revision.
+    pub content_hash: Sha256Hash,
+    /// When it was built.
+    pub built_at: UnixTime,
+    /// Delivery state.
+    pub state: EntryState,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// Not before this time will `run` try again.
+    pub next_attempt_at: UnixTime,
+    /// The last failure, if any (never contains record values).
+    pub last_error: Option<String>,
+    /// The refusal code, for refused entries.
+    pub refusal_code: Option<String>,
+}
+
+/// A signed report about to be committed to the outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    /// The form it answers.
+    pub form: &'a FormKey,
+    /// Period.
+    pub period: Period,
+    /// Revision.
+    pub revision: u32,
+    /// The signed envelope.
+    pub envelope: &'a [u8],
+    /// SHA-256 of the published content.
+    pub content_hash: Sha256Hash,
+    /// When it was built (it is due at once).
+    pub built_at: UnixTime,
+}
+
+/// A stored receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// The envelope it acknowledges.
+    pub envelope_hash: EnvelopeHash,
+    /// The form of the report.
+    pub form: FormKey,
+    /// Period of the report.
+    pub period: Period,
+    /// Revision of the report.
+    pub revision: u32,
+    /// The coordinator's ingest sequence number.
+    pub sequence: u64,
+    /// When the coordinator stored the report.
+    pub received_at: UnixTime,
+    /// The signed receipt bytes.
+    pub receipt: Vec<u8>,
+}
+
+/// How many entries wait and how many were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    /// Entries waiting to be delivered.
+    pub pending: u64,
+    /// Entries refused for good.
+    pub refused: u64,
+}
+
+const ENTRY_COLUMNS: &str = "id, form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, state, attempts, next_attempt_at, last_error, refusal_code";
+
+fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxEntry> {
+    let get = |e| db("read_outbox_entry")(e);
+    let id: i64 = row.try_get("id").map_err(get)?;
+    let corrupt = |problem: &str| StoreError::CorruptOutbox {
+        id,
+        problem: problem.to_owned(),
+    };
+    let period: String = row.try_get("period").map_err(get)?;
+    let hash = |column: &str| -> Result<Sha256Hash> {
+        let bytes: Vec<u8> = row.try_get(column).map_err(get)?;
+        let array: [u8; 32] = bytes.try_into().map_err(|_| corrupt("bad hash"))?;
+        Ok(Sha256Hash(array))
+    };
+    let state: String = row.try_get("state").map_err(get)?;
+    Ok(OutboxEntry {
+        id,
+        form: FormKey {
+            id: row.try_get("form_id").map_err(get)?,
+            version: u32::try_from(row.try_get::<i64, _>("form_version").map_err(get)?)
+                .map_err(|_| corrupt("bad form version"))?,
+        },
+        period: Period::parse(&period).map_err(|_| corrupt("bad period"))?,
+        revision: u32::try_from(row.try_get::<i64, _>("revision").map_err(get)?)
+            .map_err(|_| corrupt("bad revision"))?,
+        envelope: row.try_get("envelope").map_err(get)?,
+        envelope_hash: hash("envelope_hash")?,
+        content_hash: hash("content_hash")?,
+        built_at: to_u64(row.try_get::<i64, _>("built_at").map_err(get)?),
+        state: EntryState::parse(&state).ok_or_else(|| corrupt("bad state"))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(get)?)
+            .unwrap_or(u32::MAX),
+        next_attempt_at: to_u64(row.try_get::<i64, _>("next_attempt_at").map_err(get)?),
+        last_error: row.try_get("last_error").map_err(get)?,
+        refusal_code: row.try_get("refusal_code").map_err(get)?,
+    })
+}
+
+impl Store {
+    /// Commits a signed report to the outbox, pending, due at once. Fails if that revision of
+    /// the form and period is already live (two builds raced), so a revision is never filled twice.
+    pub async fn insert_outbox_entry(&self, entry: NewEntry<'_>) -> Result<OutboxEntry> {
+        const TX: &str = "outbox_commit";
+        let mut tx = self.begin_write(TX).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING {ENTRY_COLUMNS}"
+        ))
+        .bind(&entry.form.id)
+        .bind(i64::from(entry.form.version))
+        .bind(entry.period.to_string())
+        .bind(i64::from(entry.revision))
+        .bind(entry.envelope)
+        .bind(Sha256Hash::of(entry.envelope).0.to_vec())
+        .bind(entry.content_hash.0.to_vec())
+        .bind(to_i64(entry.built_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        let stored = entry_from_row(&row)?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(stored)
+    }
+
+    /// The latest entry (highest revision) of a form for a period, refused or not.
+    pub async fn latest_outbox_entry(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Option<OutboxEntry>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE form_id = ?1 AND form_version = ?2 AND period = ?3 \
+             ORDER BY revision DESC, id DESC LIMIT 1"
+        ))
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("latest_outbox_entry"))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    /// The latest entry of a form for a period that the coordinator has stored or may still
+    /// store (pending or delivered): the one the next revision supersedes. Refused entries are
+    /// left out: the coordinator never stored them.
+    pub async fn latest_live_outbox_entry(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Option<OutboxEntry>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE form_id = ?1 AND form_version = ?2 AND period = ?3 \
+             AND state <> 'refused' ORDER BY revision DESC LIMIT 1"
+        ))
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("latest_live_outbox_entry"))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    /// Every pending entry, oldest period first, each chain in revision order.
+    pub async fn pending_entries(&self) -> Result<Vec<OutboxEntry>> {
+        self.pending_due_by(i64::MAX).await
+    }
+
+    /// The pending entries whose next attempt is due at `now`, in the same order.
+    pub async fn due_entries(&self, now: UnixTime) -> Result<Vec<OutboxEntry>> {
+        self.pending_due_by(to_i64(now)).await
+    }
+
+    async fn pending_due_by(&self, due_by: i64) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
+             ORDER BY period, form_id, form_version, revision"
+        ))
+        .bind(due_by)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("pending_outbox_entries"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The latest entries, newest first, at most `limit`.
+    pub async fn recent_outbox_entries(&self, limit: u32) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox ORDER BY built_at DESC, id DESC LIMIT ?1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("recent_outbox_entries"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Every entry, in the order they were committed.
+    pub async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!("SELECT {ENTRY_COLUMNS} FROM outbox ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list_outbox_entries"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// How many entries are pending and how many were refused.
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let (pending, refused): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'refused'), 0) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("count_outbox_states"))?;
+        Ok(OutboxCounts {
+            pending: to_u64(pending),
+            refused: to_u64(refused),
+        })
+    }
+
+    /// The earliest time a pending entry is due, if any is pending.
+    pub async fn next_due(&self) -> Result<Option<UnixTime>> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("next_due_outbox_entry"))?;
+        Ok(next.map(to_u64))
+    }
+
+    /// The last receipts, newest first, at most `limit`.
+    pub async fn recent_receipts(&self, limit: u32) -> Result<Vec<StoredReceipt>> {
+        const QUERY: &str = "recent_receipts";
+        let rows = sqlx::query(
+            "SELECT r.envelope_hash, o.form_id, o.form_version, o.period, o.revision, r.sequence, r.received_at, r.receipt \
+             FROM receipts r JOIN outbox o ON o.envelope_hash = r.envelope_hash \
+             ORDER BY r.sequence DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(QUERY))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| db(QUERY)(e);
+                let corrupt = |problem: &str| StoreError::CorruptOutbox {
+                    id: 0,
+                    problem: problem.to_owned(),
+                };
+                let bytes: Vec<u8> = row.try_get(0).map_err(get)?;
+                let period: String = row.try_get(3).map_err(get)?;
+                Ok(StoredReceipt {
+                    envelope_hash: Sha256Hash(
+                        bytes.try_into().map_err(|_| corrupt("bad receipt hash"))?,
+                    ),
+                    form: FormKey {
+                        id: row.try_get(1).map_err(get)?,
+                        version: u32::try_from(row.try_get::<i64, _>(2).map_err(get)?)
+                            .map_err(|_| corrupt("bad form version"))?,
+                    },
+                    period: Period::parse(&period).map_err(|_| corrupt("bad period"))?,
+                    revision: u32::try_from(row.try_get::<i64, _>(4).map_err(get)?).unwrap_or(0),
+                    sequence: to_u64(row.try_get::<i64, _>(5).map_err(get)?),
+                    received_at: to_u64(row.try_get::<i64, _>(6).map_err(get)?),
+                    receipt: row.try_get(7).map_err(get)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many receipts are stored.
+    pub async fn count_receipts(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipts")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("count_receipts"))?;
+        Ok(to_u64(n))
+    }
+
+    /// Stores a verified receipt and marks its entry delivered, in one transaction. A receipt
+    /// for an entry already delivered changes nothing.
+    pub async fn mark_delivered(
+        &self,
+        entry: &OutboxEntry,
+        receipt_bytes: &[u8],
+        receipt: &Receipt,
+        duplicate: bool,
+        now: UnixTime,
+    ) -> Result<()> {
+        const TX: &str = "outbox_mark_delivered";
+        let mut tx = self.begin_write(TX).await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO receipts (envelope_hash, receipt, sequence, received_at, stored_at, duplicate) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(entry.envelope_hash.0.to_vec())
+        .bind(receipt_bytes)
+        .bind(to_i64(receipt.sequence))
+        .bind(to_i64(receipt.received_at))
+        .bind(to_i64(now))
+        .bind(duplicate)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, last_error = NULL \
+             WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(entry.id)
+        .bind(to_i64(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(())
+    }
+
+    /// Marks an entry refused for good, keeping the code (its wire name) for `status`.
+    pub async fn mark_refused(
+        &self,
+        entry: &OutboxEntry,
+        code_name: &str,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'refused', refusal_code = ?2, last_error = ?3, attempts = attempts + 1, \
+             next_attempt_at = ?4 WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(entry.id)
+        .bind(code_name)
+        .bind(message)
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db("outbox_mark_refused"))?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; the entry stays pending until `next_attempt_at`.
+    pub async fn mark_retry(
+        &self,
+        entry: &OutboxEntry,
+        error: &str,
+        next_attempt_at: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
+             WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(entry.id)
+        .bind(error)
+        .bind(to_i64(next_attempt_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db("outbox_mark_retry"))?;
+        Ok(())
+    }
+
+    /// Puts the outbox back where a crash between sending and marking delivered leaves it:
+    /// every receipt forgotten, every entry pending. Only for tests of that recovery.
+    #[cfg(feature = "test-util")]
+    pub async fn forget_deliveries(&self) -> Result<()> {
+        const TX: &str = "test_forget_deliveries";
+        let mut tx = self.begin_write(TX).await?;
+        sqlx::query("DELETE FROM receipts")
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        sqlx::query("UPDATE outbox SET state = 'pending'")
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))
+    }
+}
