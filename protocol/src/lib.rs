@@ -17,6 +17,7 @@
 //! - [`aggregate`](mod@aggregate): provincial totals.
 //! - [`export`]: long-format rows for spreadsheets.
 //! - [`wire`]: requests and responses between node and coordinator.
+//! - `testing` (feature `test-util`): the one synthetic report builder for tests and benches.
 #![warn(missing_docs)]
 
 pub mod aggregate;
@@ -31,6 +32,8 @@ pub mod report;
 pub mod revision;
 pub mod signed;
 pub mod table;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod wire;
 
 pub use aggregate::{ProvincialTotals, TotalCell, aggregate};
