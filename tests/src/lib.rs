@@ -464,12 +464,23 @@ impl Site {
         run(&mut self.command("submit"))
     }
 
-    /// Starts the background service `run` with logs at `level`.
+    /// Starts the background service `run` with logs at `level` (at least `info`), and waits
+    /// until it logs that it started.
     pub fn start(&mut self, level: &str) -> Result<()> {
+        let started_before = self.log_text().matches("service started").count();
         let mut command = self.command("run");
         command.env("RUST_LOG", level).env("QUIETCOUNT_LOG", level);
         self.service = Some(Service::spawn(command, self.log.clone())?);
-        Ok(())
+        wait_until(READY_TIMEOUT, || {
+            self.log_text().matches("service started").count() > started_before
+        })
+        .with_context(|| {
+            format!(
+                "{}: the service did not start:\n{}",
+                self.id,
+                self.log_text()
+            )
+        })
     }
 
     /// Everything the node service has logged.
