@@ -46,14 +46,30 @@ KEYS="$BIN/quietcount-keys"
 
 # The most recent closed month: the period every site reports.
 PERIOD="$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)"
-PORT="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))"
-ADDR="127.0.0.1:$PORT"
 mkdir -p "$WORK/logs"
 
-bold "1. The province initialises its coordinator"
-"$COORD" init --dir "$WORK/coordinator" --province "Hà Nội (demo)" --listen "$ADDR"
+# Polls (every 0.1 s, up to 30 s) until the command given succeeds.
+wait_for() {
+  for _ in $(seq 1 300); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
-bold "2. Five sites initialise their nodes; the province enrols each, checking the fingerprint read over the phone"
+bold "1. The province initialises its coordinator"
+"$COORD" init --dir "$WORK/coordinator" --province "Hà Nội (demo)" --listen 127.0.0.1:0
+
+bold "2. The coordinator starts, on a loopback port of its choosing"
+"$COORD" run --dir "$WORK/coordinator" >"$WORK/logs/coordinator.log" 2>&1 &
+PIDS+=($!)
+# Once bound, `run` writes the address it listens on to run/listen-address.
+wait_for test -s "$WORK/coordinator/run/listen-address" \
+  || { cat "$WORK/logs/coordinator.log"; echo "coordinator did not start" >&2; exit 1; }
+ADDR="$(cat "$WORK/coordinator/run/listen-address")"
+step "listening on $ADDR (pid ${PIDS[0]})"
+
+bold "3. Five sites initialise their nodes; the province enrols each, checking the fingerprint read over the phone"
 for i in "${!SITES[@]}"; do
   site="${SITES[$i]}"
   out="$("$NODE" init --dir "$WORK/sites/$site" --site "$site" --coordinator "$ADDR" \
@@ -63,16 +79,12 @@ for i in "${!SITES[@]}"; do
   "$COORD" enroll --dir "$WORK/coordinator" --site "$site" --name "${NAMES[$i]}" \
     --key "$WORK/sites/$site/site.pub" --expect-fingerprint "$fp" | sed 's/^/   /'
 done
-
-bold "3. The coordinator starts listening on $ADDR"
-"$COORD" run --dir "$WORK/coordinator" >"$WORK/logs/coordinator.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  grep -qi listening "$WORK/logs/coordinator.log" && break
-  sleep 0.1
+# The running coordinator picks up new enrolments within a second, and logs each key it accepts.
+for site in "${SITES[@]}"; do
+  wait_for grep -qE "site key accepted site=$site\$" "$WORK/logs/coordinator.log" \
+    || { cat "$WORK/logs/coordinator.log"; echo "enrolment of $site not picked up" >&2; exit 1; }
 done
-grep -qi listening "$WORK/logs/coordinator.log" || { cat "$WORK/logs/coordinator.log"; echo "coordinator did not start" >&2; exit 1; }
-step "running (pid ${PIDS[0]})"
+step "the coordinator accepts all five site keys"
 
 bold "4. Each site records its clients (simulated: $CLIENTS clients, 12 months up to $PERIOD)"
 for i in "${!SITES[@]}"; do

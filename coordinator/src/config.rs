@@ -29,6 +29,10 @@ pub mod files {
     pub const PUBLIC_KEY: &str = "coordinator.pub";
     /// The SQLite database.
     pub const DATABASE: &str = "coordinator.db";
+    /// Written by `run` once its endpoint is bound: the actual listen address (`IP:PORT`, one
+    /// line), so that `--listen 127.0.0.1:0` can be used and the port read back. Replaced
+    /// atomically, removed on clean exit; a stale one is removed at start.
+    pub const LISTEN_ADDRESS: &str = "run/listen-address";
 }
 
 /// Errors reading the configuration.

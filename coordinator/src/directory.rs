@@ -25,7 +25,9 @@ pub struct EnrolledKeys {
 }
 
 impl EnrolledKeys {
-    /// Replaces the snapshot with the unrevoked keys among `records`.
+    /// Replaces the snapshot with the unrevoked keys among `records`, logging each site key
+    /// that starts or stops being accepted (operators, and tests, see when an enrolment or a
+    /// revocation has reached the handshake).
     pub fn replace(&self, records: &[KeyRecord]) {
         let fresh: HashMap<[u8; 32], SiteId> = records
             .iter()
@@ -34,6 +36,16 @@ impl EnrolledKeys {
             .collect();
         // A poisoned lock only means a panic elsewhere while writing; the map is replaced whole.
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        for (key, site) in &fresh {
+            if keys.get(key) != Some(site) {
+                tracing::info!(%site, "site key accepted");
+            }
+        }
+        for (key, site) in keys.iter() {
+            if fresh.get(key) != Some(site) {
+                tracing::info!(%site, "site key no longer accepted");
+            }
+        }
         *keys = fresh;
     }
 

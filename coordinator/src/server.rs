@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Response};
@@ -23,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::admin::Coordinator;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Limits;
+use crate::config::{Limits, files};
 use crate::directory::EnrolledKeys;
 use crate::error::{CoordinatorError, io};
 use crate::ingest::Ingest;
@@ -58,6 +59,11 @@ pub struct Server {
 }
 
 /// Runs the coordinator in `dir` until `shutdown` completes.
+///
+/// Once the endpoint is bound and `shutdown` has been polled once (so that signal handlers it
+/// installs on first poll are in place), the bound address is written to
+/// [`files::LISTEN_ADDRESS`] in `dir`: with `listen` on port 0, that is how tests and scripts
+/// learn the port. The file is removed again when `run` returns.
 pub async fn run(
     dir: &Path,
     listen: Option<SocketAddr>,
@@ -65,8 +71,37 @@ pub async fn run(
 ) -> Result<(), CoordinatorError> {
     let coordinator = Coordinator::open(dir).await?;
     let listen = listen.unwrap_or(coordinator.config.listen);
+    let address_file = dir.join(files::LISTEN_ADDRESS);
+    // A file left by a killed run would announce an address nobody listens on.
+    remove_if_present(&address_file)?;
     let server = Server::bind(&coordinator, listen, Arc::new(SystemClock)).await?;
-    server.serve(shutdown).await
+    let mut shutdown = std::pin::pin!(shutdown);
+    let stopped_already =
+        std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+    if !stopped_already {
+        write_atomically(&address_file, &format!("{}\n", server.local_addr()?))?;
+    }
+    let served = server.serve(shutdown).await;
+    remove_if_present(&address_file)?;
+    served
+}
+
+/// Writes `text` to `path` through a temporary file renamed into place, so that a reader sees
+/// either no file or the whole text.
+fn write_atomically(path: &Path, text: &str) -> Result<(), CoordinatorError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text).map_err(io(&temporary))?;
+    std::fs::rename(&temporary, path).map_err(io(path))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), CoordinatorError> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(io(path)(error)),
+        _ => Ok(()),
+    }
 }
 
 impl Server {

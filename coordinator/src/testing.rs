@@ -1,6 +1,7 @@
 //! Helpers for tests and benchmarks (feature `test-util`): coordinators in temporary
-//! directories, enrolled test sites, signed reports built through `protocol`, and the site
-//! client, a thin wrapper over the one site transport of `quietcount-service`.
+//! directories, enrolled test sites, signed reports built by `protocol`'s synthetic report
+//! builder ([`SyntheticReport`]), and the site client, a thin wrapper over the one site
+//! transport of `quietcount-service`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,10 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use quietcount_keys::Identity;
+use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{Blob, Request, Response};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, IndicatorTables,
-    Period, SiteId, SiteReport, sign, suppress,
+    DisclosurePolicy, EnvelopeHash, Fingerprint, Form, Period, SiteId, sign,
 };
 use quietcount_service::SiteConnection;
 use quinn::{Connection, RecvStream, SendStream};
@@ -42,7 +43,8 @@ impl TestSite {
         })
     }
 
-    /// A signed report for `period` built from pseudo-random records (see [`report`]).
+    /// A signed report of the default form for `period`, its counts drawn from `seed` by
+    /// [`SyntheticReport`] and suppressed under the default policy.
     pub fn signed_report(
         &self,
         period: Period,
@@ -50,15 +52,13 @@ impl TestSite {
         supersedes: Option<EnvelopeHash>,
         seed: u64,
     ) -> Result<Vec<u8>> {
-        let report = report(
-            &Form::default_monthly(),
-            &self.id,
-            period,
-            revision,
-            supersedes,
-            DisclosurePolicy::DEFAULT,
-            seed,
-        )?;
+        let form = Form::default_monthly();
+        let report = SyntheticReport::new(&form, self.id.clone(), period)
+            .revision(revision)
+            .supersedes(supersedes)
+            .policy(DisclosurePolicy::DEFAULT)
+            .seed(seed)
+            .build()?;
         Ok(sign(&report, self.identity.signing_key())?)
     }
 }
@@ -86,76 +86,6 @@ pub async fn enroll(coordinator: &Coordinator, site: &TestSite, now: u64) -> Res
         .enroll(&site.id, &format!("Site {}", site.id), &path, None, now)
         .await?;
     Ok(())
-}
-
-/// A site report answering `form`, with counts tabulated from pseudo-random records (so the
-/// tables of an indicator agree with each other) and suppressed with `protocol::suppress`.
-pub fn report(
-    form: &Form,
-    site: &SiteId,
-    period: Period,
-    revision: u32,
-    supersedes: Option<EnvelopeHash>,
-    policy: DisclosurePolicy,
-    seed: u64,
-) -> Result<SiteReport> {
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    let mut indicators = Vec::new();
-    for indicator in &form.indicators {
-        let records = 40 + (next() % 60) as usize;
-        // Each record: one category index per form dimension.
-        let people: Vec<Vec<usize>> = (0..records)
-            .map(|_| {
-                form.dimensions
-                    .iter()
-                    .map(|d| (next() as usize) % d.categories.len().max(1))
-                    .collect()
-            })
-            .collect();
-        let mut tables = Vec::new();
-        for dims in &indicator.tables {
-            let shape = form.shape_of(dims).context("form table shape")?;
-            let positions: Vec<usize> = dims
-                .iter()
-                .map(|name| {
-                    form.dimensions
-                        .iter()
-                        .position(|d| &d.name == name)
-                        .context("dimension")
-                })
-                .collect::<Result<_>>()?;
-            let mut interior = vec![0u64; shape.interior_len()];
-            for person in &people {
-                let mut index = 0;
-                for (&p, &n) in positions.iter().zip(shape.categories()) {
-                    index = index * n + person[p];
-                }
-                interior[index] += 1;
-            }
-            tables.push(CountTable::from_interior(dims.clone(), shape, &interior));
-        }
-        indicators.push(IndicatorTables {
-            indicator: indicator.id.clone(),
-            tables: suppress(&tables, &policy)?,
-        });
-    }
-    Ok(SiteReport {
-        format: FORMAT_VERSION,
-        form: form.reference(),
-        site: site.clone(),
-        period,
-        revision,
-        supersedes,
-        generated_at: period.end() + 3600,
-        policy,
-        indicators,
-    })
 }
 
 /// A coordinator server on 127.0.0.1 with a controllable clock, serving in the background.

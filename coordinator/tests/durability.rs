@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use quietcount_coordinator::config::files;
 use quietcount_coordinator::testing::{SiteClient, TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Clock, Store, SystemClock};
 use quietcount_protocol::wire::Response;
@@ -23,40 +24,42 @@ type Receipted = (Vec<u8>, Vec<u8>);
 const SITES: usize = 16;
 const REVISIONS: u32 = 12;
 
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().port()
-}
-
-/// Starts `run` and waits until it logs that it listens.
-fn start(dir: &Path, addr: SocketAddr) -> Child {
+/// Starts `run` on `listen` (port 0: any free port) and returns it with the address it bound,
+/// read back from the file `run` writes once it is bound.
+fn start(dir: &Path, listen: SocketAddr) -> (Child, SocketAddr) {
+    let address_file = dir.join(files::LISTEN_ADDRESS);
+    // A SIGKILLed run leaves its file behind; only a fresh one says the new run is bound.
+    let _ = std::fs::remove_file(&address_file);
     let mut child = Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
         .arg("run")
         .arg("--dir")
         .arg(dir)
         .arg("--listen")
-        .arg(addr.to_string())
+        .arg(listen.to_string())
         .env("RUST_LOG", "warn,quietcount_coordinator::server=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drain the log so the child never blocks on a full pipe.
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("listening") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
-                }
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines().map_while(Result::ok) {});
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&address_file) {
+            if let Ok(addr) = text.trim().parse() {
+                return (child, addr);
             }
         }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("coordinator did not start listening");
-    child
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("coordinator exited before listening: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "coordinator did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +68,6 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
     let dir = root.path().join("coord");
     let now = SystemClock.now();
     let period = Period::latest_closed(PeriodType::Month, now).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let fingerprint;
     let mut sites = Vec::new();
     {
@@ -79,7 +81,7 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
         coordinator.store.close().await;
     }
 
-    let mut child = start(&dir, addr);
+    let (mut child, addr) = start(&dir, SocketAddr::from(([127, 0, 0, 1], 0)));
     // (envelope, receipt) pairs the sites hold.
     let receipted: Arc<Mutex<Vec<Receipted>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
@@ -133,7 +135,9 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
         receipted.len() < SITES * REVISIONS as usize,
         "the kill came too late to prove anything"
     );
-    let mut child = start(&dir, addr);
+    // The restart listens where the sites know it is, as a restarted service would.
+    let (mut child, restarted) = start(&dir, addr);
+    assert_eq!(restarted, addr);
     let store = Store::open(&dir.join("coordinator.db")).await.unwrap();
     for (envelope, receipt) in &receipted {
         let stored = store
@@ -184,6 +188,10 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "exit status {status:?} after SIGTERM");
+            assert!(
+                !dir.join(files::LISTEN_ADDRESS).exists(),
+                "a clean exit removes the listen-address file"
+            );
             break;
         }
         assert!(

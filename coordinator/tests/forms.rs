@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quietcount_coordinator::store::FormKey;
-use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, report};
+use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, CoordinatorError};
+use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{RefusalCode, Response};
-use quietcount_protocol::{DisclosurePolicy, EnvelopeHash, Form, Period, sign};
+use quietcount_protocol::{EnvelopeHash, Form, Period, sign};
 
 const DONOR_FORM_TOML: &str = include_str!("../../forms/donor-methadone-monthly.toml");
 
@@ -49,16 +50,12 @@ fn signed(
     supersedes: Option<EnvelopeHash>,
     seed: u64,
 ) -> Vec<u8> {
-    let report = report(
-        form,
-        &site.id,
-        october(),
-        revision,
-        supersedes,
-        DisclosurePolicy::DEFAULT,
-        seed,
-    )
-    .unwrap();
+    let report = SyntheticReport::new(form, site.id.clone(), october())
+        .seed(seed)
+        .revision(revision)
+        .supersedes(supersedes)
+        .build()
+        .unwrap();
     sign(&report, site.identity.signing_key()).unwrap()
 }
 

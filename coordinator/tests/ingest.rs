@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quietcount_coordinator::store::FormKey;
-use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, report};
+use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, Ingest};
+use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
     DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, open, sign,
@@ -167,16 +168,11 @@ async fn signer_must_be_the_tls_site() {
     let by_b = f.b.signed_report(f.period, 1, None, 1).unwrap();
     f.refused(&f.a.id, &by_b, RefusalCode::BadSignature).await;
     // Signed by A but naming B as the site.
-    let naming_b = report(
-        &Form::default_monthly(),
-        &f.b.id,
-        f.period,
-        1,
-        None,
-        DisclosurePolicy::DEFAULT,
-        1,
-    )
-    .unwrap();
+    let naming_b = SyntheticReport::new(&Form::default_monthly(), f.b.id.clone(), f.period)
+        .policy(DisclosurePolicy::DEFAULT)
+        .seed(1)
+        .build()
+        .unwrap();
     let envelope = sign(&naming_b, f.a.identity.signing_key()).unwrap();
     f.refused(&f.a.id, &envelope, RefusalCode::SignerMismatch)
         .await;
@@ -199,30 +195,20 @@ async fn wrong_form_is_refused() {
     let f = fixture().await;
     let mut other = Form::default_monthly();
     other.version += 1;
-    let r = report(
-        &other,
-        &f.a.id,
-        f.period,
-        1,
-        None,
-        DisclosurePolicy::DEFAULT,
-        1,
-    )
-    .unwrap();
+    let r = SyntheticReport::new(&other, f.a.id.clone(), f.period)
+        .policy(DisclosurePolicy::DEFAULT)
+        .seed(1)
+        .build()
+        .unwrap();
     let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
     f.refused(&f.a.id, &envelope, RefusalCode::WrongForm).await;
 
     // The right form reference but a table with a cell missing.
-    let mut r = report(
-        &Form::default_monthly(),
-        &f.a.id,
-        f.period,
-        1,
-        None,
-        DisclosurePolicy::DEFAULT,
-        1,
-    )
-    .unwrap();
+    let mut r = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
+        .policy(DisclosurePolicy::DEFAULT)
+        .seed(1)
+        .build()
+        .unwrap();
     r.indicators[0].tables[0].cells.pop();
     let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
     f.refused(&f.a.id, &envelope, RefusalCode::WrongForm).await;
@@ -246,16 +232,11 @@ async fn future_and_too_old_periods_are_refused() {
 #[tokio::test]
 async fn weak_policy_is_refused() {
     let f = fixture().await;
-    let r = report(
-        &Form::default_monthly(),
-        &f.a.id,
-        f.period,
-        1,
-        None,
-        DisclosurePolicy::new(3).unwrap(),
-        1,
-    )
-    .unwrap();
+    let r = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
+        .policy(DisclosurePolicy::new(3).unwrap())
+        .seed(1)
+        .build()
+        .unwrap();
     let envelope = sign(&r, f.a.identity.signing_key()).unwrap();
     let message = f
         .refused(&f.a.id, &envelope, RefusalCode::PolicyTooWeak)

@@ -1,11 +1,12 @@
 //! Test helpers (feature `test-util`): a donor package of two sites from fixed seeds, and the
 //! means to forge variants of it (re-signed by the coordinator, or by a site).
 //!
-//! Tables are built from "groups" of identical clients, each group at least `k` strong, so that
-//! every interior cell and every margin is 0 or at least `k` and tables of one indicator share
-//! their totals and margins: any correct `suppress` publishes them whole. A site built with
-//! [`TestSite::small_cell`] also has one cell below `k` in one indicator, so that suppression
-//! (or, published raw, a policy violation) is exercised.
+//! Site reports come from `protocol`'s one synthetic report builder
+//! ([`quietcount_protocol::testing::SyntheticReport`]) with [`Counts::NoSmallCells`]: every
+//! interior cell and every margin is 0 or at least `k`, so suppression publishes them whole. A
+//! site with [`TestSite::small_cell`] also has one cell below `k` (`clients_methadone`,
+//! `sex=other` = 2 in the default form), so that suppression (or, published raw, a policy
+//! violation) is exercised.
 //!
 //! These helpers panic on failure: they build trusted test data, never read outside input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -13,12 +14,12 @@
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use quietcount_protocol::disclosure::suppress;
 use quietcount_protocol::export::province_rows;
-use quietcount_protocol::form::{DEFAULT_MONTHLY_TOML, Indicator};
+use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
+use quietcount_protocol::testing::{Counts, SyntheticReport};
 use quietcount_protocol::{
-    Cell, CountTable, DisclosurePolicy, FORMAT_VERSION, Form, IndicatorTables, Period,
-    ProvincialReport, RegistryEntry, SiteId, SiteRegistry, SiteReport, Table, UnixTime, open, sign,
+    CountTable, DisclosurePolicy, Form, Period, ProvincialReport, RegistryEntry, SiteId,
+    SiteRegistry, SiteReport, UnixTime, open, sign,
 };
 
 use crate::identity::Identity;
@@ -127,74 +128,36 @@ impl Fixture {
             .collect()
     }
 
+    /// The synthetic report builder of site `index`: its seed, the fixture's form, period and
+    /// policy, every count 0 or at least `k` except its small cell, if it has one.
+    pub fn synthetic(&self, index: usize) -> SyntheticReport<'_> {
+        let site = &self.sites[index];
+        let builder = SyntheticReport::new(&self.form, site.id.clone(), self.period)
+            .seed(site.seed)
+            .policy(self.policy)
+            .counts(Counts::NoSmallCells)
+            .generated_at(self.period.end() + DAY);
+        if site.small_cell {
+            builder.small_cell()
+        } else {
+            builder
+        }
+    }
+
     /// The true counts of site `index`, per indicator, per table.
     pub fn counts(&self, index: usize) -> Vec<Vec<CountTable>> {
-        let site = &self.sites[index];
-        let k = u64::from(self.policy.k);
-        let small_at = site
-            .small_cell
-            .then(|| small_cell_indicator(&self.form))
-            .flatten();
-        self.form
-            .indicators
-            .iter()
-            .enumerate()
-            .map(|(position, indicator)| {
-                let small = small_at == Some(position);
-                indicator_counts(&self.form, indicator, site.seed, position as u64, k, small)
-            })
-            .collect()
+        self.synthetic(index).truth()
     }
 
     /// Site `index`'s report, suppressed under the policy.
     pub fn site_report(&self, index: usize) -> SiteReport {
-        let indicators = self
-            .form
-            .indicators
-            .iter()
-            .zip(self.counts(index))
-            .map(|(indicator, tables)| IndicatorTables {
-                indicator: indicator.id.clone(),
-                tables: suppress(&tables, &self.policy).expect("suppression succeeds"),
-            })
-            .collect();
-        self.report_with(index, indicators)
+        self.synthetic(index).build().expect("suppression succeeds")
     }
 
     /// Site `index`'s report with every cell published as counted, small cells included: a
     /// policy violation when the site has a small cell.
     pub fn raw_site_report(&self, index: usize) -> SiteReport {
-        let indicators = self
-            .form
-            .indicators
-            .iter()
-            .zip(self.counts(index))
-            .map(|(indicator, tables)| IndicatorTables {
-                indicator: indicator.id.clone(),
-                tables: tables
-                    .into_iter()
-                    .map(|t| Table {
-                        dimensions: t.dimensions,
-                        cells: t.cells.into_iter().map(Cell::Exact).collect(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        self.report_with(index, indicators)
-    }
-
-    fn report_with(&self, index: usize, indicators: Vec<IndicatorTables>) -> SiteReport {
-        SiteReport {
-            format: FORMAT_VERSION,
-            form: self.form.reference(),
-            site: self.sites[index].id.clone(),
-            period: self.period,
-            revision: 1,
-            supersedes: None,
-            generated_at: self.period.end() + DAY,
-            policy: self.policy,
-            indicators,
-        }
+        self.synthetic(index).build_unsuppressed()
     }
 
     /// Signs `report` with site `index`'s key, as received at its receipt time.
@@ -297,96 +260,4 @@ impl Fixture {
     pub fn write(&self, package: &DonorPackage, dir: &Path) {
         package.write_to(dir).expect("package writes");
     }
-}
-
-/// The indicator that gets a small cell: the first with a single one-dimensional table of at
-/// least three categories.
-fn small_cell_indicator(form: &Form) -> Option<usize> {
-    form.indicators.iter().position(|indicator| {
-        matches!(indicator.tables.as_slice(), [dims] if dims.len() == 1
-            && form.shape_of(dims).is_some_and(|s| s.categories()[0] >= 3))
-    })
-}
-
-/// Counts of one indicator: a few groups of at least `k` identical units, each placed in one
-/// category of every dimension the indicator uses, counted into each table. With `small`, the
-/// indicator (one table, one dimension) instead counts `k + 7`, `k + 2` and `2` in its first
-/// three categories.
-fn indicator_counts(
-    form: &Form,
-    indicator: &Indicator,
-    seed: u64,
-    position: u64,
-    k: u64,
-    small: bool,
-) -> Vec<CountTable> {
-    let shapes: Vec<_> = indicator
-        .tables
-        .iter()
-        .map(|dims| {
-            form.shape_of(dims)
-                .expect("form tables have known dimensions")
-        })
-        .collect();
-    if small {
-        let shape = &shapes[0];
-        let mut interior = vec![0; shape.interior_len()];
-        interior[0] = k + 7;
-        interior[1] = k + 2;
-        interior[2] = 2;
-        return vec![CountTable::from_interior(
-            indicator.tables[0].clone(),
-            shape.clone(),
-            &interior,
-        )];
-    }
-    let mut state = mix(seed.wrapping_mul(1_000_003).wrapping_add(position));
-    let groups = 2 + (state % 3) as usize;
-    // Each group: a category per dimension name, and a size of at least k.
-    let mut members: Vec<(Vec<(String, usize)>, u64)> = Vec::new();
-    for _ in 0..groups {
-        let mut placement = Vec::new();
-        for dims in &indicator.tables {
-            for name in dims {
-                if placement.iter().any(|(n, _): &(String, usize)| n == name) {
-                    continue;
-                }
-                let categories = form.dimension(name).map_or(1, |d| d.categories.len());
-                state = mix(state);
-                placement.push((name.clone(), (state % categories as u64) as usize));
-            }
-        }
-        state = mix(state);
-        members.push((placement, k + state % 9));
-    }
-    indicator
-        .tables
-        .iter()
-        .zip(shapes)
-        .map(|(dims, shape)| {
-            let mut interior = vec![0u64; shape.interior_len()];
-            for (placement, size) in &members {
-                let flat = dims
-                    .iter()
-                    .zip(shape.categories())
-                    .fold(0, |acc, (name, n)| {
-                        let c = placement
-                            .iter()
-                            .find(|(p, _)| p == name)
-                            .map_or(0, |(_, c)| *c);
-                        acc * n + c
-                    });
-                interior[flat] += size;
-            }
-            CountTable::from_interior(dims.clone(), shape, &interior)
-        })
-        .collect()
-}
-
-/// SplitMix64: a fixed, well-mixed sequence for test counts.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -180,19 +180,35 @@ fn run_stops_cleanly_on_sigterm() {
         "127.0.0.1:9".parse().unwrap(),
         &TestCoordinator::identity(),
     ));
-    let child = Command::new(BINARY)
+    let mut child = Command::new(BINARY)
         .args(["run", "--dir", dir.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Ready once it logs that the service started (its signal handlers are installed before).
+    let log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(log).map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut stderr = String::new();
+    while !stderr.contains("service started") {
+        let line = received
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("the service did not start ({e}): {stderr}"));
+        stderr += &line;
+        stderr.push('\n');
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    reader.join().unwrap();
+    stderr.extend(received.try_iter().map(|line| line + "\n"));
     assert!(output.status.success(), "{stderr}");
     assert!(
         stderr.contains("SIGTERM received") && stderr.contains("service stopping"),

@@ -11,16 +11,26 @@
 //!
 //! Run with `cargo bench -p quietcount-protocol -- --quick` (or `--measurement-time 5`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
+use quietcount_protocol::testing::{SyntheticReport, marginal, realistic_counts};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, Form, Shape, SiteReport, audit, open, sign, suppress,
+    CountTable, DisclosurePolicy, Form, Period, Shape, SiteId, SiteReport, audit, open, sign,
+    suppress,
 };
+
+/// The synthetic report of one site of about 300 clients (seed 1), October 2026.
+fn site_01(form: &Form) -> SyntheticReport<'_> {
+    SyntheticReport::new(
+        form,
+        SiteId::new("site-01").expect("valid site id"),
+        Period::parse("2026-10").expect("valid period"),
+    )
+    .seed(1)
+    .policy(DisclosurePolicy::DEFAULT)
+}
 
 fn suppress_and_audit(indicators: &[Vec<CountTable>], policy: &DisclosurePolicy) -> usize {
     let mut suppressed = 0;
@@ -78,14 +88,14 @@ fn four_dimensional_table() -> Vec<Vec<CountTable>> {
         .map(|s| (*s).to_owned())
         .collect();
     let shape = [4, 4, 6, 5];
-    let joint = common::realistic_counts(7)(0, shape.iter().product());
-    vec![vec![common::marginal(&names, &shape, &joint, &names)]]
+    let joint = realistic_counts(7)(0, shape.iter().product());
+    vec![vec![marginal(&names, &shape, &joint, &names)]]
 }
 
 fn disclosure(c: &mut Criterion) {
     let form = Form::default_monthly();
     let policy = DisclosurePolicy::DEFAULT;
-    let site = common::true_tables(&form, common::realistic_counts(1));
+    let site = site_01(&form).truth();
     let mut group = c.benchmark_group("default_form");
     group.bench_function("suppress_audit", |b| {
         b.iter(|| suppress_and_audit(black_box(&site), &policy))
@@ -113,8 +123,7 @@ fn disclosure(c: &mut Criterion) {
 
 fn envelopes(c: &mut Criterion) {
     let form = Form::default_monthly();
-    let truth = common::true_tables(&form, common::realistic_counts(1));
-    let report = common::report(&form, "site-01", &truth, DisclosurePolicy::DEFAULT);
+    let report = site_01(&form).build().expect("suppress");
     let key = SigningKey::from_bytes(&[0x11; 32]);
     let verifying = key.verifying_key();
     let envelope = sign(&report, &key).expect("sign");

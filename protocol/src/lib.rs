@@ -19,6 +19,7 @@
 //! - [`aggregate`](mod@aggregate): provincial totals.
 //! - [`export`]: long-format rows for spreadsheets.
 //! - [`wire`]: requests and responses between node and coordinator.
+//! - `testing` (feature `test-util`): the one synthetic report builder for tests and benches.
 #![warn(missing_docs)]
 
 pub mod aggregate;
@@ -35,6 +36,8 @@ pub mod report;
 pub mod revision;
 pub mod signed;
 pub mod table;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod wire;
 
 pub use aggregate::{ProvincialTotals, TotalCell, aggregate};

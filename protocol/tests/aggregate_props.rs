@@ -1,27 +1,46 @@
 //! Property tests of aggregation: exact sums where nothing is suppressed, and intervals that
 //! always bracket the true sums otherwise.
 
-mod common;
-
 use proptest::prelude::*;
+use quietcount_protocol::testing::{Counts, SyntheticReport, true_tables};
 use quietcount_protocol::{
-    AggregateError, CountTable, DisclosurePolicy, Form, Period, SiteReport, TotalCell, aggregate,
+    AggregateError, CountTable, DisclosurePolicy, Form, Period, SiteId, SiteReport, TotalCell,
+    aggregate,
 };
 
+/// The synthetic October 2026 report of `site`, from `seed`, under `policy`.
+fn site<'f>(
+    form: &'f Form,
+    site: &str,
+    seed: u64,
+    policy: DisclosurePolicy,
+) -> SyntheticReport<'f> {
+    SyntheticReport::new(
+        form,
+        SiteId::new(site).expect("valid site id"),
+        Period::parse("2026-10").expect("valid period"),
+    )
+    .seed(seed)
+    .policy(policy)
+}
+
 /// True tables of the default form for one site, from a seed and a count distribution.
-fn site_truth(form: &Form, seed: u64, no_small_cells: Option<u64>) -> Vec<Vec<CountTable>> {
-    let mut counts = common::realistic_counts(seed);
-    common::true_tables(form, |position, len| {
-        let counts = counts(position, len);
-        match no_small_cells {
-            // Every count 0 or at least k, so every margin is too: nothing to suppress.
-            Some(k) => counts
-                .into_iter()
-                .map(|n| if n == 0 { 0 } else { n + k })
-                .collect(),
-            None => counts,
-        }
-    })
+fn site_truth(form: &Form, seed: u64, counts: Counts, k: u32) -> Vec<Vec<CountTable>> {
+    site(form, "site-0", seed, DisclosurePolicy { k })
+        .counts(counts)
+        .truth()
+}
+
+/// The report of `site` publishing `truth` under `policy`.
+fn report(
+    form: &Form,
+    name: &str,
+    truth: &[Vec<CountTable>],
+    policy: DisclosurePolicy,
+) -> SiteReport {
+    site(form, name, 0, policy)
+        .publishing(truth)
+        .expect("suppresses")
 }
 
 fn assert_brackets(
@@ -57,11 +76,11 @@ proptest! {
     fn aggregation_brackets_the_true_sum(seeds in prop::collection::vec(any::<u64>(), 1..=3), k in 2u32..=11) {
         let form = Form::default_monthly();
         let policy = DisclosurePolicy::new(k).unwrap();
-        let truths: Vec<_> = seeds.iter().map(|&s| site_truth(&form, s, None)).collect();
+        let truths: Vec<_> = seeds.iter().map(|&s| site_truth(&form, s, Counts::Realistic, k)).collect();
         let reports: Vec<_> = truths
             .iter()
             .enumerate()
-            .map(|(i, truth)| common::report(&form, &format!("site-{i}"), truth, policy))
+            .map(|(i, truth)| report(&form, &format!("site-{i}"), truth, policy))
             .collect();
         assert_brackets(&form, &truths, &reports, false)?;
     }
@@ -72,12 +91,12 @@ proptest! {
         let policy = DisclosurePolicy::new(k).unwrap();
         let truths: Vec<_> = seeds
             .iter()
-            .map(|&s| site_truth(&form, s, Some(u64::from(k))))
+            .map(|&s| site_truth(&form, s, Counts::NoSmallCells, k))
             .collect();
         let reports: Vec<_> = truths
             .iter()
             .enumerate()
-            .map(|(i, truth)| common::report(&form, &format!("site-{i}"), truth, policy))
+            .map(|(i, truth)| report(&form, &format!("site-{i}"), truth, policy))
             .collect();
         for r in &reports {
             for indicator in &r.indicators {
@@ -93,20 +112,20 @@ proptest! {
 #[test]
 fn aggregation_refuses_duplicates_and_other_periods_and_forms() {
     let form = Form::default_monthly();
-    let truth = site_truth(&form, 5, None);
-    let a = common::report(&form, "site-a", &truth, DisclosurePolicy::DEFAULT);
+    let truth = site_truth(&form, 5, Counts::Realistic, 5);
+    let a = report(&form, "site-a", &truth, DisclosurePolicy::DEFAULT);
     let period = a.period;
     assert!(matches!(
         aggregate(&form, period, &[a.clone(), a.clone()]),
         Err(AggregateError::DuplicateSite { .. })
     ));
-    let mut b = common::report(&form, "site-b", &truth, DisclosurePolicy::DEFAULT);
+    let mut b = report(&form, "site-b", &truth, DisclosurePolicy::DEFAULT);
     b.period = Period::parse("2026-09").unwrap();
     assert!(matches!(
         aggregate(&form, period, &[a.clone(), b]),
         Err(AggregateError::WrongPeriod { .. })
     ));
-    let mut c = common::report(&form, "site-c", &truth, DisclosurePolicy::DEFAULT);
+    let mut c = report(&form, "site-c", &truth, DisclosurePolicy::DEFAULT);
     c.form.version += 1;
     assert!(matches!(
         aggregate(&form, period, &[a.clone(), c]),
@@ -119,15 +138,15 @@ fn aggregation_refuses_duplicates_and_other_periods_and_forms() {
 fn an_unbounded_site_cell_leaves_the_total_unbounded_not_overflowing() {
     let form = Form::default_monthly();
     // One site with a tiny indicator total (suppressed, so unbounded), one with a large one.
-    let small = common::true_tables(&form, |_, len| {
+    let small = true_tables(&form, |_, len| {
         let mut v = vec![0; len];
         v[0] = 2;
         v
     });
-    let large = site_truth(&form, 9, None);
+    let large = site_truth(&form, 9, Counts::Realistic, 5);
     let reports = [
-        common::report(&form, "site-a", &small, DisclosurePolicy::DEFAULT),
-        common::report(&form, "site-b", &large, DisclosurePolicy::DEFAULT),
+        report(&form, "site-a", &small, DisclosurePolicy::DEFAULT),
+        report(&form, "site-b", &large, DisclosurePolicy::DEFAULT),
     ];
     let totals = aggregate(&form, reports[0].period, &reports).unwrap();
     let total_cell = *totals.indicators[0].tables[0].cells.last().unwrap();

@@ -1,10 +1,9 @@
 //! Property tests of disclosure control: after `suppress`, nothing small is published, and the
 //! independent `audit` shows the protection rule for every suppressed cell.
 
-mod common;
-
 use proptest::prelude::*;
 use quietcount_protocol::disclosure::check;
+use quietcount_protocol::testing::{SyntheticReport, marginal};
 use quietcount_protocol::{Cell, CountTable, DisclosurePolicy, Shape, audit, suppress};
 
 /// 1 to 3 linked tables over 1 to 3 of up to 4 dimensions, as margins of one joint table.
@@ -44,7 +43,7 @@ fn linked_tables() -> impl Strategy<Value = Vec<CountTable>> {
                     if mask % 2 == 1 {
                         dims.reverse();
                     }
-                    common::marginal(&names, &shape, &joint, &dims)
+                    marginal(&names, &shape, &joint, &dims)
                 })
                 .collect()
         })
@@ -91,10 +90,15 @@ proptest! {
 fn a_realistic_site_is_protected_on_the_whole_default_form() {
     let form = quietcount_protocol::Form::default_monthly();
     for seed in 1..=3 {
-        let truth = common::true_tables(&form, common::realistic_counts(seed));
+        let site = SyntheticReport::new(
+            &form,
+            quietcount_protocol::SiteId::new("site-01").unwrap(),
+            quietcount_protocol::Period::parse("2026-10").unwrap(),
+        )
+        .seed(seed);
         for k in [5u32, 10, 11] {
             let policy = DisclosurePolicy::new(k).unwrap();
-            let report = common::report(&form, "site-01", &truth, policy);
+            let report = site.clone().policy(policy).build().unwrap();
             let mut suppressed = 0;
             for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
                 let audited = check(&form.shapes(indicator), &tables.tables, &policy).unwrap();

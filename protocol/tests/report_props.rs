@@ -1,9 +1,8 @@
 //! Property tests of the site report's canonical encoding: round trips, byte-for-byte
 //! canonical output, and refusal of perturbed input.
 
-mod common;
-
 use proptest::prelude::*;
+use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::{
     Cell, DecodeError, DisclosurePolicy, Form, IndicatorTables, Period, Sha256Hash, SiteId,
     SiteReport, Table,
@@ -106,8 +105,15 @@ proptest! {
 #[test]
 fn non_canonical_forms_of_a_valid_report_are_refused() {
     let form = Form::default_monthly();
-    let truth = common::true_tables(&form, common::realistic_counts(3));
-    let r = common::report(&form, "site-01", &truth, DisclosurePolicy::DEFAULT);
+    let r = SyntheticReport::new(
+        &form,
+        SiteId::new("site-01").unwrap(),
+        Period::parse("2026-10").unwrap(),
+    )
+    .seed(3)
+    .policy(DisclosurePolicy::DEFAULT)
+    .build()
+    .unwrap();
     let bytes = r.encode().unwrap();
     // The top-level map of nine fields has the one-byte header 0xa9.
     assert_eq!(bytes[0], 0xa9);

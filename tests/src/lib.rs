@@ -4,9 +4,16 @@
 //! The binaries are the ones `cargo test --workspace` builds beside the test executables
 //! (`target/<profile>/`). Every helper here drives a command line; none calls into the
 //! services' libraries, so the tests see exactly what an operator sees.
+//!
+//! Helpers are named for what the operator does: [`start_coordinator`], [`enroll_site`],
+//! [`Coordinator::revoke`]. No port is guessed: the coordinator listens on `127.0.0.1:0` and the
+//! harness reads the address it bound back from its `run/listen-address` file. Nothing waits a
+//! fixed time: each step waits, with a timeout, for something observable ([`wait_until`]) —
+//! the address file, a line in a log (an enrolment reaching the coordinator's key directory,
+//! a service starting), a status answer.
 
 use std::io::Read;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,12 +35,6 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A loopback UDP port that was free a moment ago.
-pub fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port");
-    socket.local_addr().expect("local address").port()
 }
 
 /// The most recent closed month, as `YYYY-MM`, by the system clock.
@@ -120,6 +121,12 @@ impl Service {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits up to `timeout` until the log has a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<()> {
+        wait_until(timeout, || self.log_text().contains(needle))
+            .with_context(|| format!("no log line with {needle:?}:\n{}", self.log_text()))
+    }
+
     /// SIGKILL: the process gets no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -167,23 +174,42 @@ impl Drop for Service {
     }
 }
 
+/// How long a service may take to start, or a change to reach it.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `quietcount-coordinator init` in `root/coordinator`, then `run` with logs at `level`: a
+/// coordinator listening on a loopback port of its choosing ([`Coordinator::addr`]).
+pub fn start_coordinator(root: &Path, province: &str, level: &str) -> Result<Coordinator> {
+    let mut coordinator = Coordinator::init(root, province)?;
+    coordinator.start(level)?;
+    Ok(coordinator)
+}
+
+/// `quietcount-node init` for site `id` pointed at `coordinator` (which must have been started
+/// once, so that its address is known), then the province enrols it, checking the fingerprint.
+pub fn enroll_site(root: &Path, id: &str, coordinator: &Coordinator) -> Result<Site> {
+    let site = Site::init(root, id, coordinator)?;
+    coordinator.enroll(&site)?;
+    Ok(site)
+}
+
 /// A provincial coordinator's directory and, when running, its process.
 #[derive(Debug)]
 pub struct Coordinator {
     /// Its data directory.
     pub dir: PathBuf,
-    /// Its loopback address.
-    pub addr: SocketAddr,
     /// The running service, if started.
     pub service: Option<Service>,
+    /// The address its first `run` bound; later runs listen there again.
+    addr: Option<SocketAddr>,
     logs: PathBuf,
 }
 
 impl Coordinator {
-    /// `quietcount-coordinator init` in `root/coordinator`, listening on a free loopback port.
+    /// `quietcount-coordinator init` in `root/coordinator`, configured to listen on loopback
+    /// port 0 (a free port chosen when it starts).
     pub fn init(root: &Path, province: &str) -> Result<Self> {
         let dir = root.join("coordinator");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse()?;
         run_ok(
             Command::new(binary("quietcount-coordinator"))
                 .arg("init")
@@ -192,16 +218,22 @@ impl Coordinator {
                 .arg("--province")
                 .arg(province)
                 .arg("--listen")
-                .arg(addr.to_string()),
+                .arg("127.0.0.1:0"),
         )?;
         let logs = root.join("logs");
         std::fs::create_dir_all(&logs)?;
         Ok(Self {
             dir,
-            addr,
             service: None,
+            addr: None,
             logs,
         })
+    }
+
+    /// The address the coordinator listens on, known once it has been started.
+    pub fn addr(&self) -> Result<SocketAddr> {
+        self.addr
+            .ok_or_else(|| anyhow!("the coordinator has not been started: its port is unknown"))
     }
 
     /// The coordinator's public key file, handed to sites and donors.
@@ -216,9 +248,11 @@ impl Coordinator {
         command
     }
 
-    /// Enrols a site, checking the fingerprint it printed at init.
+    /// Enrols a site, checking the fingerprint it printed at init. If the coordinator is
+    /// running, waits until its key directory accepts the new key (it refreshes every second).
     pub fn enroll(&self, site: &Site) -> Result<Output> {
-        run_ok(
+        let accepted_before = self.key_log_count("site key accepted", &site.id);
+        let output = run_ok(
             self.command("enroll")
                 .arg("--site")
                 .arg(&site.id)
@@ -228,25 +262,78 @@ impl Coordinator {
                 .arg(site.public_key())
                 .arg("--expect-fingerprint")
                 .arg(&site.short_fingerprint),
-        )
+        )?;
+        self.wait_for_key_log("site key accepted", &site.id, accepted_before)?;
+        Ok(output)
     }
 
-    /// Starts `run` with logs at `level` (an `RUST_LOG` filter), and waits until it listens.
+    /// Revokes a site's key. If the coordinator is running, waits until its key directory
+    /// no longer accepts the key.
+    pub fn revoke(&self, site: &Site) -> Result<Output> {
+        let revoked_before = self.key_log_count("site key no longer accepted", &site.id);
+        let output = run_ok(self.command("revoke").arg("--site").arg(&site.id))?;
+        self.wait_for_key_log("site key no longer accepted", &site.id, revoked_before)?;
+        Ok(output)
+    }
+
+    /// How many lines of the log say `message` for `site`.
+    fn key_log_count(&self, message: &str, site: &str) -> usize {
+        let field = format!("site={site}");
+        self.log_text()
+            .lines()
+            .filter(|line| {
+                line.contains(message) && line.split_whitespace().any(|word| word == field)
+            })
+            .count()
+    }
+
+    fn wait_for_key_log(&self, message: &str, site: &str, before: usize) -> Result<()> {
+        if self.service.is_none() {
+            return Ok(());
+        }
+        wait_until(READY_TIMEOUT, || self.key_log_count(message, site) > before)
+            .with_context(|| format!("the coordinator never logged {message:?} for {site}"))
+    }
+
+    /// Starts `run` with logs at `level` (an `RUST_LOG` filter) and waits until it is bound.
+    /// The first start listens on a free loopback port; later ones listen on the same address
+    /// again, where the sites' configurations point.
     pub fn start(&mut self, level: &str) -> Result<()> {
+        let address_file = self.dir.join("run").join("listen-address");
+        // A killed run leaves its file behind: only a new one says this run is bound.
+        match std::fs::remove_file(&address_file) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(error).context("remove the old listen-address file");
+            }
+            _ => {}
+        }
+        let listen = self
+            .addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut command = self.command("run");
-        command.env("RUST_LOG", level).env("QUIETCOUNT_LOG", level);
+        command
+            .arg("--listen")
+            .arg(listen.to_string())
+            .env("RUST_LOG", level)
+            .env("QUIETCOUNT_LOG", level);
         let log = self.logs.join("coordinator.log");
-        self.service = Some(Service::spawn(command, log)?);
-        // The UDP port is bound once the process logs that it listens; give it a moment.
-        wait_until(Duration::from_secs(20), || {
-            let log = self
-                .service
-                .as_ref()
-                .map(Service::log_text)
-                .unwrap_or_default();
-            log.contains("listening") || log.contains("Listening")
-        })
-        .context("coordinator did not report listening")
+        let mut service = Service::spawn(command, log)?;
+        let mut bound = None;
+        let ready = wait_until(READY_TIMEOUT, || {
+            bound = std::fs::read_to_string(&address_file)
+                .ok()
+                .and_then(|text| text.trim().parse::<SocketAddr>().ok());
+            bound.is_some() || service.has_exited()
+        });
+        let Some(bound) = bound.filter(|_| ready.is_ok()) else {
+            bail!(
+                "the coordinator did not start listening:\n{}",
+                self.log_text()
+            );
+        };
+        self.addr = Some(bound);
+        self.service = Some(service);
+        Ok(())
     }
 
     /// SIGKILL.
@@ -305,9 +392,11 @@ pub struct Site {
 }
 
 impl Site {
-    /// `quietcount-node init` for `id` in `root/sites/<id>`, pointed at `coordinator`.
+    /// `quietcount-node init` for `id` in `root/sites/<id>`, pointed at `coordinator` (which
+    /// must have been started once: its address is written into the site's configuration).
     pub fn init(root: &Path, id: &str, coordinator: &Coordinator) -> Result<Self> {
         let dir = root.join("sites").join(id);
+        let addr = coordinator.addr()?;
         let output = run_ok(
             Command::new(binary("quietcount-node"))
                 .arg("init")
@@ -316,7 +405,7 @@ impl Site {
                 .arg("--site")
                 .arg(id)
                 .arg("--coordinator")
-                .arg(coordinator.addr.to_string())
+                .arg(addr.to_string())
                 .arg("--coordinator-key")
                 .arg(coordinator.public_key()),
         )?;
@@ -375,17 +464,39 @@ impl Site {
         run(&mut self.command("submit"))
     }
 
-    /// Starts the background service `run` with logs at `level`.
+    /// Starts the background service `run` with logs at `level` (at least `info`), and waits
+    /// until it logs that it started.
     pub fn start(&mut self, level: &str) -> Result<()> {
+        let started_before = self.log_text().matches("service started").count();
         let mut command = self.command("run");
         command.env("RUST_LOG", level).env("QUIETCOUNT_LOG", level);
         self.service = Some(Service::spawn(command, self.log.clone())?);
-        Ok(())
+        wait_until(READY_TIMEOUT, || {
+            self.log_text().matches("service started").count() > started_before
+        })
+        .with_context(|| {
+            format!(
+                "{}: the service did not start:\n{}",
+                self.id,
+                self.log_text()
+            )
+        })
     }
 
     /// Everything the node service has logged.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the node service's log has a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> Result<()> {
+        wait_until(READY_TIMEOUT, || self.log_text().contains(needle)).with_context(|| {
+            format!(
+                "{}: no log line with {needle:?}:\n{}",
+                self.id,
+                self.log_text()
+            )
+        })
     }
 }
 
@@ -404,16 +515,19 @@ pub fn find_short_fingerprint(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+/// Polls `condition` every 20 ms until it holds or `timeout` passes (checking once more at the
+/// deadline).
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
+    loop {
         if condition() {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() >= deadline {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("condition not met within {timeout:?}")
 }
 
 /// Every file below `dir` (recursively), as (path, bytes).

@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use quietcount_tests::{Coordinator, Service, Site, last_closed_month, text, wait_until};
+use quietcount_tests::{
+    Coordinator, Service, Site, enroll_site, last_closed_month, start_coordinator, text, wait_until,
+};
 
-/// Rewrites the node's retry settings so the service retries within a test's patience.
+/// Rewrites the node's retry settings so the service retries within a test's patience, and
+/// gives up a connection attempt to a coordinator that is down after 2 s instead of 15.
 fn fast_retries(site: &Site) -> Result<()> {
     let path = site.dir.join("config.toml");
     let config = std::fs::read_to_string(&path)?;
@@ -18,6 +21,7 @@ fn fast_retries(site: &Site) -> Result<()> {
             "retry_base_secs" => out.push_str("retry_base_secs = 1\n"),
             "retry_max_secs" => out.push_str("retry_max_secs = 2\n"),
             "check_interval_secs" => out.push_str("check_interval_secs = 1\n"),
+            "connect_timeout_secs" => out.push_str("connect_timeout_secs = 2\n"),
             _ => {
                 out.push_str(line);
                 out.push('\n');
@@ -47,12 +51,15 @@ fn reported_sites(coordinator: &Coordinator, period: &str) -> Result<Vec<(String
 fn reports_queued_while_the_coordinator_is_down_are_delivered_once_it_is_up() -> Result<()> {
     let root = tempfile::tempdir()?;
     let period = last_closed_month();
-    let mut coordinator = Coordinator::init(root.path(), "Store and forward")?;
+    // Started once so that the sites are configured with its address, then stopped.
+    let mut coordinator = start_coordinator(root.path(), "Store and forward", "info")?;
     let mut sites = Vec::new();
     for i in 0..3 {
-        let site = Site::init(root.path(), &format!("sf-{i}"), &coordinator)?;
-        coordinator.enroll(&site)?;
-        fast_retries(&site)?;
+        sites.push(enroll_site(root.path(), &format!("sf-{i}"), &coordinator)?);
+    }
+    assert!(coordinator.stop()?.success());
+    for (i, site) in (0..).zip(&sites) {
+        fast_retries(site)?;
         site.simulate(120, 4, 7 + i, &period)?;
         site.report(&period)?;
         let output = site.submit()?;
@@ -60,12 +67,12 @@ fn reports_queued_while_the_coordinator_is_down_are_delivered_once_it_is_up() ->
             !output.status.success(),
             "submit must fail while the coordinator is down"
         );
-        sites.push(site);
     }
+    // Every node's service is up (`start` waits for it), its report queued, before the
+    // coordinator comes back on the same address.
     for site in &mut sites {
         site.start("info")?;
     }
-    std::thread::sleep(Duration::from_secs(1));
     coordinator.start("info")?;
     let expected: Vec<(String, u64)> = sites.iter().map(|s| (s.id.clone(), 1)).collect();
     wait_until(Duration::from_secs(60), || {
@@ -103,16 +110,15 @@ fn reports_queued_while_the_coordinator_is_down_are_delivered_once_it_is_up() ->
 fn killing_the_coordinator_or_a_node_mid_delivery_loses_and_duplicates_nothing() -> Result<()> {
     let root = tempfile::tempdir()?;
     let period = last_closed_month();
-    let mut coordinator = Coordinator::init(root.path(), "Crash province")?;
+    let mut coordinator = start_coordinator(root.path(), "Crash province", "info")?;
     let mut sites = Vec::new();
     for i in 0..6 {
-        let site = Site::init(root.path(), &format!("cr-{i}"), &coordinator)?;
-        coordinator.enroll(&site)?;
+        let site = enroll_site(root.path(), &format!("cr-{i}"), &coordinator)?;
         site.simulate(100, 3, 50 + i, &period)?;
         site.report(&period)?;
         sites.push(site);
     }
-    coordinator.start("info")?;
+    let accepted_before = coordinator.log_text().matches("report accepted").count();
     // Every site submits at once; the coordinator is killed while they do.
     let submits: Vec<Service> = sites
         .iter()
@@ -122,13 +128,19 @@ fn killing_the_coordinator_or_a_node_mid_delivery_loses_and_duplicates_nothing()
             Service::spawn_for_test(site.command("submit"), log)
         })
         .collect::<Result<_>>()?;
-    std::thread::sleep(Duration::from_millis(150));
+    // Killed as soon as the first report is in: the others are then in flight or waiting.
+    wait_until(Duration::from_secs(60), || {
+        coordinator.log_text().matches("report accepted").count() > accepted_before
+    })?;
     coordinator.kill();
     // A node killed in the middle of its submission.
     let mut killed_node = Service::spawn_for_test(
         sites[0].command("submit"),
         root.path().join("logs").join("killed.log"),
     )?;
+    // A deliberate pause, not a wait for a condition: with the coordinator down the node shows
+    // nothing observable while it opens its outbox and tries to connect, and the point is to
+    // kill it at an arbitrary moment of that.
     std::thread::sleep(Duration::from_millis(50));
     killed_node.kill();
     drop(submits);

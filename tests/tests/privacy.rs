@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use quietcount_tests::{
-    Coordinator, Site, all_files, contains_bytes, last_closed_month, run, run_ok, text,
+    all_files, contains_bytes, enroll_site, last_closed_month, run, run_ok, start_coordinator, text,
 };
 
 const CLIENTS_PER_SITE: usize = 60;
@@ -83,14 +83,12 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
     let root = tempfile::tempdir()?;
     let inputs = tempfile::tempdir()?;
     let period = last_closed_month();
-    let mut coordinator = Coordinator::init(root.path(), "Privacy province")?;
+    let mut coordinator = start_coordinator(root.path(), "Privacy province", "trace")?;
     let mut sites = Vec::new();
     for s in 0..3 {
-        let site = Site::init(root.path(), &format!("site-{s}"), &coordinator)?;
-        coordinator.enroll(&site)?;
+        let site = enroll_site(root.path(), &format!("site-{s}"), &coordinator)?;
         sites.push(site);
     }
-    coordinator.start("trace")?;
     let mut needles = Vec::new();
     let mut outputs = String::new();
     for (s, site) in sites.iter_mut().enumerate() {
@@ -139,8 +137,9 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
         // The service too, briefly, at trace level.
         site.start("trace")?;
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
     for site in &mut sites {
+        // One whole pass of the service (it logs `sleeping` at debug level when it is done).
+        site.wait_for_log("sleeping")?;
         if let Some(mut service) = site.service.take() {
             let _ = service.terminate(std::time::Duration::from_secs(10));
         }

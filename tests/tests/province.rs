@@ -6,18 +6,19 @@ use std::process::Command;
 use anyhow::Result;
 use quietcount_keys::Identity;
 use quietcount_protocol::{Cell, Payload, ProvincialReport, SiteReport, TotalCell, open, sign};
-use quietcount_tests::{Coordinator, Site, binary, last_closed_month, run, run_ok, text};
+use quietcount_tests::{
+    Coordinator, Site, binary, enroll_site, last_closed_month, run, start_coordinator, text,
+};
 
 const LOG: &str = "info";
 
-/// Sets up a coordinator and `n` enrolled sites with simulated records for the last closed month.
+/// Starts a coordinator and enrols `n` sites with simulated records for the last closed month.
 fn province(root: &std::path::Path, n: usize) -> Result<(Coordinator, Vec<Site>, String)> {
     let period = last_closed_month();
-    let coordinator = Coordinator::init(root, "Test province")?;
+    let coordinator = start_coordinator(root, "Test province", LOG)?;
     let mut sites = Vec::new();
     for i in 0..n {
-        let site = Site::init(root, &format!("site-{i:02}"), &coordinator)?;
-        coordinator.enroll(&site)?;
+        let site = enroll_site(root, &format!("site-{i:02}"), &coordinator)?;
         site.simulate(150 + 40 * i as u32, 6, 1000 + i as u64, &period)?;
         sites.push(site);
     }
@@ -58,7 +59,6 @@ fn failures(json: &serde_json::Value) -> String {
 fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
     let root = tempfile::tempdir()?;
     let (mut coordinator, sites, period) = province(root.path(), 5)?;
-    coordinator.start(LOG)?;
     for site in &sites {
         site.report(&period)?;
         let output = site.submit()?;
@@ -114,18 +114,16 @@ fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
 fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
     let root = tempfile::tempdir()?;
     let (mut coordinator, sites, period) = province(root.path(), 3)?;
-    coordinator.start(LOG)?;
     // Sites 0 and 1 deliver; then site 1 and site 2 are revoked; site 2 then tries to deliver.
     for site in &sites[..2] {
         site.report(&period)?;
         assert!(site.submit()?.status.success());
     }
     for site in &sites[1..] {
-        run_ok(coordinator.command("revoke").arg("--site").arg(&site.id))?;
+        // Returns once the coordinator's key directory no longer accepts the site's key.
+        coordinator.revoke(site)?;
     }
     sites[2].report(&period)?;
-    // The registry snapshot may take a moment to notice the revocation.
-    std::thread::sleep(std::time::Duration::from_secs(2));
     let refused = sites[2].submit()?;
     assert!(
         !refused.status.success(),
@@ -154,7 +152,6 @@ fn verifier_catches_a_changed_total_a_changed_site_cell_and_a_flipped_signature_
 {
     let root = tempfile::tempdir()?;
     let (mut coordinator, sites, period) = province(root.path(), 2)?;
-    coordinator.start(LOG)?;
     for site in &sites {
         site.report(&period)?;
         assert!(site.submit()?.status.success());
