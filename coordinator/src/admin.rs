@@ -253,7 +253,7 @@ impl Coordinator {
     /// (`protocol::completeness`, as in the donor package).
     pub async fn status(&self, period: Period, form_id: Option<&str>) -> Result<StatusReport> {
         let form = self.form(form_id)?.form.reference();
-        let form_key = FormKey::of(&form);
+        let form_key = form.key();
         let keys = self.store.keys().await?;
         let latest = self.store.latest_reports(&form_key, period).await?;
         let equivocating = self.store.equivocating_sites(&form_key, period).await?;
@@ -360,7 +360,7 @@ impl Coordinator {
             .collect();
         let reports: Vec<StoredReport> = self
             .store
-            .latest_reports(&FormKey::of(&form.form.reference()), period)
+            .latest_reports(&FormKey::of(&form.form), period)
             .await?
             .into_iter()
             .map(|r| StoredReport {
@@ -413,7 +413,7 @@ impl Coordinator {
         let mut reports: Vec<SiteReport> = Vec::new();
         for record in self
             .store
-            .latest_reports(&FormKey::of(&form.reference()), period)
+            .latest_reports(&FormKey::of(form), period)
             .await?
         {
             let Some(key) = keys

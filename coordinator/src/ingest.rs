@@ -14,7 +14,7 @@ use quietcount_protocol::{
     sign,
 };
 
-use crate::store::{Equivocation, FormKey, NewReport, SignReceipt, Store, StoreError};
+use crate::store::{Equivocation, NewReport, SignReceipt, Store, StoreError};
 
 /// What ingest accepts, from the configuration.
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ impl Ingest {
         hash: &EnvelopeHash,
         now: UnixTime,
     ) -> Result<Option<Vec<u8>>, Refusal> {
-        let form = FormKey::of(&report.form);
+        let form = report.form.key();
         let head = self.store.chain_head(site, &form, report.period).await?;
         // A slot filled after the read above makes the insert fail with `SlotTaken`, and this
         // check runs again.

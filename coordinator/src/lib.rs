@@ -11,14 +11,14 @@
 //! - [`directory`]: the in-memory snapshot of enrolled keys the TLS handshake consults.
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
-//! - [`clock`]: the one source of `now`.
+//! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
 //! The binary (`main.rs`, with its terminal rendering in `cli.rs`) only parses arguments, calls
 //! these and prints what they return.
 #![warn(missing_docs)]
 
 pub mod admin;
-pub mod clock;
+
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -29,9 +29,9 @@ pub mod store;
 pub mod testing;
 
 pub use admin::Coordinator;
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::Config;
 pub use error::CoordinatorError;
 pub use ingest::{Ingest, IngestPolicy};
+pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
 pub use server::{Server, run};
 pub use store::Store;

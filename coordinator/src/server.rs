@@ -23,11 +23,11 @@ use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::admin::Coordinator;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{Limits, files};
 use crate::directory::EnrolledKeys;
 use crate::error::{CoordinatorError, io};
 use crate::ingest::Ingest;
+use quietcount_service::clock::{Clock, SystemClock};
 
 /// Application close codes.
 mod close_code {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::{
-    Cell, ChainHead, EnvelopeHash, Fingerprint, FormRef, Period, RegistryEntry, Sha256Hash, SiteId,
+    Cell, ChainHead, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId,
     SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -150,30 +150,7 @@ pub struct Equivocation {
     pub received_at: UnixTime,
 }
 
-/// A form as part of a report's identity: its id and version.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FormKey {
-    /// Form id.
-    pub id: String,
-    /// Form version.
-    pub version: u32,
-}
-
-impl FormKey {
-    /// The key of the form a report names.
-    pub fn of(form: &FormRef) -> Self {
-        Self {
-            id: form.id.clone(),
-            version: form.version,
-        }
-    }
-}
-
-impl std::fmt::Display for FormKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} v{}", self.id, self.version)
-    }
-}
+pub use quietcount_protocol::FormKey;
 
 /// Cells inserted per statement (4 bound values each, far below SQLite's variable limit).
 /// The columns `key_record` reads, in its order.

@@ -18,8 +18,8 @@ use quietcount_service::SiteConnection;
 use quinn::{Connection, RecvStream, SendStream};
 
 use crate::admin::Coordinator;
-use crate::clock::FixedClock;
 use crate::server::Server;
+use quietcount_service::clock::FixedClock;
 
 /// Long enough for any loopback handshake, even on a loaded machine; the connection attempt
 /// fails on its own (refused handshake) long before.

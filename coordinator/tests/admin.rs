@@ -172,11 +172,7 @@ async fn province() -> (tempfile::TempDir, Coordinator, Period) {
     // A correction from the early site: revision 2 replaces revision 1 everywhere.
     let first = coordinator
         .store
-        .chain_head(
-            &sites[0].id,
-            &FormKey::of(&Form::default_monthly().reference()),
-            period,
-        )
+        .chain_head(&sites[0].id, &FormKey::of(&Form::default_monthly()), period)
         .await
         .unwrap()
         .unwrap();
@@ -266,11 +262,7 @@ async fn publish_writes_a_signed_package_of_the_latest_revisions() {
     );
     let stored = coordinator
         .store
-        .chain_head(
-            &early.site,
-            &FormKey::of(&Form::default_monthly().reference()),
-            period,
-        )
+        .chain_head(&early.site, &FormKey::of(&Form::default_monthly()), period)
         .await
         .unwrap()
         .unwrap();
@@ -390,7 +382,7 @@ async fn store_sequence_numbers_and_slots_are_enforced_by_the_database() {
     assert_eq!(store.reports_of_period(period).await.unwrap().len(), 3);
     assert_eq!(
         store
-            .latest_reports(&FormKey::of(&Form::default_monthly().reference()), period)
+            .latest_reports(&FormKey::of(&Form::default_monthly()), period)
             .await
             .unwrap()
             .len(),

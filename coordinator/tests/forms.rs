@@ -3,7 +3,6 @@
 //! chains, and status, publish and export each speak of one form.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use quietcount_coordinator::store::FormKey;
 use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, CoordinatorError};
 use quietcount_protocol::testing::SyntheticReport;
@@ -82,7 +81,7 @@ async fn two_forms_for_one_month_are_two_chains_not_an_equivocation() {
     for form in [default_form.reference(), donor_form().reference()] {
         let flagged = coordinator
             .store
-            .equivocating_sites(&FormKey::of(&form), october())
+            .equivocating_sites(&form.key(), october())
             .await
             .unwrap();
         assert!(flagged.is_empty(), "{} flagged: {flagged:?}", form.id);

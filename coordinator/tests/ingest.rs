@@ -125,7 +125,7 @@ async fn accepts_stores_and_signs_receipts_then_resubmission_is_idempotent() {
     let latest = f
         .coordinator
         .store
-        .latest_reports(&FormKey::of(&Form::default_monthly().reference()), f.period)
+        .latest_reports(&FormKey::of(&Form::default_monthly()), f.period)
         .await
         .unwrap();
     assert_eq!(latest.len(), 1);
@@ -292,7 +292,7 @@ async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
     let evidence = f
         .coordinator
         .store
-        .equivocations(&FormKey::of(&Form::default_monthly().reference()), f.period)
+        .equivocations(&FormKey::of(&Form::default_monthly()), f.period)
         .await
         .unwrap();
     assert_eq!(evidence.len(), 1);

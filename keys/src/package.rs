@@ -275,7 +275,7 @@ pub enum AssembleError {
 
 /// Builds a donor package: verifies and selects the site reports (the latest revision of each
 /// site whose key was active when the report was received and is still active at publication),
-/// aggregates them with `protocol`'s [`aggregate`], computes completeness against the
+/// aggregates them with `protocol`'s [`aggregate`](fn@aggregate), computes completeness against the
 /// registry, signs the registry and the provincial report with the coordinator's identity and
 /// renders `totals.csv`.
 pub fn assemble(

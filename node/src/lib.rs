@@ -18,7 +18,6 @@
 //! people is the caller's job.
 #![warn(missing_docs)]
 
-pub mod clock;
 pub mod config;
 pub mod dates;
 pub mod deliver;
@@ -41,11 +40,11 @@ use quietcount_protocol::{
     next_revision,
 };
 
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Config, DataDir, LogFormat};
 pub use error::NodeError;
 pub use import::{ImportError, ImportSummary, Problem, Progress, RecordKind, RowProblem};
 pub use outbox::{Backoff, Outcome};
+pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
 pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredReceipt};
 
 /// What `init` needs.

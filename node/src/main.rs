@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::progress::ProgressBar;
-use quietcount_node::clock::{Clock, SystemClock};
 use quietcount_node::simulate::SimulateOptions;
 use quietcount_node::{InitOptions, LogFormat, Node, NodeError, OpenPeriod, QueueOutcome};
 use quietcount_protocol::{Period, PeriodType, SiteId};
+use quietcount_service::clock::{Clock, SystemClock};
 use quietcount_service::logging::LogOutput;
 
 #[derive(Debug, Parser)]

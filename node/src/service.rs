@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use quietcount_protocol::{Period, PeriodType, UnixTime};
 
-use crate::clock::Clock;
 use crate::error::NodeError;
 use crate::{FormKey, Node, OpenPeriod, QueueOutcome};
+use quietcount_service::clock::Clock;
 
 /// The period whose report is due at `now`: the latest closed period, once `report_day - 1`
 /// days have passed since it ended.

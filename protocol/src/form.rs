@@ -179,6 +179,48 @@ pub struct FormRef {
     pub hash: Sha256Hash,
 }
 
+impl FormRef {
+    /// The form's part of a report's identity.
+    pub fn key(&self) -> FormKey {
+        FormKey {
+            id: self.id.clone(),
+            version: self.version,
+        }
+    }
+}
+
+/// A form as part of a report's identity, which is (site, form id, form version, period,
+/// revision): each form a site reports has its own revision chain. The node's outbox and the
+/// coordinator's store both key reports by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FormKey {
+    /// Form id.
+    pub id: String,
+    /// Form version.
+    pub version: u32,
+}
+
+impl FormKey {
+    /// The key of a form.
+    pub fn of(form: &Form) -> Self {
+        Self {
+            id: form.id.clone(),
+            version: form.version,
+        }
+    }
+
+    /// The key of the form a report names.
+    pub fn of_reference(form: &FormRef) -> Self {
+        form.key()
+    }
+}
+
+impl std::fmt::Display for FormKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} v{}", self.id, self.version)
+    }
+}
+
 impl std::fmt::Display for FormRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

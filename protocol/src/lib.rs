@@ -47,7 +47,7 @@ pub use error::{
     AggregateError, DecodeError, DisclosureError, EncodeError, EnvelopeError, FormError, IdError,
     MismatchError,
 };
-pub use form::{Form, FormRef};
+pub use form::{Form, FormKey, FormRef};
 pub use ids::{
     EnvelopeHash, Fingerprint, Period, PeriodType, Sha256Hash, SiteId, UnixTime, fingerprint_of,
 };

@@ -165,7 +165,7 @@ pub struct ProvincialReport {
     pub inputs: Vec<ReportInput>,
     /// Completeness figures.
     pub completeness: Completeness,
-    /// The totals, as [`crate::aggregate`] computes them from the inputs.
+    /// The totals, as [`crate::aggregate`](fn@crate::aggregate) computes them from the inputs.
     pub totals: ProvincialTotals,
 }
 

@@ -4,45 +4,12 @@
 //! reports has its own revision chain per period. The schema allows one live (not refused)
 //! entry per identity; a refused entry frees its revision, since the coordinator never stored it.
 
-use std::fmt;
-
-use quietcount_protocol::{EnvelopeHash, Form, FormRef, Period, Receipt, Sha256Hash, UnixTime};
+use quietcount_protocol::{EnvelopeHash, Period, Receipt, Sha256Hash, UnixTime};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, db, to_i64, to_u64};
 
-/// Which form (id and version) an outbox entry answers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FormKey {
-    /// Form id.
-    pub id: String,
-    /// Form version.
-    pub version: u32,
-}
-
-impl FormKey {
-    /// The key of a form.
-    pub fn of(form: &Form) -> Self {
-        Self {
-            id: form.id.clone(),
-            version: form.version,
-        }
-    }
-
-    /// The key of the form a report names.
-    pub fn of_reference(form: &FormRef) -> Self {
-        Self {
-            id: form.id.clone(),
-            version: form.version,
-        }
-    }
-}
-
-impl fmt::Display for FormKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} v{}", self.id, self.version)
-    }
-}
+pub use quietcount_protocol::FormKey;
 
 /// Delivery state of an outbox entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
