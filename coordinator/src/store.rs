@@ -11,14 +11,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::{
     Cell, ChainHead, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId,
     SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteArguments, SqlitePoolOptions};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -177,13 +176,7 @@ impl Store {
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+        let options = quietcount_service::sqlite::durable_options(path, create);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -285,11 +278,7 @@ impl Store {
 
     /// Every key ever enrolled, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM site_keys ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("list_keys"))?;
-        rows.iter().map(key_record).collect()
+        self.keys_of_site(None).await
     }
 
     /// The key with this fingerprint, revoked or not.
@@ -306,13 +295,18 @@ impl Store {
 
     /// The keys of one site, oldest first.
     pub async fn keys_of(&self, site: &SiteId) -> Result<Vec<KeyRecord>> {
+        self.keys_of_site(Some(site)).await
+    }
+
+    /// The keys of `site` (of every site for `None`), oldest first.
+    async fn keys_of_site(&self, site: Option<&SiteId>) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM site_keys WHERE site = ? ORDER BY id"
+            "SELECT {KEY_COLUMNS} FROM site_keys WHERE ?1 IS NULL OR site = ?1 ORDER BY id"
         ))
-        .bind(site.as_str())
+        .bind(site.map(SiteId::as_str))
         .fetch_all(&self.pool)
         .await
-        .map_err(db("keys_of_site"))?;
+        .map_err(db("list_keys"))?;
         rows.iter().map(key_record).collect()
     }
 
@@ -336,19 +330,8 @@ impl Store {
         period: Period,
         revision: u32,
     ) -> Result<Option<ReportRecord>> {
-        let row = sqlx::query(&format!(
-            "{REPORT_SELECT} WHERE r.site = ? AND r.form_id = ? AND r.form_version = ? \
-             AND r.period = ? AND r.revision = ?"
-        ))
-        .bind(site.as_str())
-        .bind(&form.id)
-        .bind(i64::from(form.version))
-        .bind(period.to_string())
-        .bind(i64::from(revision))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("report_in_slot"))?;
-        row.as_ref().map(report_record).transpose()
+        self.report_of_chain(site, form, period, Some(revision))
+            .await
     }
 
     /// The head of the chain (site, form, period): its latest stored revision.
@@ -358,24 +341,36 @@ impl Store {
         form: &FormKey,
         period: Period,
     ) -> Result<Option<ChainHead>> {
-        let row = sqlx::query(
-            "SELECT revision, envelope_hash FROM reports WHERE site = ? AND form_id = ? \
-             AND form_version = ? AND period = ? ORDER BY revision DESC LIMIT 1",
-        )
-        .bind(site.as_str())
-        .bind(&form.id)
-        .bind(i64::from(form.version))
-        .bind(period.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("chain_head"))?;
-        row.map(|row| {
-            Ok(ChainHead {
-                revision: to_u32(row.get(0))?,
-                envelope_hash: hash_of(row.get(1))?,
-            })
-        })
-        .transpose()
+        Ok(self
+            .report_of_chain(site, form, period, None)
+            .await?
+            .map(|r| ChainHead {
+                revision: r.revision,
+                envelope_hash: r.hash,
+            }))
+    }
+
+    /// The report of a chain at `revision`, or its latest one.
+    async fn report_of_chain(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+        revision: Option<u32>,
+    ) -> Result<Option<ReportRecord>> {
+        let (condition, name) = match revision {
+            Some(_) => ("AND r.revision = ?", "report_in_slot"),
+            None => ("", "chain_head"),
+        };
+        let sql = format!(
+            "{REPORT_SELECT} WHERE {CHAIN_OF_R} {condition} ORDER BY r.revision DESC LIMIT 1"
+        );
+        let mut query = bind_chain(sqlx::query(&sql), site, form, period);
+        if let Some(revision) = revision {
+            query = query.bind(i64::from(revision));
+        }
+        let row = query.fetch_optional(&self.pool).await.map_err(db(name))?;
+        row.as_ref().map(report_record).transpose()
     }
 
     /// Stores a verified report, its decoded cells and its receipt, atomically.
@@ -781,6 +776,23 @@ async fn insert_one(
     }
 }
 
+/// The condition naming one revision chain (site, form id, form version, period) of `reports r`;
+/// [`bind_chain`] binds its four values.
+const CHAIN_OF_R: &str = "r.site = ? AND r.form_id = ? AND r.form_version = ? AND r.period = ?";
+
+fn bind_chain<'q>(
+    query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    site: &'q SiteId,
+    form: &'q FormKey,
+    period: Period,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(site.as_str())
+        .bind(form.id.as_str())
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+}
+
 const REPORT_SELECT: &str = "SELECT r.sequence, r.site, r.period, r.revision, r.envelope_hash, \
      r.envelope, r.received_at, c.receipt, r.key_id, r.form_id, r.form_version FROM reports r \
      JOIN receipts c ON c.sequence = r.sequence";
@@ -860,7 +872,7 @@ mod tests {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(
-                SqliteConnectOptions::new()
+                sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
                     .foreign_keys(true),

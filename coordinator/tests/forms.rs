@@ -38,6 +38,10 @@ fn october() -> Period {
     Period::parse("2026-10").unwrap()
 }
 
+fn day_after_october() -> u64 {
+    october().end() + 86_400
+}
+
 fn donor_form() -> Form {
     Form::from_toml(DONOR_FORM_TOML).unwrap()
 }
@@ -69,8 +73,7 @@ fn accepted(response: Response) -> bool {
 async fn two_forms_for_one_month_are_two_chains_not_an_equivocation() {
     let dir = tempfile::tempdir().unwrap();
     let (coordinator, a, _b) = two_form_coordinator(dir.path()).await;
-    let ingest = coordinator.ingest();
-    let now = october().end() + 86_400;
+    let (ingest, now) = (coordinator.ingest(), day_after_october());
     let default_form = Form::default_monthly();
 
     let default_1 = signed(&a, &default_form, 1, None, 1);
@@ -110,8 +113,7 @@ async fn two_forms_for_one_month_are_two_chains_not_an_equivocation() {
 async fn status_publish_and_export_speak_of_one_form() {
     let dir = tempfile::tempdir().unwrap();
     let (coordinator, a, b) = two_form_coordinator(dir.path()).await;
-    let ingest = coordinator.ingest();
-    let now = october().end() + 86_400;
+    let (ingest, now) = (coordinator.ingest(), day_after_october());
     // Site a sends both forms, site b only the donor form.
     assert!(accepted(
         ingest

@@ -99,11 +99,7 @@ fn init_writes_a_documented_config_and_a_private_key_and_refuses_to_run_twice() 
 #[test]
 fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
     let root = tempfile::tempdir().unwrap();
-    let dir = common::runtime().block_on(common::init_node(
-        root.path(),
-        "127.0.0.1:9".parse().unwrap(),
-        &TestCoordinator::identity(),
-    ));
+    let dir = init_with_no_coordinator(root.path());
     let bad = root.path().join("bad.csv");
     std::fs::write(
         &bad,
@@ -175,11 +171,7 @@ async fn the_service_builds_the_closed_period_on_its_day_delivers_and_stops() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
-    let dir = common::runtime().block_on(common::init_node(
-        root.path(),
-        "127.0.0.1:9".parse().unwrap(),
-        &TestCoordinator::identity(),
-    ));
+    let dir = init_with_no_coordinator(root.path());
     let mut child = Command::new(BINARY)
         .args(["run", "--dir", dir.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())
@@ -219,11 +211,7 @@ fn run_stops_cleanly_on_sigterm() {
 #[tokio::test]
 async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_forms() {
     let root = tempfile::tempdir().unwrap();
-    let node = common::fixture_node(root.path()).await;
-    let dir = node.dir().root.clone();
-    node.close().await;
-    drop(node);
-    common::add_second_form(&dir);
+    let dir = common::fixture_dir_with_two_forms(root.path()).await;
 
     let second = common::run_cli(
         &dir,
@@ -297,11 +285,7 @@ async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_f
 #[tokio::test]
 async fn the_service_builds_the_scheduled_report_of_every_configured_form_once() {
     let root = tempfile::tempdir().unwrap();
-    let node = common::fixture_node(root.path()).await;
-    let dir = node.dir().root.clone();
-    node.close().await;
-    drop(node);
-    common::add_second_form(&dir);
+    let dir = common::fixture_dir_with_two_forms(root.path()).await;
     // Nobody listens at the configured coordinator: delivery fails fast and is retried later.
     common::set_config(&dir, "connect_timeout_secs", "1");
     let node = Node::open(&dir).await.unwrap();
@@ -329,4 +313,13 @@ async fn the_service_builds_the_scheduled_report_of_every_configured_form_once()
         built(node.store().outbox_entries().await.unwrap()),
         expected
     );
+}
+
+/// A data directory whose coordinator address answers nothing (the discard port).
+fn init_with_no_coordinator(root: &std::path::Path) -> std::path::PathBuf {
+    common::runtime().block_on(common::init_node(
+        root,
+        "127.0.0.1:9".parse().unwrap(),
+        &TestCoordinator::identity(),
+    ))
 }

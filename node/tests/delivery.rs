@@ -35,16 +35,7 @@ async fn delivers_verifies_and_stores_the_receipt() {
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     let hash = queued(&node).await;
     let summary = node.submit_all(NOV_10_2026).await.unwrap();
-    assert_eq!(
-        summary.outcomes,
-        vec![Outcome::Delivered {
-            form: default_form_key(),
-            period: october(),
-            revision: 1,
-            sequence: 1,
-            duplicate: false
-        }]
-    );
+    assert_eq!(summary.outcomes, vec![delivered_first_revision(false)]);
     assert!(summary.all_delivered());
     assert_eq!(states(&node).await, vec![(EntryState::Delivered, 0, None)]);
     // What the coordinator received is exactly the committed envelope, in a Submit request.
@@ -93,16 +84,7 @@ async fn a_crash_after_sending_leads_to_a_harmless_resubmission() {
     // receipt was never stored.
     node.store().forget_deliveries().await.unwrap();
     let summary = node.submit_all(NOV_10_2026 + 60).await.unwrap();
-    assert_eq!(
-        summary.outcomes,
-        vec![Outcome::Delivered {
-            form: default_form_key(),
-            period: october(),
-            revision: 1,
-            sequence: 1,
-            duplicate: true
-        }]
-    );
+    assert_eq!(summary.outcomes, vec![delivered_first_revision(true)]);
     assert_eq!(coordinator.stored(), 1, "stored once at the coordinator");
     assert_eq!(node.store().count_receipts().await.unwrap(), 1);
     assert_eq!(states(&node).await, vec![(EntryState::Delivered, 0, None)]);
@@ -360,4 +342,15 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
             (EntryState::Delivered, 0, None),
         ]
     );
+}
+
+/// The outcome of delivering revision 1 of October as the coordinator's first report.
+fn delivered_first_revision(duplicate: bool) -> Outcome {
+    Outcome::Delivered {
+        form: default_form_key(),
+        period: october(),
+        revision: 1,
+        sequence: 1,
+        duplicate,
+    }
 }

@@ -10,6 +10,7 @@
 //! - [`shutdown`]: the one SIGINT/SIGTERM shutdown future.
 //! - [`files`]: atomic file writes with a mode (the implementation lives in `quietcount-keys`,
 //!   which must write key files atomically without depending on this crate).
+//! - [`sqlite`]: the durability settings both services' SQLite stores open with.
 //! - [`config`]: helpers for the services' documented TOML configuration files.
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod files;
 pub mod logging;
 pub mod shutdown;
+pub mod sqlite;
 pub mod tls;
 pub mod transport;
 

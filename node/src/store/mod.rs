@@ -20,7 +20,7 @@ pub mod records;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
 pub use counts::{GroupCount, IndicatorQuery};
@@ -101,13 +101,7 @@ impl Store {
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+        let options = quietcount_service::sqlite::durable_options(path, create)
             // Statements are built per form; a small cache is plenty.
             .statement_cache_capacity(64)
             // A report over a large site runs statements of a second or so by design: only
@@ -189,7 +183,7 @@ mod tests {
         }
         let path = dir.join("node.db");
         let pool = SqlitePool::connect_with(
-            SqliteConnectOptions::new()
+            sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true),
         )

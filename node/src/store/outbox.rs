@@ -180,17 +180,8 @@ impl Store {
         form: &FormKey,
         period: Period,
     ) -> Result<Option<OutboxEntry>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE form_id = ?1 AND form_version = ?2 AND period = ?3 \
-             ORDER BY revision DESC, id DESC LIMIT 1"
-        ))
-        .bind(&form.id)
-        .bind(i64::from(form.version))
-        .bind(period.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("latest_outbox_entry"))?;
-        row.as_ref().map(entry_from_row).transpose()
+        self.latest_entry_where(form, period, "", "latest_outbox_entry")
+            .await
     }
 
     /// The latest entry of a form for a period that the coordinator has stored or may still
@@ -201,16 +192,34 @@ impl Store {
         form: &FormKey,
         period: Period,
     ) -> Result<Option<OutboxEntry>> {
+        self.latest_entry_where(
+            form,
+            period,
+            "AND state <> 'refused'",
+            "latest_live_outbox_entry",
+        )
+        .await
+    }
+
+    /// The entry of a form and period with the highest revision (then the newest) among those
+    /// meeting `condition`, a fixed SQL fragment.
+    async fn latest_entry_where(
+        &self,
+        form: &FormKey,
+        period: Period,
+        condition: &'static str,
+        name: &'static str,
+    ) -> Result<Option<OutboxEntry>> {
         let row = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE form_id = ?1 AND form_version = ?2 AND period = ?3 \
-             AND state <> 'refused' ORDER BY revision DESC LIMIT 1"
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE form_id = ?1 AND form_version = ?2 \
+             AND period = ?3 {condition} ORDER BY revision DESC, id DESC LIMIT 1"
         ))
         .bind(&form.id)
         .bind(i64::from(form.version))
         .bind(period.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("latest_live_outbox_entry"))?;
+        .map_err(db(name))?;
         row.as_ref().map(entry_from_row).transpose()
     }
 

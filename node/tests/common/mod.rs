@@ -67,6 +67,17 @@ pub async fn fixture_node(root: &Path) -> Node {
     node
 }
 
+/// The data directory of a closed [`fixture_node`] that reports the default form and the second
+/// test form.
+pub async fn fixture_dir_with_two_forms(root: &Path) -> PathBuf {
+    let node = fixture_node(root).await;
+    let dir = node.dir().root.clone();
+    node.close().await;
+    drop(node);
+    add_second_form(&dir);
+    dir
+}
+
 /// Imports the fixture records.
 pub async fn import_fixture_records(node: &Node) {
     import(node, "fixture_clients.csv").await.unwrap();
