@@ -325,16 +325,7 @@ async fn export_has_the_exact_header_every_cell_and_matching_json() {
         .keys()
         .map(String::as_str)
         .collect();
-    for field in [
-        "period",
-        "scope",
-        "indicator",
-        "disaggregation",
-        "value",
-        "lower",
-        "upper",
-        "status",
-    ] {
+    for field in quietcount_protocol::export::HEADER {
         assert!(fields.contains(&field), "{field} missing");
     }
 

@@ -37,6 +37,17 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// `quietcount-keys verify PACKAGE --trust KEY`.
+fn verify_cli(package: &Path, trust: &Path) -> Output {
+    Command::new(BIN)
+        .arg("verify")
+        .arg(package)
+        .arg("--trust")
+        .arg(trust)
+        .output()
+        .unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -70,12 +81,7 @@ fn honest_two_site_package_verifies_in_the_library_and_the_binary() {
     let report = verify_package(&path, &[s.fixture.coordinator_key()], &[]);
     assert!(report.passed(), "{}", report.render_text());
 
-    let out = run(&[
-        "verify",
-        path.to_str().unwrap(),
-        "--trust",
-        s.trust.to_str().unwrap(),
-    ]);
+    let out = verify_cli(&path, &s.trust);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS  provincial-signature"), "{stdout}");
@@ -141,12 +147,7 @@ fn one_flipped_byte_in_each_file_fails_naming_that_file() {
             if at != len / 2 {
                 continue;
             }
-            let out = run(&[
-                "verify",
-                path.to_str().unwrap(),
-                "--trust",
-                s.trust.to_str().unwrap(),
-            ]);
+            let out = verify_cli(&path, &s.trust);
             let stdout = text(&out.stdout);
             assert_eq!(out.status.code(), Some(1), "{file}: {stdout}");
             assert!(

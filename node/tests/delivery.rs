@@ -250,13 +250,7 @@ async fn revisions_are_delivered_in_order() {
     let root = tempfile::tempdir().unwrap();
     let (node, coordinator) = common::node_with_coordinator(root.path()).await;
     queued(&node).await;
-    common::import_text(
-        &node,
-        "late.csv",
-        "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
-    )
-    .await
-    .unwrap();
+    common::import_late_october_event(&node).await;
     queue(&node, october(), NOV_10_2026 + 1).await;
     let summary = node.submit_all(NOV_10_2026 + 2).await.unwrap();
     let revisions: Vec<u32> = summary

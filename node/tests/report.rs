@@ -198,13 +198,7 @@ async fn unchanged_content_is_not_resent_and_changed_content_is_the_next_revisio
     );
 
     // A late entry changes October: revision 2 supersedes revision 1.
-    common::import_text(
-        &node,
-        "late.csv",
-        "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
-    )
-    .await
-    .unwrap();
+    common::import_late_october_event(&node).await;
     let QueueOutcome::Queued {
         revision: 2,
         envelope_hash: second,

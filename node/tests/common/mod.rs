@@ -78,6 +78,17 @@ pub async fn fixture_dir_with_two_forms(root: &Path) -> PathBuf {
     dir
 }
 
+/// Records one more event in October (a late entry), which changes October's report.
+pub async fn import_late_october_event(node: &Node) {
+    import_text(
+        node,
+        "late.csv",
+        "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
+    )
+    .await
+    .unwrap();
+}
+
 /// Imports the fixture records.
 pub async fn import_fixture_records(node: &Node) {
     import(node, "fixture_clients.csv").await.unwrap();
