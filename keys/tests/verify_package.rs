@@ -305,7 +305,11 @@ fn an_unbounded_total_is_written_as_no_upper_bound_everywhere() {
         .unwrap();
     let fields: Vec<&str> = total.split(',').collect();
     assert_eq!(fields.len(), 8, "{total}");
-    assert_eq!((fields[4], fields[6], fields[7]), ("", "", "bounded"), "{total}");
+    assert_eq!(
+        (fields[4], fields[6], fields[7]),
+        ("", "", "bounded"),
+        "{total}"
+    );
     assert!(fields[5].parse::<u64>().is_ok(), "{total}");
 
     let package_arg = path.to_str().unwrap();

@@ -242,11 +242,7 @@ mod tests {
     fn an_unbounded_upper_side_is_an_empty_field() {
         let form = Form::default_monthly();
         let period = Period::parse("2026-10").unwrap();
-        let rows = province_rows(
-            &form,
-            period,
-            &totals_with_an_unbounded_grand_total(&form),
-        );
+        let rows = province_rows(&form, period, &totals_with_an_unbounded_grand_total(&form));
         let total = rows
             .iter()
             .find(|r| r.indicator == form.indicators[0].id && r.disaggregation == "total")
