@@ -453,7 +453,7 @@ pub fn rows_as_csv(rows: &[ExportRow]) -> String {
 }
 
 /// Rows as a JSON array of objects with the CSV's field names (numbers as numbers, absent
-/// values as null).
+/// values as null: `value` unless exact, `upper` when nothing bounds the cell from above).
 pub fn rows_as_json(rows: &[ExportRow]) -> String {
     let values: Vec<serde_json::Value> = rows
         .iter()

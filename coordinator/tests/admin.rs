@@ -12,8 +12,9 @@ use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, Store};
 use quietcount_keys::package::DonorPackage;
 use quietcount_keys::{save_public_key, short_fingerprint};
+use quietcount_protocol::testing::{Counts, SyntheticReport};
 use quietcount_protocol::wire::Response;
-use quietcount_protocol::{Form, Period, ProvincialReport, Sha256Hash, open};
+use quietcount_protocol::{Form, Period, ProvincialReport, Sha256Hash, open, sign};
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
@@ -310,7 +311,7 @@ async fn export_has_the_exact_header_every_cell_and_matching_json() {
     assert!(rows.iter().any(|r| r.disaggregation == "total"));
     for row in &rows {
         match row.status.as_str() {
-            "exact" => assert_eq!((row.value, row.lower), (Some(row.upper), row.upper)),
+            "exact" => assert_eq!((row.value, Some(row.lower)), (row.upper, row.upper)),
             "suppressed" => assert!(row.value.is_none() && row.scope != "province"),
             "bounded" => assert!(row.value.is_none() && row.scope == "province"),
             other => panic!("status {other}"),
@@ -340,6 +341,125 @@ async fn export_has_the_exact_header_every_cell_and_matching_json() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), csv);
+}
+
+/// One site reports `clients_methadone` with a grand total below k (suppressed, so nothing
+/// bounds it from above), another reports normally: the export, in CSV and JSON, from the
+/// library and the binary, and the published package show the unbounded side as an empty
+/// field or `null`, never as 18446744073709551615.
+#[tokio::test]
+async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_package() {
+    const STAND_IN: &str = "18446744073709551615";
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
+    let period = Period::parse("2026-10").unwrap();
+    let form = Form::default_monthly();
+    let ingest = coordinator.ingest();
+    for (id, small_total) in [("tiny", true), ("big", false)] {
+        let site = TestSite::new(id).unwrap();
+        enroll(&coordinator, &site, period.start()).await.unwrap();
+        // Every other count is 0 or at least k, so only the small total is unbounded.
+        let builder = SyntheticReport::new(&form, site.id.clone(), period)
+            .seed(3)
+            .counts(Counts::NoSmallCells);
+        let builder = if small_total {
+            builder.small_total()
+        } else {
+            builder
+        };
+        let envelope = sign(&builder.build().unwrap(), site.identity.signing_key()).unwrap();
+        let response = ingest
+            .submit(&site.id, &envelope, period.end() + 86_400)
+            .await;
+        assert!(
+            matches!(response, Response::Accepted { .. }),
+            "{response:?}"
+        );
+    }
+
+    let rows = coordinator.export_rows(period, None).await.unwrap();
+    let unbounded: Vec<_> = rows.iter().filter(|r| r.upper.is_none()).collect();
+    assert!(
+        unbounded
+            .iter()
+            .any(|r| r.scope == "tiny" && r.disaggregation == "total"),
+        "the tiny site's suppressed total is unbounded: {unbounded:?}"
+    );
+    assert!(
+        unbounded
+            .iter()
+            .any(|r| r.scope == "province" && r.disaggregation == "total"),
+        "so is the provincial total resting on it: {unbounded:?}"
+    );
+    assert!(
+        unbounded
+            .iter()
+            .all(|r| r.indicator == "clients_methadone" && r.value.is_none())
+    );
+
+    let csv = rows_as_csv(&rows);
+    assert!(!csv.contains(STAND_IN), "{csv}");
+    let province_total = csv
+        .lines()
+        .find(|l| l.contains(",province,clients_methadone,total,"))
+        .unwrap();
+    let fields: Vec<&str> = province_total.split(',').collect();
+    assert_eq!(
+        (fields[4], fields[6], fields[7]),
+        ("", "", "bounded"),
+        "{province_total}"
+    );
+    assert!(fields[5].parse::<u64>().is_ok(), "{province_total}");
+
+    let json_text = rows_as_json(&rows);
+    assert!(!json_text.contains(STAND_IN), "{json_text}");
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    let total = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["scope"] == "province"
+                && r["indicator"] == "clients_methadone"
+                && r["disaggregation"] == "total"
+        })
+        .unwrap();
+    assert!(total["upper"].is_null(), "{total}");
+    assert!(total["value"].is_null(), "{total}");
+    assert!(total["lower"].is_u64(), "{total}");
+
+    // The binary writes the same bytes.
+    for (format, expected) in [("csv", &csv), ("json", &json_text)] {
+        let output = binary()
+            .args(["export", "--period", "2026-10", "--format", format, "--dir"])
+            .arg(&coordinator.dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.trim_end(), expected.trim_end(), "{format}");
+    }
+
+    // The published package verifies and holds no stand-in either, as text or as CBOR.
+    let out = root.path().join("package");
+    coordinator
+        .publish(period, None, Some(&out), period.end() + 30 * 86_400)
+        .await
+        .unwrap();
+    let verdict = quietcount_keys::verify::verify_package(
+        &out,
+        &[coordinator.identity.verifying_key()],
+        &[Form::default_monthly()],
+    );
+    assert!(verdict.passed(), "{}", verdict.render_text());
+    assert!(!verdict.render_text().contains(STAND_IN));
+    let package = DonorPackage::read_from(&out).unwrap();
+    assert!(!package.totals_csv.contains(STAND_IN));
+    assert!(package.totals_csv.contains(",clients_methadone,total,,"));
+    let cbor_max = [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    for envelope in std::iter::once(&package.provincial).chain(package.sites.values()) {
+        assert!(!envelope.windows(9).any(|w| w == cbor_max));
+    }
 }
 
 #[tokio::test]

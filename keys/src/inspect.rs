@@ -6,6 +6,7 @@
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::aggregate::TotalCell;
+use quietcount_protocol::disclosure::NO_UPPER_BOUND;
 use quietcount_protocol::export::disaggregation;
 use quietcount_protocol::{
     Cell, EnvelopeError, EnvelopeHash, Fingerprint, Form, FormRef, ProvincialReport,
@@ -321,7 +322,13 @@ fn render_totals(out: &mut Lines, totals: &ProvincialTotals, form: Option<&Form>
                 .iter()
                 .map(|c| match *c {
                     TotalCell::Exact(n) => n.to_string(),
-                    TotalCell::Bounded { lower, upper } => format!("{lower}..{upper}"),
+                    TotalCell::Bounded {
+                        lower,
+                        upper: Some(upper),
+                    } => format!("{lower}..{upper}"),
+                    TotalCell::Bounded { lower, upper: None } => {
+                        format!("{lower}..({NO_UPPER_BOUND})")
+                    }
                 })
                 .collect();
             render_table(out, &table.dimensions, &cells, form);
@@ -475,6 +482,32 @@ mod tests {
         let opened = inspect(&bytes, &coordinator).unwrap();
         assert_eq!(opened.object, SignedObject::Receipt(receipt));
         assert_eq!(opened.to_json()["payload"]["report"], report.hash.to_hex());
+    }
+
+    #[test]
+    fn an_unbounded_total_shows_no_upper_bound_in_text_and_null_in_json() {
+        let fixture = Fixture::two_sites();
+        let package = fixture.package_with_small_total();
+        let provincial = inspect(&package.provincial, &[fixture.coordinator_key()]).unwrap();
+        for forms in [&[][..], std::slice::from_ref(&fixture.form)] {
+            let text = provincial.render_text(forms);
+            assert!(text.contains("..(no upper bound)"), "{text}");
+            assert!(!text.contains("18446744073709551615"), "{text}");
+        }
+        let json = provincial.to_json();
+        let methadone = json["payload"]["totals"]["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["indicator"] == "clients_methadone")
+            .unwrap();
+        let grand = methadone["tables"][0]["cells"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap();
+        assert!(grand[0].is_u64() && grand[1].is_null(), "{grand}");
+        assert!(!json.to_string().contains("18446744073709551615"));
     }
 
     #[test]

@@ -174,7 +174,8 @@ This folder holds a provincial report and everything it rests on:
   sites/<site>.cose     each site's signed report (suppressed cells carry no value)
   form.toml             the reporting form the reports answer
   totals.csv            the provincial totals, one row per cell, for spreadsheets
-                        (status exact, or bounded: the true total lies in [lower, upper])
+                        (status exact, or bounded: the true total lies in [lower, upper];
+                        an empty upper means nothing bounds it from above)
 
 To verify it, obtain the coordinator's public key (coordinator.pub) through a channel you
 trust, not from this folder, and run:

@@ -201,6 +201,26 @@ impl Fixture {
         assembled.package
     }
 
+    /// The honest package where site `hn-01` reports `clients_methadone` with a grand total
+    /// below `k` ([`SyntheticReport::small_total`]): suppressed, so the provincial total of that
+    /// indicator, and every cell of it, is bounded below only (no upper bound).
+    pub fn package_with_small_total(&self) -> DonorPackage {
+        let mut reports = self.stored_reports();
+        let report = self
+            .synthetic(0)
+            .small_total()
+            .build()
+            .expect("suppression succeeds");
+        reports[0] = self.stored(0, &report);
+        let assembled = self.assemble_with(&reports);
+        assert!(
+            assembled.excluded.is_empty(),
+            "fixture reports excluded: {:?}",
+            assembled.excluded
+        );
+        assembled.package
+    }
+
     /// The provincial report inside `package`.
     pub fn provincial(&self, package: &DonorPackage) -> ProvincialReport {
         open(&package.provincial, &self.coordinator_key())

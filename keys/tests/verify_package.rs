@@ -277,3 +277,72 @@ fn generate_public_fingerprint_and_inspect() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("NOT VERIFIED"));
 }
+
+/// A package whose `clients_methadone` provincial total has no upper bound (one site suppressed
+/// its grand total): it verifies, and no file or output of the binary carries a number
+/// standing in for "no bound".
+#[test]
+fn an_unbounded_total_is_written_as_no_upper_bound_everywhere() {
+    const STAND_IN: &str = "18446744073709551615";
+    let s = setup();
+    let package = s.fixture.package_with_small_total();
+    let path = s.dir.path().join("package");
+    package.write_to(&path).unwrap();
+    for file in files_of(&path) {
+        let bytes = std::fs::read(path.join(&file)).unwrap();
+        assert!(!text(&bytes).contains(STAND_IN), "{file}");
+        // Nor the CBOR encoding of u64::MAX.
+        assert!(
+            !bytes
+                .windows(9)
+                .any(|w| w == [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            "{file}"
+        );
+    }
+    let csv = std::fs::read_to_string(path.join("totals.csv")).unwrap();
+    let total = csv
+        .lines()
+        .find(|l| l.contains(",clients_methadone,total,"))
+        .unwrap();
+    let fields: Vec<&str> = total.split(',').collect();
+    assert_eq!(fields.len(), 8, "{total}");
+    assert_eq!(
+        (fields[4], fields[6], fields[7]),
+        ("", "", "bounded"),
+        "{total}"
+    );
+    assert!(fields[5].parse::<u64>().is_ok(), "{total}");
+
+    let package_arg = path.to_str().unwrap();
+    let trust = s.trust.to_str().unwrap();
+    let provincial = path.join("provincial.cose");
+    let provincial = provincial.to_str().unwrap();
+    let form = path.join("form.toml");
+    let form = form.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["verify", package_arg, "--trust", trust],
+        vec!["verify", package_arg, "--trust", trust, "--json"],
+        vec!["inspect", provincial, "--trust", trust],
+        vec!["inspect", provincial, "--trust", trust, "--form", form],
+        vec!["inspect", provincial, "--trust", trust, "--json"],
+    ] {
+        let out = run(&args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {all}");
+        assert!(!all.contains(STAND_IN), "{args:?}: {all}");
+        outputs.push(text(&out.stdout));
+    }
+    assert!(outputs[0].contains("VERIFIED"), "{}", outputs[0]);
+    assert!(outputs[2].contains("(no upper bound)"), "{}", outputs[2]);
+    assert!(outputs[3].contains("(no upper bound)"), "{}", outputs[3]);
+    let json: serde_json::Value = serde_json::from_str(&outputs[4]).unwrap();
+    let has_null_upper = json["payload"]["totals"]["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["tables"].as_array().unwrap())
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .any(|c| c.is_array() && c[1].is_null());
+    assert!(has_null_upper, "{}", outputs[4]);
+}

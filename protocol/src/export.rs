@@ -1,6 +1,10 @@
 //! Long-format rows of published figures: one row per distinct cell of an indicator, for
 //! spreadsheets (the coordinator's export and the donor package's `totals.csv`).
 //!
+//! A row's `upper` is `None` when nothing bounds the cell from above (its indicator's grand total
+//! is suppressed at some site): the CSV field is then empty and JSON gives `null`, never a number
+//! standing in for infinity.
+//!
 //! A cell is labelled by its disaggregation: `total`, or `dim=value` pairs joined by `;` in
 //! dimension-name order. Tables of one indicator share their total and common margins, so a
 //! label met again in a later table is not repeated.
@@ -66,14 +70,15 @@ pub struct ExportRow {
     pub value: Option<u64>,
     /// Least value.
     pub lower: u64,
-    /// Greatest value.
-    pub upper: u64,
+    /// Greatest value; `None` if nothing bounds it from above.
+    pub upper: Option<u64>,
     /// How it is known.
     pub status: RowStatus,
 }
 
 impl ExportRow {
-    /// The row as the eight CSV fields, in [`HEADER`] order.
+    /// The row as the eight CSV fields, in [`HEADER`] order: `value` empty unless exact,
+    /// `upper` empty if unbounded.
     pub fn fields(&self) -> [String; 8] {
         [
             self.period.to_string(),
@@ -82,7 +87,7 @@ impl ExportRow {
             self.disaggregation.clone(),
             self.value.map(|v| v.to_string()).unwrap_or_default(),
             self.lower.to_string(),
-            self.upper.to_string(),
+            self.upper.map(|v| v.to_string()).unwrap_or_default(),
             self.status.as_str().to_owned(),
         ]
     }
@@ -111,11 +116,11 @@ pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) ->
                 }
                 let (value, lower, upper, status) =
                     match (cell, intervals.get(index).copied().flatten()) {
-                        (Cell::Exact(n), _) => (Some(*n), *n, *n, RowStatus::Exact),
+                        (Cell::Exact(n), _) => (Some(*n), *n, Some(*n), RowStatus::Exact),
                         (Cell::Suppressed, Some(i)) => {
                             (None, i.lower, i.upper, RowStatus::Suppressed)
                         }
-                        (Cell::Suppressed, None) => (None, 0, 0, RowStatus::Suppressed),
+                        (Cell::Suppressed, None) => (None, 0, Some(0), RowStatus::Suppressed),
                     };
                 rows.push(ExportRow {
                     period: report.period,
@@ -191,4 +196,69 @@ pub fn disaggregation(form: &Form, dims: &[String], shape: &Shape, index: usize)
         .map(|(d, v)| format!("{d}={v}"))
         .collect::<Vec<_>>()
         .join(";")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{IndicatorTotals, TotalsTable};
+
+    /// Provincial totals of the default form: every cell exact, except the first indicator's
+    /// grand total, bounded below only (as when a site suppressed it).
+    fn totals_with_an_unbounded_grand_total(form: &Form) -> ProvincialTotals {
+        let indicators = form
+            .indicators
+            .iter()
+            .enumerate()
+            .map(|(position, indicator)| IndicatorTotals {
+                indicator: indicator.id.clone(),
+                tables: form
+                    .shapes(indicator)
+                    .iter()
+                    .zip(&indicator.tables)
+                    .map(|(shape, dims)| {
+                        let mut cells = vec![TotalCell::Exact(20); shape.full_len()];
+                        if position == 0 {
+                            cells[shape.total_index()] = TotalCell::Bounded {
+                                lower: 168,
+                                upper: None,
+                            };
+                        }
+                        TotalsTable {
+                            dimensions: dims.clone(),
+                            cells,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        ProvincialTotals {
+            sites: 2,
+            indicators,
+        }
+    }
+
+    #[test]
+    fn an_unbounded_upper_side_is_an_empty_field() {
+        let form = Form::default_monthly();
+        let period = Period::parse("2026-10").unwrap();
+        let rows = province_rows(&form, period, &totals_with_an_unbounded_grand_total(&form));
+        let total = rows
+            .iter()
+            .find(|r| r.indicator == form.indicators[0].id && r.disaggregation == "total")
+            .unwrap();
+        assert_eq!(total.upper, None);
+        assert_eq!(total.status, RowStatus::Bounded);
+        let fields = total.fields();
+        assert_eq!(fields[5], "168");
+        assert_eq!(fields[6], "", "no upper bound is an empty field");
+        assert_eq!(fields[7], "bounded");
+        let exact = rows.iter().find(|r| r.status == RowStatus::Exact).unwrap();
+        assert_eq!(exact.fields()[6], "20");
+        for row in &rows {
+            for field in row.fields() {
+                assert!(!field.contains("18446744073709551615"), "{row:?}");
+            }
+        }
+    }
 }

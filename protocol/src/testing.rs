@@ -56,7 +56,17 @@ pub struct SyntheticReport<'f> {
     policy: DisclosurePolicy,
     generated_at: Option<UnixTime>,
     counts: Counts,
-    small_cell: bool,
+    small: Option<Small>,
+}
+
+/// What [`SyntheticReport::small_cell`] or [`SyntheticReport::small_total`] put in the
+/// small-cell indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Small {
+    /// `k + 7`, `k + 2`, `2`: one cell below `k`.
+    Cell,
+    /// `1`, `2`: the grand total itself below `k`.
+    Total,
 }
 
 impl<'f> SyntheticReport<'f> {
@@ -72,7 +82,7 @@ impl<'f> SyntheticReport<'f> {
             policy: DisclosurePolicy::DEFAULT,
             generated_at: None,
             counts: Counts::Realistic,
-            small_cell: false,
+            small: None,
         }
     }
 
@@ -118,28 +128,43 @@ impl<'f> SyntheticReport<'f> {
     /// that suppression must hide (or that, published raw, breaks the policy). Forms without
     /// such an indicator are left as they are.
     pub fn small_cell(mut self) -> Self {
-        self.small_cell = true;
+        self.small = Some(Small::Cell);
+        self
+    }
+
+    /// Replaces the counts of the same indicator as [`small_cell`](Self::small_cell) does with
+    /// `1` and `2` in its first two categories and zeros elsewhere: its grand total (3) is below
+    /// every `k`, so suppression hides the total and every non-zero cell, and nothing published
+    /// bounds them from above (their intervals, and the provincial totals resting on them, have
+    /// no upper bound). Replaces `small_cell` if both are asked for.
+    pub fn small_total(mut self) -> Self {
+        self.small = Some(Small::Total);
         self
     }
 
     /// The true (unsuppressed) tables of every indicator, in form order.
     pub fn truth(&self) -> Vec<Vec<CountTable>> {
         let k = u64::from(self.policy.k);
-        let small_at = if self.small_cell {
-            small_cell_indicator(self.form)
-        } else {
-            None
+        let small_at = match self.small {
+            Some(small) => small_cell_indicator(self.form).map(|position| (position, small)),
+            None => None,
         };
         let mut realistic = realistic_counts(self.seed);
         let counts = self.counts;
         true_tables(self.form, |position, len| {
             let drawn = realistic(position, len);
-            if small_at == Some(position) {
-                let mut small = vec![0; len];
-                for (cell, n) in small.iter_mut().zip([k + 7, k + 2, 2]) {
-                    *cell = n;
+            if let Some((at, small)) = small_at {
+                if at == position {
+                    let counts: &[u64] = match small {
+                        Small::Cell => &[k + 7, k + 2, 2],
+                        Small::Total => &[1, 2],
+                    };
+                    let mut cells = vec![0; len];
+                    for (cell, &n) in cells.iter_mut().zip(counts) {
+                        *cell = n;
+                    }
+                    return cells;
                 }
-                return small;
             }
             match counts {
                 Counts::Realistic => drawn,
@@ -392,6 +417,27 @@ mod tests {
                 .cells
                 .contains(&Cell::Suppressed)
         );
+    }
+
+    #[test]
+    fn small_total_hides_the_total_and_leaves_it_unbounded() {
+        let form = Form::default_monthly();
+        let position = small_cell_indicator(&form).expect("the default form has one");
+        let report = builder(&form)
+            .counts(Counts::NoSmallCells)
+            .small_total()
+            .build()
+            .expect("suppresses");
+        let table = &report.indicators[position].tables[0];
+        assert_eq!(table.cells.last(), Some(&Cell::Suppressed));
+        let audit = check(
+            &form.shapes(&form.indicators[position]),
+            &report.indicators[position].tables,
+            &report.policy,
+        )
+        .expect("passes the disclosure check");
+        let total = audit.tables[0].last().copied().flatten().expect("hidden");
+        assert!(total.is_unbounded(), "{total:?}");
     }
 
     #[test]

@@ -7,10 +7,17 @@ use anyhow::Result;
 use quietcount_keys::Identity;
 use quietcount_protocol::{Cell, Payload, ProvincialReport, SiteReport, TotalCell, open, sign};
 use quietcount_tests::{
-    Coordinator, Site, binary, enroll_site, last_closed_month, run, start_coordinator, text,
+    Coordinator, Site, all_files, binary, contains_bytes, enroll_site, last_closed_month, run,
+    run_ok, start_coordinator, text,
 };
 
 const LOG: &str = "info";
+
+/// `u64::MAX` in decimal: what an unbounded side must never be written as.
+const NO_BOUND_STAND_IN: &str = "18446744073709551615";
+
+/// `u64::MAX` in CBOR.
+const CBOR_U64_MAX: [u8; 9] = [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
 /// Starts a coordinator and enrols `n` sites with simulated records for the last closed month.
 fn province(root: &std::path::Path, n: usize) -> Result<(Coordinator, Vec<Site>, String)> {
@@ -106,6 +113,29 @@ fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
         .copied();
     assert_eq!(grand, Some(TotalCell::Exact(sum)));
     assert!(json.is_object(), "verify --json gives an object");
+
+    // No file of the package, no export and no verifier output writes a number standing in
+    // for "no upper bound" (as text, or as CBOR's encoding of u64::MAX).
+    let mut outputs = vec![out];
+    for format in ["csv", "json"] {
+        let export = run_ok(
+            coordinator
+                .command("export")
+                .args(["--period", &period, "--format", format]),
+        )?;
+        outputs.push(text(&export));
+    }
+    for output in &outputs {
+        assert!(!output.contains(NO_BOUND_STAND_IN), "{output}");
+    }
+    for (path, bytes) in all_files(&package) {
+        assert!(
+            !contains_bytes(&bytes, NO_BOUND_STAND_IN.as_bytes())
+                && !contains_bytes(&bytes, &CBOR_U64_MAX),
+            "{} carries a stand-in for no bound",
+            path.display()
+        );
+    }
     coordinator.stop()?;
     Ok(())
 }
@@ -183,7 +213,7 @@ fn verifier_catches_a_changed_total_a_changed_site_cell_and_a_flipped_signature_
         TotalCell::Exact(n) => TotalCell::Exact(n + 1),
         TotalCell::Bounded { lower, upper } => TotalCell::Bounded {
             lower,
-            upper: upper + 1,
+            upper: Some(upper.map_or(lower + 1, |upper| upper + 1)),
         },
     };
     std::fs::write(

@@ -125,11 +125,9 @@ pub(super) fn totals_difference(
     None
 }
 
+/// `n`, `[lower, upper]`, or `[lower, no upper bound]`.
 pub(super) fn total_text(cell: TotalCell) -> String {
-    match cell {
-        TotalCell::Exact(n) => n.to_string(),
-        TotalCell::Bounded { lower, upper } => format!("[{lower}, {upper}]"),
-    }
+    cell.to_string()
 }
 
 pub(super) fn check_totals_csv(
@@ -265,7 +263,7 @@ mod tests {
                 TotalCell::Exact(n) => TotalCell::Exact(n + 1),
                 TotalCell::Bounded { lower, upper } => TotalCell::Bounded {
                     lower,
-                    upper: upper + 1,
+                    upper: Some(upper.map_or(lower + 1, |upper| upper + 1)),
                 },
             };
         });
@@ -280,6 +278,62 @@ mod tests {
         let mut package = fixture.package();
         fixture.resign_provincial(&mut package, |p| p.totals.sites = 3);
         only_failure(&verify(&fixture, &package), TOTALS);
+    }
+
+    #[test]
+    fn an_unbounded_total_verifies_and_is_named_without_a_stand_in_number() {
+        let fixture = Fixture::two_sites();
+        let package = fixture.package_with_small_total();
+        let report = verify(&fixture, &package);
+        assert!(report.passed(), "{}", report.render_text());
+        let provincial = fixture.provincial(&package);
+        let methadone = provincial
+            .totals
+            .indicators
+            .iter()
+            .position(|i| i.indicator == "clients_methadone")
+            .unwrap();
+        let grand = *provincial.totals.indicators[methadone].tables[0]
+            .cells
+            .last()
+            .unwrap();
+        assert!(
+            matches!(grand, TotalCell::Bounded { upper: None, .. }),
+            "{grand:?}"
+        );
+        let csv_line = package
+            .totals_csv
+            .lines()
+            .find(|l| l.contains(",clients_methadone,total,"))
+            .unwrap();
+        assert!(csv_line.ends_with(",,bounded"), "{csv_line}");
+
+        // A forger who raises the lower bound is named with the unbounded side in words.
+        let mut forged = package.clone();
+        fixture.resign_provincial(&mut forged, |p| {
+            let cell = p.totals.indicators[methadone].tables[0]
+                .cells
+                .last_mut()
+                .unwrap();
+            if let TotalCell::Bounded { lower, .. } = cell {
+                *lower += 1;
+            }
+        });
+        let report = verify(&fixture, &forged);
+        let check = only_failure(&report, TOTALS);
+        assert!(
+            check.detail.contains(", no upper bound]"),
+            "{}",
+            check.detail
+        );
+        for text in [
+            report.render_text(),
+            report.to_json().to_string(),
+            verify(&fixture, &package).render_text(),
+            verify(&fixture, &package).to_json().to_string(),
+        ] {
+            assert!(!text.contains("18446744073709551615"), "{text}");
+        }
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! compared with an integer programme, never narrow it below what an attacker with an LP
 //! solver gets.
 //!
-//! An interval's `upper` is `u64::MAX` when nothing published bounds the cell from above, which
+//! An interval's `upper` is `None` when nothing published bounds the cell from above, which
 //! happens only when the indicator's grand total is suppressed: every cell is bounded by the
-//! total otherwise. [`suppress`] suppresses the total only when it is itself below `k` (then
+//! total otherwise. (The solver in `bounds.rs` reports that case as `u64::MAX`; it is turned into
+//! `None` where each [`Interval`] is built, so no stand-in for "no bound" leaves this module.) [`suppress`] suppresses the total only when it is itself below `k` (then
 //! every non-zero cell is a primary anyway) or as the last resort of repair.
 //!
 //! # Suppression
@@ -48,27 +49,54 @@ pub const MAX_CELL_COUNT: u64 = 1 << 40;
 /// A suppressed cell's feasible interval: the least and greatest whole value it can take given
 /// everything published for its indicator.
 ///
-/// `upper == u64::MAX` means unbounded above (only possible when the indicator's grand total is
-/// suppressed; see [`Interval::is_unbounded`]).
+/// `upper == None` means unbounded above (only possible when the indicator's grand total is
+/// suppressed; see [`Interval::is_unbounded`]). Displayed as `[lower, upper]`, or
+/// `[lower, no upper bound]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Interval {
     /// Least feasible value.
     pub lower: u64,
-    /// Greatest feasible value, `u64::MAX` if unbounded.
-    pub upper: u64,
+    /// Greatest feasible value; `None` if nothing published bounds the cell from above.
+    pub upper: Option<u64>,
 }
 
 impl Interval {
     /// Whether nothing published bounds the cell from above.
     pub fn is_unbounded(&self) -> bool {
-        self.upper == u64::MAX
+        self.upper.is_none()
     }
 
     /// Whether `value` lies in the interval.
     pub fn contains(&self, value: u64) -> bool {
-        self.lower <= value && value <= self.upper
+        self.lower <= value && self.upper.is_none_or(|upper| value <= upper)
+    }
+
+    /// Whether the interval reaches up to `value`: it is unbounded above, or its upper end is at
+    /// least `value`.
+    pub fn reaches(&self, value: u64) -> bool {
+        self.upper.is_none_or(|upper| upper >= value)
+    }
+
+    /// The interval from the solver's bounds, where `u64::MAX` stands for "unbounded above".
+    fn from_solver(lower: u64, upper: u64) -> Self {
+        Self {
+            lower,
+            upper: (upper != u64::MAX).then_some(upper),
+        }
     }
 }
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.upper {
+            Some(upper) => write!(f, "[{}, {upper}]", self.lower),
+            None => write!(f, "[{}, {NO_UPPER_BOUND}]", self.lower),
+        }
+    }
+}
+
+/// How an unbounded upper side is written for people: never a number standing in for infinity.
+pub const NO_UPPER_BOUND: &str = "no upper bound";
 
 /// The audit of one indicator: for each table, for each cell, `None` if published, or the
 /// feasible interval of a suppressed cell.
@@ -282,7 +310,12 @@ pub fn check(
         Ok(audit) => {
             for (table, cells) in audit.tables.iter().enumerate() {
                 for (cell, interval) in cells.iter().enumerate() {
-                    if let Some(Interval { lower, upper }) = *interval {
+                    // An interval unbounded above always reaches k.
+                    if let Some(Interval {
+                        lower,
+                        upper: Some(upper),
+                    }) = *interval
+                    {
                         if upper < k {
                             violations.push(Violation::Underprotected {
                                 table,
@@ -358,7 +391,7 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
                 let value = system.known[v].map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
                 Interval {
                     lower: value,
-                    upper: value,
+                    upper: Some(value),
                 }
             })
         })
@@ -379,7 +412,7 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
                 let (table, cell) = model.first_cell(v);
                 return Err(Fault::Infeasible { table, cell });
             }
-            intervals[v] = Some(Interval { lower, upper });
+            intervals[v] = Some(Interval::from_solver(lower, upper));
         }
     }
     Ok(IndicatorAudit {
@@ -450,7 +483,7 @@ mod tests {
                     }
                     (Cell::Suppressed, Some(interval)) => {
                         assert!(interval.contains(n), "{interval:?} misses {n}");
-                        assert!(interval.upper >= u64::from(k));
+                        assert!(interval.reaches(u64::from(k)));
                         assert!(n > 0, "zeros are never suppressed");
                         if n < u64::from(k) {
                             assert_eq!(interval.lower, 0);
@@ -487,7 +520,7 @@ mod tests {
             audit.tables[0][0],
             Some(Interval {
                 lower: 0,
-                upper: 23
+                upper: Some(23)
             })
         );
     }
@@ -506,6 +539,34 @@ mod tests {
         let (published, audit) = protect(&tables, 5);
         assert_eq!(published[0].cells[1], Cell::Exact(0));
         assert!(audit.tables[0][3].is_some_and(|i| i.is_unbounded()));
+        let grand_total = audit.tables[0][3].unwrap();
+        assert_eq!(grand_total.upper, None);
+        assert!(grand_total.reaches(u64::MAX) && grand_total.contains(u64::MAX));
+        let text = grand_total.to_string();
+        assert_eq!(text, "[0, no upper bound]");
+        assert!(!text.contains("18446744073709551615"));
+    }
+
+    #[test]
+    fn intervals_display_both_ends_or_say_there_is_no_upper_bound() {
+        let bounded = Interval {
+            lower: 3,
+            upper: Some(8),
+        };
+        assert_eq!(bounded.to_string(), "[3, 8]");
+        assert!(bounded.contains(8) && !bounded.contains(9) && !bounded.contains(2));
+        assert!(bounded.reaches(8) && !bounded.reaches(9));
+        assert!(!bounded.is_unbounded());
+        let unbounded = Interval::from_solver(168, u64::MAX);
+        assert_eq!(
+            unbounded,
+            Interval {
+                lower: 168,
+                upper: None
+            }
+        );
+        assert_eq!(unbounded.to_string(), "[168, no upper bound]");
+        assert_eq!(Interval::from_solver(2, 7).upper, Some(7));
     }
 
     #[test]
