@@ -1,0 +1,242 @@
+//! The coordinator's durable store: every SQL statement of the coordinator lives here.
+//!
+//! - this file: [`Store`] (opening, migrations, named transactions), its records and errors;
+//! - `keys`: enrolment, revocation and the keys of sites;
+//! - `reports`: reading reports, revision chains and equivocation evidence;
+//! - `writer`: the single writer that stores reports in group commits;
+//! - `tests`: the migrations against real databases.
+//!
+//! The rest of the crate sees only [`Store`] and plain Rust records, so that a PostgreSQL
+//! backend could be added behind the same methods. SQLite is the embedded default: WAL journal,
+//! `synchronous = FULL` (a committed transaction survives power loss), foreign keys on, and
+//! every write in a named `BEGIN IMMEDIATE` transaction so writers queue instead of failing.
+//!
+//! Uniqueness (one envelope per report identity: site, form id, form version, period and
+//! revision; one row per envelope hash; one active key per site) is enforced by the schema, not by checking before inserting.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use ed25519_dalek::VerifyingKey;
+use quietcount_protocol::{
+    Cell, ChainHead, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId,
+    SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
+};
+use sqlx::sqlite::{SqliteArguments, SqlitePoolOptions};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+/// Errors of the store. Each names the transaction or query that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A database operation failed.
+    #[error("database error in {operation}: {source}")]
+    Database {
+        /// The named transaction or query.
+        operation: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (the database was edited by hand?).
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+    /// A slot (site, period, revision) or envelope hash was already taken by a concurrent writer.
+    #[error("report slot already filled")]
+    SlotTaken,
+    /// The receipt could not be signed.
+    #[error("could not sign the receipt: {0}")]
+    Receipt(String),
+    /// A write transaction failed as a whole.
+    #[error("database write failed: {0}")]
+    WriteFailed(String),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { operation, source }
+}
+
+/// One enrolled key of a site, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Row id.
+    pub id: i64,
+    /// The site.
+    pub site: SiteId,
+    /// Display name.
+    pub name: String,
+    /// The public key.
+    pub public_key: VerifyingKey,
+    /// When enrolled.
+    pub enrolled_at: UnixTime,
+    /// When revoked, if it was.
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl KeyRecord {
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint_of(&self.public_key)
+    }
+
+    /// The registry entry for this key.
+    pub fn registry_entry(&self) -> RegistryEntry {
+        RegistryEntry {
+            site: self.site.clone(),
+            name: self.name.clone(),
+            public_key: PublicKeyBytes::from(&self.public_key),
+            enrolled_at: self.enrolled_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// A stored report with its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRecord {
+    /// Ingest sequence number.
+    pub sequence: u64,
+    /// The site.
+    pub site: SiteId,
+    /// The form answered: id and version.
+    pub form: FormKey,
+    /// The period.
+    pub period: Period,
+    /// The revision.
+    pub revision: u32,
+    /// Hash of the envelope.
+    pub hash: EnvelopeHash,
+    /// The exact envelope bytes.
+    pub envelope: Vec<u8>,
+    /// When received (as signed in the receipt).
+    pub received_at: UnixTime,
+    /// The exact signed receipt bytes.
+    pub receipt: Vec<u8>,
+    /// Row id of the key that signed it.
+    pub key_id: i64,
+}
+
+/// A verified report ready to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReport<'a> {
+    /// The decoded report.
+    pub report: &'a SiteReport,
+    /// Its exact envelope bytes.
+    pub envelope: &'a [u8],
+    /// Hash of the envelope.
+    pub hash: EnvelopeHash,
+    /// Row id of the signing key.
+    pub key_id: i64,
+    /// Reception time.
+    pub received_at: UnixTime,
+}
+
+/// Evidence of equivocation: a validly signed envelope conflicting with a stored one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The site.
+    pub site: SiteId,
+    /// The form of the contested chain; `None` for evidence kept before forms were part of a
+    /// report's identity (its envelope names the form).
+    pub form: Option<FormKey>,
+    /// The period.
+    pub period: Period,
+    /// The contested revision.
+    pub revision: u32,
+    /// The refused envelope's exact bytes.
+    pub envelope: Vec<u8>,
+    /// When it arrived.
+    pub received_at: UnixTime,
+}
+
+pub use quietcount_protocol::FormKey;
+
+/// The coordinator's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+impl Store {
+    /// Creates a new database file at `path` and applies the migrations.
+    pub async fn create(path: &Path) -> Result<Self> {
+        Self::connect(path, true).await
+    }
+
+    /// Opens an existing database at `path`, applying any pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        Self::connect(path, false).await
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Self> {
+        let options = quietcount_service::sqlite::durable_options(path, create);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(db("connect"))?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(report_writer(pool.clone(), jobs));
+        Ok(Self { pool, writer })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a named write transaction (`BEGIN IMMEDIATE`: takes the write lock at once).
+    async fn begin(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
+        tracing::trace!(transaction = name, "begin");
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db(name))
+    }
+}
+
+fn site_of(text: String) -> Result<SiteId> {
+    SiteId::new(&text).map_err(|_| StoreError::Corrupt(format!("site id {text:?}")))
+}
+
+fn period_of(text: String) -> Result<Period> {
+    Period::from_str(&text).map_err(|_| StoreError::Corrupt(format!("period {text:?}")))
+}
+
+fn hash_of(bytes: Vec<u8>) -> Result<Sha256Hash> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))?;
+    Ok(Sha256Hash(bytes))
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+fn to_u64(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+fn to_u32(n: i64) -> Result<u32> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
+}
+
+mod keys;
+mod reports;
+mod writer;
+
+pub use keys::EnrollOutcome;
+pub use writer::SignReceipt;
+use writer::{MAX_BATCH, WriteJob, report_writer};
+
+#[cfg(test)]
+mod tests;

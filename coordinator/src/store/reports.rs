@@ -1,0 +1,334 @@
+//! Reports as stored: by hash, by revision chain (site, form, period), the latest of each
+//! site for publication, equivocation evidence, and a digest of everything for tests.
+
+use super::writer::{CellRow, ReportRow, WriteJob};
+use super::*;
+
+impl Store {
+    /// The stored report with this envelope hash.
+    pub async fn report_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<ReportRecord>> {
+        let row = sqlx::query(&format!("{REPORT_SELECT} WHERE r.envelope_hash = ?"))
+            .bind(hash.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("report_by_hash"))?;
+        row.as_ref().map(report_record).transpose()
+    }
+
+    /// The stored report filling (site, form, period, revision).
+    pub async fn report_in_slot(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+        revision: u32,
+    ) -> Result<Option<ReportRecord>> {
+        self.report_of_chain(site, form, period, Some(revision))
+            .await
+    }
+
+    /// The head of the chain (site, form, period): its latest stored revision.
+    pub async fn chain_head(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Option<ChainHead>> {
+        Ok(self
+            .report_of_chain(site, form, period, None)
+            .await?
+            .map(|r| ChainHead {
+                revision: r.revision,
+                envelope_hash: r.hash,
+            }))
+    }
+
+    /// The report of a chain at `revision`, or its latest one.
+    async fn report_of_chain(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+        revision: Option<u32>,
+    ) -> Result<Option<ReportRecord>> {
+        let (condition, name) = match revision {
+            Some(_) => ("AND r.revision = ?", "report_in_slot"),
+            None => ("", "chain_head"),
+        };
+        let sql = format!(
+            "{REPORT_SELECT} WHERE {CHAIN_OF_R} {condition} ORDER BY r.revision DESC LIMIT 1"
+        );
+        let mut query = bind_chain(sqlx::query(&sql), site, form, period);
+        if let Some(revision) = revision {
+            query = query.bind(i64::from(revision));
+        }
+        let row = query.fetch_optional(&self.pool).await.map_err(db(name))?;
+        row.as_ref().map(report_record).transpose()
+    }
+
+    /// Stores a verified report, its decoded cells and its receipt, atomically.
+    ///
+    /// `sign_receipt` is given the sequence number the database assigned and returns the
+    /// signed receipt bytes, which are stored with the report. The result comes back only
+    /// after the transaction holding the report has committed (group commit: reports arriving
+    /// together share one transaction and one disk sync, each in its own savepoint). A report
+    /// whose slot or hash is already taken gives [`StoreError::SlotTaken`] and stores nothing.
+    pub async fn insert_report(
+        &self,
+        new: NewReport<'_>,
+        sign_receipt: SignReceipt,
+    ) -> Result<(u64, Vec<u8>)> {
+        let report = new.report;
+        let cells = report
+            .indicators
+            .iter()
+            .flat_map(|indicator| {
+                indicator
+                    .tables
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(t, table)| {
+                        table
+                            .cells
+                            .iter()
+                            .enumerate()
+                            .map(move |(c, cell)| CellRow {
+                                indicator: indicator.indicator.clone(),
+                                table: t as i64,
+                                cell: c as i64,
+                                value: match cell {
+                                    Cell::Exact(n) => i64::try_from(*n).ok(),
+                                    Cell::Suppressed => None,
+                                },
+                            })
+                    })
+            })
+            .collect();
+        let row = ReportRow {
+            hash: new.hash,
+            site: report.site.to_string(),
+            period: report.period.to_string(),
+            revision: i64::from(report.revision),
+            key_id: new.key_id,
+            form_id: report.form.id.clone(),
+            form_version: i64::from(report.form.version),
+            envelope: new.envelope.to_vec(),
+            received_at: to_i64(new.received_at)?,
+            cells,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob {
+                row,
+                sign_receipt,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriteFailed("the store's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriteFailed("the store's writer has stopped".into()))?
+    }
+
+    /// Keeps a conflicting envelope as evidence (once per envelope hash).
+    pub async fn record_equivocation(&self, evidence: &Equivocation) -> Result<()> {
+        const TX: &str = "record_equivocation_evidence";
+        let mut tx = self.begin(TX).await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO equivocations (envelope_hash, site, form_id, form_version, \
+             period, revision, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Sha256Hash::of(&evidence.envelope).0.as_slice())
+        .bind(evidence.site.as_str())
+        .bind(evidence.form.as_ref().map_or("", |f| f.id.as_str()))
+        .bind(evidence.form.as_ref().map_or(0, |f| i64::from(f.version)))
+        .bind(evidence.period.to_string())
+        .bind(i64::from(evidence.revision))
+        .bind(evidence.envelope.as_slice())
+        .bind(to_i64(evidence.received_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(())
+    }
+
+    /// Equivocation evidence for a form and period (with evidence kept before forms were part
+    /// of a report's identity, which may concern any form).
+    pub async fn equivocations(&self, form: &FormKey, period: Period) -> Result<Vec<Equivocation>> {
+        let rows = sqlx::query(
+            "SELECT site, form_id, form_version, period, revision, envelope, received_at \
+             FROM equivocations WHERE period = ? \
+             AND ((form_id = ? AND form_version = ?) OR form_id = '') ORDER BY id",
+        )
+        .bind(period.to_string())
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("equivocations_of_form_and_period"))?;
+        rows.iter()
+            .map(|row| {
+                let form_id: String = row.get(1);
+                Ok(Equivocation {
+                    site: site_of(row.get(0))?,
+                    form: if form_id.is_empty() {
+                        None
+                    } else {
+                        Some(FormKey {
+                            id: form_id,
+                            version: to_u32(row.get(2))?,
+                        })
+                    },
+                    period: period_of(row.get(3))?,
+                    revision: to_u32(row.get(4))?,
+                    envelope: row.get(5),
+                    received_at: to_u64(row.get(6))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sites with equivocation evidence for a form and period.
+    pub async fn equivocating_sites(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<BTreeSet<SiteId>> {
+        Ok(self
+            .equivocations(form, period)
+            .await?
+            .into_iter()
+            .map(|e| e.site)
+            .collect())
+    }
+
+    /// Every stored report of a period, all forms and revisions, by site, form and revision.
+    pub async fn reports_of_period(&self, period: Period) -> Result<Vec<ReportRecord>> {
+        let rows = sqlx::query(&format!(
+            "{REPORT_SELECT} WHERE r.period = ? \
+             ORDER BY r.site, r.form_id, r.form_version, r.revision"
+        ))
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reports_of_period"))?;
+        rows.iter().map(report_record).collect()
+    }
+
+    /// The latest revision of each site's chain for a form and period, by site.
+    pub async fn latest_reports(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Vec<ReportRecord>> {
+        let rows = sqlx::query(&format!(
+            "{REPORT_SELECT} WHERE r.form_id = ? AND r.form_version = ? AND r.period = ? \
+             AND r.revision = (SELECT MAX(revision) FROM reports x WHERE x.site = r.site \
+             AND x.form_id = r.form_id AND x.form_version = r.form_version \
+             AND x.period = r.period) \
+             ORDER BY r.site"
+        ))
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("latest_reports_of_form_and_period"))?;
+        rows.iter().map(report_record).collect()
+    }
+
+    /// Number of stored reports.
+    pub async fn report_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("report_count"))?;
+        to_u64(n)
+    }
+
+    /// A digest of everything stored (keys, reports, cells, receipts, equivocations), so a
+    /// test can show an operation changed nothing.
+    pub async fn digest(&self) -> Result<Sha256Hash> {
+        const QUERIES: [&str; 5] = [
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
+            "SELECT sequence, envelope_hash, site, form_id, form_version, period, revision, \
+             key_id, envelope, received_at FROM reports ORDER BY sequence",
+            "SELECT sequence, indicator, table_index, cell_index, value FROM cells \
+             ORDER BY sequence, indicator, table_index, cell_index",
+            "SELECT sequence, receipt FROM receipts ORDER BY sequence",
+            "SELECT envelope_hash, site, form_id, form_version, period, revision, envelope, \
+             received_at FROM equivocations ORDER BY id",
+        ];
+        let mut text = Vec::new();
+        for query in QUERIES {
+            let rows = sqlx::query(query)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("digest"))?;
+            for row in rows {
+                for i in 0..row.len() {
+                    let value: Option<Vec<u8>> = row
+                        .try_get::<Option<Vec<u8>>, _>(i)
+                        .or_else(|_| {
+                            row.try_get::<Option<i64>, _>(i)
+                                .map(|v| v.map(|v| v.to_string().into_bytes()))
+                        })
+                        .or_else(|_| {
+                            row.try_get::<Option<String>, _>(i)
+                                .map(|v| v.map(String::into_bytes))
+                        })
+                        .map_err(db("digest"))?;
+                    match value {
+                        Some(v) => {
+                            text.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                            text.extend_from_slice(&v);
+                        }
+                        None => text.extend_from_slice(&u64::MAX.to_be_bytes()),
+                    }
+                }
+            }
+            text.push(0xff);
+        }
+        Ok(Sha256Hash::of(&text))
+    }
+}
+
+/// The condition naming one revision chain (site, form id, form version, period) of `reports r`;
+/// [`bind_chain`] binds its four values.
+const CHAIN_OF_R: &str = "r.site = ? AND r.form_id = ? AND r.form_version = ? AND r.period = ?";
+
+fn bind_chain<'q>(
+    query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    site: &'q SiteId,
+    form: &'q FormKey,
+    period: Period,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(site.as_str())
+        .bind(form.id.as_str())
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+}
+
+const REPORT_SELECT: &str = "SELECT r.sequence, r.site, r.period, r.revision, r.envelope_hash, \
+     r.envelope, r.received_at, c.receipt, r.key_id, r.form_id, r.form_version FROM reports r \
+     JOIN receipts c ON c.sequence = r.sequence";
+
+fn report_record(row: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord> {
+    Ok(ReportRecord {
+        sequence: to_u64(row.get(0))?,
+        site: site_of(row.get(1))?,
+        period: period_of(row.get(2))?,
+        revision: to_u32(row.get(3))?,
+        hash: hash_of(row.get(4))?,
+        envelope: row.get(5),
+        received_at: to_u64(row.get(6))?,
+        receipt: row.get(7),
+        key_id: row.get(8),
+        form: FormKey {
+            id: row.get(9),
+            version: to_u32(row.get(10))?,
+        },
+    })
+}

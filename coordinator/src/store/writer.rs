@@ -1,0 +1,167 @@
+//! The single writer of reports: reports arriving together share one `BEGIN IMMEDIATE`
+//! transaction and one disk sync, each in its own savepoint, and every caller is answered only
+//! after the commit (a receipt means the report is on disk).
+
+use super::*;
+
+/// Cells inserted per statement (4 bound values each, far below SQLite's variable limit).
+const CELLS_PER_STATEMENT: usize = 2_000;
+
+/// Signs the receipt of a report once its sequence number is known.
+pub type SignReceipt = Box<dyn FnOnce(u64) -> std::result::Result<Vec<u8>, String> + Send>;
+
+/// Reports written in one transaction at most.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// A report as rows, owned so it can travel to the writer task.
+pub(super) struct ReportRow {
+    pub(super) hash: EnvelopeHash,
+    pub(super) site: String,
+    pub(super) period: String,
+    pub(super) revision: i64,
+    pub(super) key_id: i64,
+    pub(super) form_id: String,
+    pub(super) form_version: i64,
+    pub(super) envelope: Vec<u8>,
+    pub(super) received_at: i64,
+    pub(super) cells: Vec<CellRow>,
+}
+
+pub(super) struct CellRow {
+    pub(super) indicator: String,
+    pub(super) table: i64,
+    pub(super) cell: i64,
+    pub(super) value: Option<i64>,
+}
+
+pub(super) struct WriteJob {
+    pub(super) row: ReportRow,
+    pub(super) sign_receipt: SignReceipt,
+    pub(super) reply: oneshot::Sender<Result<(u64, Vec<u8>)>>,
+}
+
+/// The single writer of reports: takes whatever reports are waiting (up to [`MAX_BATCH`]),
+/// writes each in its own savepoint of one `BEGIN IMMEDIATE` transaction, commits once, and
+/// only then answers each caller.
+pub(super) async fn report_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&pool, batch).await;
+    }
+}
+
+async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
+    const TX: &str = "store_reports_cells_receipts";
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let message = e.to_string();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::WriteFailed(message.clone())));
+            }
+            return;
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let outcome = insert_one(&mut tx, job.row, job.sign_receipt).await;
+        outcomes.push((job.reply, outcome));
+    }
+    match tx.commit().await.map_err(db(TX)) {
+        Ok(()) => {
+            for (reply, outcome) in outcomes {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (reply, outcome) in outcomes {
+                let _ = reply.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+            }
+        }
+    }
+}
+
+/// Writes one report, its cells and its receipt inside a savepoint of `tx`.
+async fn insert_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    row: ReportRow,
+    sign_receipt: SignReceipt,
+) -> Result<(u64, Vec<u8>)> {
+    const TX: &str = "store_report_cells_receipt";
+    let mut savepoint = tx.begin().await.map_err(db(TX))?;
+    let inserted = sqlx::query(
+        "INSERT INTO reports (envelope_hash, site, period, revision, key_id, form_id, \
+         form_version, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         RETURNING sequence",
+    )
+    .bind(row.hash.0.as_slice())
+    .bind(&row.site)
+    .bind(&row.period)
+    .bind(row.revision)
+    .bind(row.key_id)
+    .bind(&row.form_id)
+    .bind(row.form_version)
+    .bind(row.envelope.as_slice())
+    .bind(row.received_at)
+    .fetch_one(&mut *savepoint)
+    .await;
+    let sequence: i64 = match inserted {
+        Ok(r) => r.get(0),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            return Err(StoreError::SlotTaken);
+        }
+        Err(e) => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            return Err(db(TX)(e));
+        }
+    };
+    let written: Result<(u64, Vec<u8>)> = async {
+        for chunk in row.cells.chunks(CELLS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) ",
+            );
+            builder.push_values(chunk, |mut b, cell| {
+                b.push_bind(sequence)
+                    .push_bind(cell.indicator.as_str())
+                    .push_bind(cell.table)
+                    .push_bind(cell.cell)
+                    .push_bind(cell.value);
+            });
+            builder
+                .build()
+                .execute(&mut *savepoint)
+                .await
+                .map_err(db(TX))?;
+        }
+        let sequence = to_u64(sequence)?;
+        let receipt = sign_receipt(sequence).map_err(StoreError::Receipt)?;
+        sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES (?, ?)")
+            .bind(to_i64(sequence)?)
+            .bind(receipt.as_slice())
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db(TX))?;
+        Ok((sequence, receipt))
+    }
+    .await;
+    match written {
+        Ok(done) => {
+            savepoint.commit().await.map_err(db(TX))?;
+            Ok(done)
+        }
+        Err(e) => {
+            savepoint.rollback().await.map_err(db(TX))?;
+            Err(e)
+        }
+    }
+}
