@@ -15,6 +15,21 @@
 //! - `min_months_enrolled = N` further keeps only clients enrolled on or before the last day
 //!   of the period minus N months.
 //!
+//! # Relations between indicators
+//! `subset_of = "other"` declares that every unit this indicator counts is also counted by
+//! `other`, so each of its cells is at most the cell of `other` that fixes the same categories
+//! (same dimension names; margins and the total included), wherever `other` publishes such a
+//! cell. An attacker knows these relations, so the disclosure audit uses them
+//! ([`crate::disclosure::audit_report`]). A form may declare only what its definitions imply,
+//! which [`Form::validate`] checks: both indicators count the same unit (clients within clients,
+//! events within events: a client count is not a subset of an event count) on the same basis;
+//! the subset's services and outcomes are among the other's (or the other takes any); and the
+//! subset requires at least the other's months of enrolment. Then every unit the subset counts
+//! passes the other's filter too, and is classified into the same categories (a category is a
+//! function of the client or the event, whichever indicator counts it). Relations that hold
+//! only by a site's habits (every new client has an intake event in the month) are not
+//! implied, and are refused rather than trusted.
+//!
 //! # Dimensions
 //! Every dimension is a partition: each counted unit falls in exactly one category. Category
 //! codes are the record vocabulary itself (`male`, `opioids`, `counselling_group`, ...), and
@@ -163,6 +178,10 @@ pub struct Indicator {
     /// Only clients enrolled at least this many months before the period's last day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_months_enrolled: Option<u32>,
+    /// Another indicator that counts every unit this one counts (see the module documentation):
+    /// each cell of this indicator is at most the other's cell with the same categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_of: Option<String>,
     /// The tables published, each a list of dimension names. All share the indicator's total.
     pub tables: Vec<Vec<String>>,
 }
@@ -250,6 +269,22 @@ impl Form {
             .collect()
     }
 
+    /// Every declared relation between indicators, as `(subset, superset)` positions in
+    /// [`Form::indicators`]: each cell of the subset is at most the superset's cell that fixes
+    /// the same categories. Relations naming an unknown indicator are left out (a validated
+    /// form has none).
+    pub fn subset_relations(&self) -> Vec<(usize, usize)> {
+        self.indicators
+            .iter()
+            .enumerate()
+            .filter_map(|(position, indicator)| {
+                let target = indicator.subset_of.as_deref()?;
+                let superset = self.indicators.iter().position(|i| i.id == target)?;
+                Some((position, superset))
+            })
+            .collect()
+    }
+
     /// Checks the form's internal consistency.
     pub fn validate(&self) -> Result<(), FormError> {
         let invalid = |problem: String| FormError::Invalid {
@@ -328,7 +363,73 @@ impl Form {
                 }
             }
         }
+        self.validate_relations().map_err(invalid)
+    }
+
+    /// Checks every `subset_of`: the target exists, is not the indicator itself, the chain of
+    /// relations has no cycle, and the definitions imply the relation.
+    fn validate_relations(&self) -> Result<(), String> {
+        for ind in &self.indicators {
+            let Some(target) = ind.subset_of.as_deref() else {
+                continue;
+            };
+            if target == ind.id {
+                return Err(format!("indicator {}: subset_of names itself", ind.id));
+            }
+            let Some(superset) = self.indicator(target) else {
+                return Err(format!(
+                    "indicator {}: subset_of names unknown indicator {target:?}",
+                    ind.id
+                ));
+            };
+            if let Err(why) = subset_is_implied(ind, superset) {
+                return Err(format!(
+                    "indicator {}: subset_of {target} is not implied by the definitions: {why}",
+                    ind.id
+                ));
+            }
+            // Follow the chain: more steps than indicators means a cycle.
+            let mut current = superset;
+            for _ in 0..self.indicators.len() {
+                let Some(next) = current.subset_of.as_deref().and_then(|t| self.indicator(t))
+                else {
+                    break;
+                };
+                if next.id == ind.id {
+                    return Err(format!(
+                        "indicator {}: subset_of relations form a cycle",
+                        ind.id
+                    ));
+                }
+                current = next;
+            }
+        }
         Ok(())
+    }
+}
+
+/// Whether every unit `subset` counts is, by the definitions alone, also counted by `superset`
+/// (the reason if not).
+pub fn subset_is_implied(subset: &Indicator, superset: &Indicator) -> Result<(), &'static str> {
+    if subset.count != superset.count {
+        return Err("the two indicators count different units");
+    }
+    if subset.basis != superset.basis {
+        return Err("the two indicators start from different records");
+    }
+    let within = |sub: &[String], sup: &[String]| {
+        sup.is_empty() || (!sub.is_empty() && sub.iter().all(|s| sup.contains(s)))
+    };
+    if !within(&subset.services, &superset.services) {
+        return Err("the subset counts services the other does not");
+    }
+    if !within(&subset.outcomes, &superset.outcomes) {
+        return Err("the subset counts outcomes the other does not");
+    }
+    match (subset.min_months_enrolled, superset.min_months_enrolled) {
+        (_, None) => Ok(()),
+        (Some(sub), Some(sup)) if sub >= sup => Ok(()),
+        _ => Err("the other requires more months of enrolment"),
     }
 }
 
