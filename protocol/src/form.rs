@@ -559,4 +559,149 @@ mod tests {
             Err(FormError::Toml(_))
         ));
     }
+    #[test]
+    fn the_default_form_declares_every_relation_its_definitions_imply() {
+        let form = Form::default_monthly();
+        let declared: Vec<(&str, &str)> = form
+            .subset_relations()
+            .into_iter()
+            .map(|(sub, sup)| {
+                (
+                    form.indicators[sub].id.as_str(),
+                    form.indicators[sup].id.as_str(),
+                )
+            })
+            .collect();
+        let within_active = [
+            "clients_methadone",
+            "clients_detox",
+            "clients_psychosocial",
+            "clients_vocational_training",
+            "clients_job_referral",
+            "clients_loan_support",
+            "clients_legal_aid",
+            "clients_retained_3m",
+            "clients_employed_follow_up",
+        ];
+        let expected: Vec<(&str, &str)> = within_active
+            .iter()
+            .map(|id| (*id, "clients_active"))
+            .collect();
+        assert_eq!(declared, expected);
+        // Every implied pair is declared, directly or through a chain of declarations.
+        let reaches = |from: &Indicator, to: &str| {
+            let mut current = from;
+            for _ in 0..form.indicators.len() {
+                match current.subset_of.as_deref() {
+                    Some(next) if next == to => return true,
+                    Some(next) => match form.indicator(next) {
+                        Some(indicator) => current = indicator,
+                        None => return false,
+                    },
+                    None => return false,
+                }
+            }
+            false
+        };
+        for sub in &form.indicators {
+            for sup in &form.indicators {
+                if sub.id != sup.id && subset_is_implied(sub, sup).is_ok() {
+                    assert!(
+                        reaches(sub, &sup.id),
+                        "{} within {} is not declared",
+                        sub.id,
+                        sup.id
+                    );
+                }
+            }
+        }
+        // New clients need not have an event in the month, and relapses are events.
+        let active = form.indicator("clients_active").unwrap();
+        assert!(subset_is_implied(form.indicator("clients_new").unwrap(), active).is_err());
+        assert!(subset_is_implied(form.indicator("relapses").unwrap(), active).is_err());
+        assert!(subset_is_implied(active, form.indicator("clients_retained_3m").unwrap()).is_err());
+    }
+
+    #[test]
+    fn refuses_relations_that_are_unknown_circular_or_not_implied() {
+        let base = DEFAULT_MONTHLY_TOML;
+        let methadone = "services = [\"methadone\"]\nsubset_of = \"clients_active\"";
+        let detox = "services = [\"detox\"]\nsubset_of = \"clients_active\"";
+        assert!(base.contains(methadone) && base.contains(detox));
+        let refused = |text: &str, why: &str| match Form::from_toml(text) {
+            Err(FormError::Invalid { problem, .. }) => {
+                assert!(problem.contains(why), "{problem:?} does not say {why:?}")
+            }
+            other => panic!("expected a refusal saying {why:?}, got {other:?}"),
+        };
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"nope\"",
+            ),
+            "unknown indicator",
+        );
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_methadone\"",
+            ),
+            "names itself",
+        );
+        // Two indicators with the same definition, each declared within the other.
+        let cycle = base
+            .replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_detox\"",
+            )
+            .replace(
+                detox,
+                "services = [\"methadone\"]\nsubset_of = \"clients_methadone\"",
+            );
+        refused(&cycle, "cycle");
+        // Enrolment is not an event in the period; relapses are events, not clients; active
+        // clients are not all retained.
+        refused(
+            &base.replace(
+                "basis = \"enrolment\"\n",
+                "basis = \"enrolment\"\nsubset_of = \"clients_active\"\n",
+            ),
+            "not implied",
+        );
+        refused(
+            &base.replace(
+                "services = [\"relapse\"]\n",
+                "services = [\"relapse\"]\nsubset_of = \"clients_active\"\n",
+            ),
+            "different units",
+        );
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_retained_3m\"",
+            ),
+            "months of enrolment",
+        );
+        refused(
+            &base.replace(
+                "outcomes = [\"employed\"]\nsubset_of = \"clients_active\"",
+                "outcomes = [\"employed\"]\nsubset_of = \"clients_methadone\"",
+            ),
+            "services the other does not",
+        );
+    }
+
+    #[test]
+    fn a_form_without_relations_encodes_as_before() {
+        // `subset_of` is left out of the canonical encoding when absent, so forms that declare
+        // no relation (the donor form) keep their hash.
+        let donor = Form::from_toml(include_str!("../../forms/donor-methadone-monthly.toml"))
+            .expect("the shipped donor form is valid");
+        assert!(donor.subset_relations().is_empty());
+        let bytes = donor.canonical_bytes();
+        assert!(!bytes.windows(9).any(|w| w == b"subset_of"));
+        let default = Form::default_monthly().canonical_bytes();
+        assert!(default.windows(9).any(|w| w == b"subset_of"));
+        assert_eq!(Form::default_monthly().version, 2);
+    }
 }

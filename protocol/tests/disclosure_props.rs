@@ -2,9 +2,12 @@
 //! independent `audit` shows the protection rule for every suppressed cell.
 
 use proptest::prelude::*;
-use quietcount_protocol::disclosure::check;
-use quietcount_protocol::testing::{SyntheticReport, marginal};
-use quietcount_protocol::{Cell, CountTable, DisclosurePolicy, Shape, audit, suppress};
+use quietcount_protocol::disclosure::{ReportAudit, check, check_report};
+use quietcount_protocol::testing::{SyntheticReport, marginal, true_tables};
+use quietcount_protocol::{
+    Cell, CountTable, DisclosurePolicy, Form, IndicatorTables, Shape, audit, suppress,
+    suppress_report,
+};
 
 /// 1 to 3 linked tables over 1 to 3 of up to 4 dimensions, as margins of one joint table.
 fn linked_tables() -> impl Strategy<Value = Vec<CountTable>> {
@@ -99,11 +102,13 @@ fn a_realistic_site_is_protected_on_the_whole_default_form() {
         for k in [5u32, 10, 11] {
             let policy = DisclosurePolicy::new(k).unwrap();
             let report = site.clone().policy(policy).build().unwrap();
-            let mut suppressed = 0;
-            for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
-                let audited = check(&form.shapes(indicator), &tables.tables, &policy).unwrap();
-                suppressed += audited.tables.iter().flatten().flatten().count();
-            }
+            let audited = check_report(&form, &report.indicators, &policy).unwrap();
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
+            let suppressed = audited
+                .indicators
+                .iter()
+                .flat_map(|i| i.tables.iter().flatten().flatten())
+                .count();
             eprintln!("seed {seed}, k = {k}: {suppressed} cells suppressed");
             assert!(
                 suppressed > 0,
@@ -203,6 +208,149 @@ proptest! {
                 upper: upper[i],
             });
             prop_assert_eq!(audited.tables[0][i], expected, "cell {}", i);
+        }
+    }
+}
+
+/// Every published cell is true and 0 or at least k; every suppressed cell's interval holds the
+/// truth and reaches k, and a primary's reaches down to 0.
+fn assert_truth_is_protected(
+    truth: &[Vec<CountTable>],
+    published: &[IndicatorTables],
+    audited: &ReportAudit,
+    k: u32,
+) {
+    let k = u64::from(k);
+    for (i, indicator) in truth.iter().enumerate() {
+        for (t, table) in indicator.iter().enumerate() {
+            for (c, &n) in table.cells.iter().enumerate() {
+                let at = format!("{}, table {t}, cell {c}", published[i].indicator);
+                match (
+                    published[i].tables[t].cells[c],
+                    audited.indicators[i].tables[t][c],
+                ) {
+                    (Cell::Exact(m), None) => {
+                        assert_eq!(m, n, "{at}");
+                        assert!(n == 0 || n >= k, "{at}: published {n} below k = {k}");
+                    }
+                    (Cell::Suppressed, Some(interval)) => {
+                        assert!(n > 0, "{at}: a zero was suppressed");
+                        assert!(interval.contains(n), "{at}: {interval:?} misses {n}");
+                        assert!(interval.upper >= k, "{at}: {interval:?} below k = {k}");
+                        if n < k {
+                            assert_eq!(interval.lower, 0, "{at}: primary {n} has {interval:?}");
+                        }
+                    }
+                    other => panic!("{at}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// A form of two dimensions and three client indicators: `served` within `active`, and
+/// `retained` within `served`, with tables over different dimensions so that the matching cells
+/// are totals and margins as well as interior cells.
+fn chained_form() -> Form {
+    Form::from_toml(
+        r#"
+id = "relations-props"
+version = 1
+period = "month"
+title = { en = "t", vi = "t" }
+
+[[dimensions]]
+name = "sex"
+field = "sex"
+title = { en = "Sex", vi = "Giới" }
+categories = [
+  { code = "male", title = { en = "M", vi = "Nam" } },
+  { code = "female", title = { en = "F", vi = "Nữ" } },
+  { code = "other", title = { en = "O", vi = "Khác" } },
+]
+
+[[dimensions]]
+name = "modality"
+field = "modality"
+title = { en = "Modality", vi = "Hình thức" }
+categories = [
+  { code = "voluntary", title = { en = "V", vi = "T" } },
+  { code = "compulsory", title = { en = "C", vi = "B" } },
+]
+
+[[indicators]]
+id = "active"
+title = { en = "a", vi = "a" }
+count = "clients"
+basis = "events"
+tables = [["sex", "modality"]]
+
+[[indicators]]
+id = "served"
+title = { en = "s", vi = "s" }
+count = "clients"
+basis = "events"
+services = ["methadone", "detox"]
+subset_of = "active"
+tables = [["sex"], ["modality"]]
+
+[[indicators]]
+id = "retained"
+title = { en = "r", vi = "r" }
+count = "clients"
+basis = "events"
+services = ["methadone"]
+min_months_enrolled = 3
+subset_of = "served"
+tables = [["sex", "modality"]]
+"#,
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Related indicators with small counts: what `suppress_report` publishes passes the
+    /// relation-aware check, and the truth is inside every interval.
+    #[test]
+    fn suppress_report_meets_the_protection_rule_with_relations(
+        draws in prop::collection::vec(
+            prop_oneof![3 => Just(0u64), 4 => 1u64..8, 3 => 8u64..30], 18),
+        k in 2u32..=11,
+    ) {
+        let form = chained_form();
+        let truth = true_tables(&form, |position, len| {
+            draws[position * 6..position * 6 + len.min(6)].to_vec()
+        });
+        let policy = DisclosurePolicy::new(k).unwrap();
+        let tables = suppress_report(&form, &truth, &policy).unwrap();
+        let published: Vec<IndicatorTables> = form
+            .indicators
+            .iter()
+            .zip(tables)
+            .map(|(i, tables)| IndicatorTables { indicator: i.id.clone(), tables })
+            .collect();
+        let audited = check_report(&form, &published, &policy).unwrap();
+        assert_truth_is_protected(&truth, &published, &audited, k);
+    }
+}
+
+#[test]
+fn random_sites_pass_the_relation_aware_check_for_every_seed() {
+    let form = Form::default_monthly();
+    for seed in 1..=12 {
+        for k in [3u32, 5, 11] {
+            let site = SyntheticReport::new(
+                &form,
+                quietcount_protocol::SiteId::new("site-01").unwrap(),
+                quietcount_protocol::Period::parse("2026-10").unwrap(),
+            )
+            .seed(seed)
+            .policy(DisclosurePolicy::new(k).unwrap());
+            let report = site.build().unwrap();
+            let audited = check_report(&form, &report.indicators, &report.policy).unwrap();
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
         }
     }
 }
