@@ -305,7 +305,7 @@ subset_of = "served"
 tables = [["sex", "modality"]]
 "#,
     )
-    .unwrap()
+    .expect("the test form is valid")
 }
 
 proptest! {
