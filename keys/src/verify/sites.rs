@@ -805,4 +805,54 @@ mod tests {
             check.detail
         );
     }
+
+    #[test]
+    fn a_subset_indicator_above_its_superset_fails_disclosure() {
+        let fixture = Fixture::two_sites();
+        let mut package = fixture.package();
+        let mut report0 = fixture.site_report(0);
+        let position = |id: &str| {
+            fixture
+                .form
+                .indicators
+                .iter()
+                .position(|i| i.id == id)
+                .unwrap()
+        };
+        // More clients on methadone than clients active: each table alone is fine (nothing
+        // below k, margins add up), but the form declares methadone within active.
+        let active_total = report0.indicators[position("clients_active")].tables[0]
+            .cells
+            .last()
+            .and_then(|c| c.exact())
+            .unwrap();
+        let more = active_total + 5;
+        report0.indicators[position("clients_methadone")].tables[0].cells = vec![
+            Cell::Exact(more),
+            Cell::Exact(0),
+            Cell::Exact(0),
+            Cell::Exact(more),
+        ];
+        let stored = fixture.stored(0, &report0);
+        fixture.replace_site(&mut package, &site(0), stored.envelope);
+        let report = verify(&fixture, &package);
+        let check = failure(&report, DISCLOSURE);
+        assert_eq!(check.site, Some(site(0)));
+        assert!(
+            check
+                .cell
+                .as_deref()
+                .unwrap()
+                .starts_with("clients_methadone/"),
+            "{}",
+            check.detail
+        );
+        assert!(
+            check
+                .detail
+                .contains("indicator the form declares it within"),
+            "{}",
+            check.detail
+        );
+    }
 }
