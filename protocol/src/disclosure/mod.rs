@@ -24,8 +24,9 @@
 //! for a form that declares no relations.
 //!
 //! # Audit
-//! [`audit`] gives each suppressed cell the least and greatest value it can take, over
-//! non-negative values consistent with every published cell and every relation: first by
+//! [`audit`] (and [`audit_report`], over a whole report) gives each suppressed cell the least
+//! and greatest value it can take, over non-negative values consistent with every published
+//! cell and every relation: first by
 //! propagating relations with a single unknown (exact), then per connected component of the
 //! remaining unknowns by linear programming (`good_lp` with `microlp`), rounded inwards to whole
 //! numbers after a small float tolerance. The linear relaxation can only widen an interval
