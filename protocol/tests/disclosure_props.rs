@@ -354,3 +354,59 @@ fn random_sites_pass_the_relation_aware_check_for_every_seed() {
         }
     }
 }
+
+#[test]
+fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
+    // Suppressing each indicator alone ignores what the relations give away: on small related
+    // indicators the relation-aware audit often proves a small hidden cell non-empty or below
+    // k; `suppress_report` never leaves one so.
+    let form = chained_form();
+    let mut exposed_alone = 0;
+    let mut cases = 0;
+    for seed in 1..=60u64 {
+        for k in [3u32, 5] {
+            let mut draw = quietcount_protocol::testing::realistic_counts(seed);
+            let truth = true_tables(&form, |position, len| {
+                draw(position, len).into_iter().map(|n| n % 9).collect()
+            });
+            let policy = DisclosurePolicy::new(k).unwrap();
+            let publish = |tables: Vec<Vec<quietcount_protocol::Table>>| -> Vec<IndicatorTables> {
+                form.indicators
+                    .iter()
+                    .zip(tables)
+                    .map(|(i, tables)| IndicatorTables {
+                        indicator: i.id.clone(),
+                        tables,
+                    })
+                    .collect()
+            };
+            let exposes = |published: &[IndicatorTables]| {
+                let audited = quietcount_protocol::audit_report(&form, published).unwrap();
+                truth
+                    .iter()
+                    .zip(&audited.indicators)
+                    .any(|(tables, audit)| {
+                        tables.iter().zip(&audit.tables).any(|(table, intervals)| {
+                            table.cells.iter().zip(intervals).any(|(&n, interval)| {
+                                interval.is_some_and(|i| {
+                                    n < u64::from(k) && (i.lower > 0 || i.upper < u64::from(k))
+                                })
+                            })
+                        })
+                    })
+            };
+            let alone = publish(
+                truth
+                    .iter()
+                    .map(|tables| suppress(tables, &policy).unwrap())
+                    .collect(),
+            );
+            let joint = publish(suppress_report(&form, &truth, &policy).unwrap());
+            cases += 1;
+            exposed_alone += usize::from(exposes(&alone));
+            assert!(!exposes(&joint), "seed {seed}, k = {k}");
+        }
+    }
+    eprintln!("{exposed_alone} of {cases} reports suppressed per indicator expose a small cell");
+    assert!(exposed_alone > 0);
+}
