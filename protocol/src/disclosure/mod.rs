@@ -446,7 +446,14 @@ pub fn check_report(
             }
         }
         Err((first_table, fault)) => {
+            // A fault with no table (shapes, solver) concerns the report as a whole.
+            let located = !matches!(fault, Fault::Structure(_) | Fault::Solver(_));
             let (indicator, fault) = localise(&first_table, fault);
+            let indicator = if located && !first_table.is_empty() {
+                indicator
+            } else {
+                usize::MAX
+            };
             violations.extend(named(indicator, vec![into_violation(fault)]));
         }
     }
@@ -1113,6 +1120,13 @@ tables = [["sex"]]
         let sex = |interior: &[u64]| vec![table(&["sex"], &[3], interior)];
         let truth = [sex(&[10, 30, 0]), sex(&[12, 3, 0])];
         assert!(suppress_report(&form, &truth, &DisclosurePolicy::DEFAULT).is_err());
+        // A report missing an indicator cannot be audited; the fault is the report's.
+        let short = &report([E(10), E(30), E(0), E(40)], [E(10), E(30), E(0), E(40)])[..1];
+        let violations = check_report(&form, short, &DisclosurePolicy::DEFAULT).unwrap_err();
+        assert!(
+            matches!(&violations[..], [ReportViolation { indicator, violation: Violation::Unauditable { .. } }] if indicator.is_empty()),
+            "{violations:?}"
+        );
         // A hidden subset cell that must exceed its published superset cell: infeasible.
         let published = report([E(10), E(30), E(0), E(40)], [S, S, E(0), E(45)]);
         assert!(check_report(&form, &published, &DisclosurePolicy::DEFAULT).is_err());
