@@ -410,3 +410,124 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
     eprintln!("{exposed_alone} of {cases} reports suppressed per indicator expose a small cell");
     assert!(exposed_alone > 0);
 }
+
+/// Two indicators by sex (three categories), `methadone` declared within `active`.
+fn pair_form() -> Form {
+    Form::from_toml(
+        r#"
+id = "relations-pair"
+version = 1
+period = "month"
+title = { en = "t", vi = "t" }
+
+[[dimensions]]
+name = "sex"
+field = "sex"
+title = { en = "Sex", vi = "Giới" }
+categories = [
+  { code = "male", title = { en = "M", vi = "Nam" } },
+  { code = "female", title = { en = "F", vi = "Nữ" } },
+  { code = "other", title = { en = "O", vi = "Khác" } },
+]
+
+[[indicators]]
+id = "active"
+title = { en = "a", vi = "a" }
+count = "clients"
+basis = "events"
+tables = [["sex"]]
+
+[[indicators]]
+id = "methadone"
+title = { en = "m", vi = "m" }
+count = "clients"
+basis = "events"
+services = ["methadone"]
+subset_of = "active"
+tables = [["sex"]]
+"#,
+    )
+    .expect("the test form is valid")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// One-dimensional tables linked cell by cell by `sub ≤ sup` keep the LP exact: the
+    /// relation between the totals follows from those between the cells, and without it every
+    /// column has two non-zeros, in rows that split into two sides (active's total and the
+    /// cell relations; methadone's total) as total unimodularity needs. So the bounds of
+    /// `audit_report` must be the exact ones found by enumerating every pair of tables
+    /// consistent with the publication and the relation.
+    #[test]
+    fn audit_report_matches_brute_force_on_related_tables(
+        active in prop::collection::vec(0u64..=4, 3),
+        shares in prop::collection::vec(0u64..=4, 3),
+        mask in prop::collection::vec(any::<bool>(), 7),
+    ) {
+        let form = pair_form();
+        let methadone: Vec<u64> = active.iter().zip(&shares).map(|(a, s)| (*s).min(*a)).collect();
+        let table = |interior: &[u64]| {
+            CountTable::from_interior(vec!["sex".into()], Shape::new(vec![3]), interior)
+        };
+        let truth = [table(&active), table(&methadone)];
+        // Active's total stays published, so every cell is bounded by it.
+        let hidden = |indicator: usize, cell: usize| match (indicator, cell) {
+            (0, 3) => false,
+            (0, c) => mask[c],
+            (_, c) => mask[3 + c],
+        };
+        let published: Vec<IndicatorTables> = ["active", "methadone"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| IndicatorTables {
+                indicator: (*id).to_owned(),
+                tables: vec![quietcount_protocol::Table {
+                    dimensions: vec!["sex".into()],
+                    cells: truth[i]
+                        .cells
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &n)| if hidden(i, c) { Cell::Suppressed } else { Cell::Exact(n) })
+                        .collect(),
+                }],
+            })
+            .collect();
+        let audited = quietcount_protocol::audit_report(&form, &published).unwrap();
+
+        let bound = truth[0].total();
+        let mut lower = [[u64::MAX; 4]; 2];
+        let mut upper = [[0u64; 4]; 2];
+        let range = |i: usize, c: usize| {
+            if hidden(i, c) { 0..=bound } else { truth[i].cells[c]..=truth[i].cells[c] }
+        };
+        for a0 in range(0, 0) { for a1 in range(0, 1) { for a2 in range(0, 2) {
+            for m0 in range(1, 0) { for m1 in range(1, 1) { for m2 in range(1, 2) {
+                let a = [a0, a1, a2, a0 + a1 + a2];
+                let m = [m0, m1, m2, m0 + m1 + m2];
+                let fits = (0..4).all(|c| {
+                    (hidden(0, c) || a[c] == truth[0].cells[c])
+                        && (hidden(1, c) || m[c] == truth[1].cells[c])
+                        && m[c] <= a[c]
+                });
+                if fits {
+                    for c in 0..4 {
+                        lower[0][c] = lower[0][c].min(a[c]);
+                        upper[0][c] = upper[0][c].max(a[c]);
+                        lower[1][c] = lower[1][c].min(m[c]);
+                        upper[1][c] = upper[1][c].max(m[c]);
+                    }
+                }
+            }}}
+        }}}
+        for i in 0..2 {
+            for c in 0..4 {
+                let expected = hidden(i, c).then_some(quietcount_protocol::Interval {
+                    lower: lower[i][c],
+                    upper: upper[i][c],
+                });
+                prop_assert_eq!(audited.indicators[i].tables[0][c], expected, "indicator {}, cell {}", i, c);
+            }
+        }
+    }
+}
