@@ -16,7 +16,7 @@ use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
     FORMAT_VERSION, Form, FormRef, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime,
-    aggregate, audit, open, sign,
+    aggregate, audit_report, open, sign,
 };
 use serde::Serialize;
 
@@ -431,13 +431,10 @@ impl Coordinator {
         }
         let mut rows = Vec::new();
         for report in &reports {
-            let audits = form
-                .indicators
-                .iter()
-                .zip(&report.indicators)
-                .map(|(indicator, published)| audit(&form.shapes(indicator), &published.tables))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| CoordinatorError::Export(format!("audit of {}: {e}", report.site)))?;
+            // One audit of the whole report: relations between indicators narrow intervals.
+            let audits = audit_report(form, &report.indicators)
+                .map_err(|e| CoordinatorError::Export(format!("audit of {}: {e}", report.site)))?
+                .indicators;
             rows.extend(site_rows(form, report, &audits));
         }
         let totals = aggregate(form, period, &reports)

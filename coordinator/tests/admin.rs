@@ -343,7 +343,7 @@ async fn export_has_the_exact_header_every_cell_and_matching_json() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), csv);
 }
 
-/// One site reports `clients_methadone` with a grand total below k (suppressed, so nothing
+/// One site reports `counselling_sessions` with a grand total below k (suppressed, so nothing
 /// bounds it from above), another reports normally: the export, in CSV and JSON, from the
 /// library and the binary, and the published package show the unbounded side as an empty
 /// field or `null`, never as 18446744073709551615.
@@ -394,14 +394,14 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
     assert!(
         unbounded
             .iter()
-            .all(|r| r.indicator == "clients_methadone" && r.value.is_none())
+            .all(|r| r.indicator == "counselling_sessions" && r.value.is_none())
     );
 
     let csv = rows_as_csv(&rows);
     assert!(!csv.contains(STAND_IN), "{csv}");
     let province_total = csv
         .lines()
-        .find(|l| l.contains(",province,clients_methadone,total,"))
+        .find(|l| l.contains(",province,counselling_sessions,total,"))
         .unwrap();
     let fields: Vec<&str> = province_total.split(',').collect();
     assert_eq!(
@@ -420,7 +420,7 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
         .iter()
         .find(|r| {
             r["scope"] == "province"
-                && r["indicator"] == "clients_methadone"
+                && r["indicator"] == "counselling_sessions"
                 && r["disaggregation"] == "total"
         })
         .unwrap();
@@ -455,7 +455,7 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
     assert!(!verdict.render_text().contains(STAND_IN));
     let package = DonorPackage::read_from(&out).unwrap();
     assert!(!package.totals_csv.contains(STAND_IN));
-    assert!(package.totals_csv.contains(",clients_methadone,total,,"));
+    assert!(package.totals_csv.contains(",counselling_sessions,total,,"));
     let cbor_max = [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
     for envelope in std::iter::once(&package.provincial).chain(package.sites.values()) {
         assert!(!envelope.windows(9).any(|w| w == cbor_max));

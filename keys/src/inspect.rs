@@ -499,7 +499,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .find(|i| i["indicator"] == "clients_methadone")
+            .find(|i| i["indicator"] == "counselling_sessions")
             .unwrap();
         let grand = methadone["tables"][0]["cells"]
             .as_array()

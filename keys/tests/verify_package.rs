@@ -278,7 +278,7 @@ fn generate_public_fingerprint_and_inspect() {
     assert!(text(&out.stderr).contains("NOT VERIFIED"));
 }
 
-/// A package whose `clients_methadone` provincial total has no upper bound (one site suppressed
+/// A package whose `counselling_sessions` provincial total has no upper bound (one site suppressed
 /// its grand total): it verifies, and no file or output of the binary carries a number
 /// standing in for "no bound".
 #[test]
@@ -302,7 +302,7 @@ fn an_unbounded_total_is_written_as_no_upper_bound_everywhere() {
     let csv = std::fs::read_to_string(path.join("totals.csv")).unwrap();
     let total = csv
         .lines()
-        .find(|l| l.contains(",clients_methadone,total,"))
+        .find(|l| l.contains(",counselling_sessions,total,"))
         .unwrap();
     let fields: Vec<&str> = total.split(',').collect();
     assert_eq!(fields.len(), 8, "{total}");

@@ -5,7 +5,7 @@
 use quietcount_protocol::form::{Dimension, Field, UNKNOWN};
 use quietcount_protocol::{
     CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Form, IndicatorTables, Period,
-    Sha256Hash, SiteId, SiteReport, UnixTime, suppress,
+    Sha256Hash, SiteId, SiteReport, UnixTime, suppress_report,
 };
 
 use crate::dates::Date;
@@ -140,7 +140,8 @@ fn category_index(dimension: &Dimension, value: Option<&str>) -> Option<usize> {
         .or_else(unknown)
 }
 
-/// Applies disclosure control to every indicator and assembles the report.
+/// Applies disclosure control to every indicator, jointly with the relations the form declares
+/// between indicators, and assembles the report.
 #[allow(clippy::too_many_arguments)]
 pub fn build_report(
     form: &Form,
@@ -152,17 +153,21 @@ pub fn build_report(
     supersedes: Option<EnvelopeHash>,
     now: UnixTime,
 ) -> Result<SiteReport, NodeError> {
-    let mut indicators = Vec::with_capacity(counts.len());
-    for c in counts {
-        let tables = suppress(&c.tables, &policy).map_err(|source| NodeError::Disclosure {
-            indicator: c.indicator.clone(),
+    let truth: Vec<Vec<CountTable>> = counts.iter().map(|c| c.tables.clone()).collect();
+    // The error names the indicator when it is about one; the report as a whole otherwise.
+    let suppressed =
+        suppress_report(form, &truth, &policy).map_err(|source| NodeError::Disclosure {
+            indicator: "(report)".to_owned(),
             source,
         })?;
-        indicators.push(IndicatorTables {
+    let indicators = counts
+        .iter()
+        .zip(suppressed)
+        .map(|(c, tables)| IndicatorTables {
             indicator: c.indicator.clone(),
             tables,
-        });
-    }
+        })
+        .collect();
     Ok(SiteReport {
         format: FORMAT_VERSION,
         form: form.reference(),

@@ -236,7 +236,7 @@ async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_f
     let both = common::run_cli(&dir, &["report", "--period", "2026-10"]);
     assert!(
         both.contains(
-            "report for 2026-10 (vn-community-treatment-monthly v1) revision 1 signed and queued"
+            "report for 2026-10 (vn-community-treatment-monthly v2) revision 1 signed and queued"
         ),
         "{both}"
     );
@@ -252,7 +252,7 @@ async fn report_builds_every_configured_form_or_the_one_named_and_status_shows_f
     );
     let status = common::run_cli(&dir, &["status"]);
     assert!(
-        status.contains("2026-10  rev 1  vn-community-treatment-monthly v1  built"),
+        status.contains("2026-10  rev 1  vn-community-treatment-monthly v2  built"),
         "{status}"
     );
     assert!(

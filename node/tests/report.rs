@@ -7,7 +7,7 @@ mod common;
 use common::{DEFAULT_FORM, NOV_10_2026, OCT_15_2026, SECOND_FORM, fixture_node, october, queue};
 use quietcount_node::report::{IndicatorCounts, compute_counts};
 use quietcount_node::{FormKey, Node, NodeError, OpenPeriod, QueueOutcome};
-use quietcount_protocol::{Cell, CountTable, Form, SiteReport, suppress};
+use quietcount_protocol::{Cell, CountTable, Form, SiteReport, suppress_report};
 
 fn default_form(node: &Node) -> &Form {
     node.form(DEFAULT_FORM).unwrap()
@@ -124,8 +124,11 @@ async fn preview_shows_exactly_the_suppressed_tables_and_writes_nothing() {
     let counts = compute_counts(node.store(), default_form(&node), october())
         .await
         .unwrap();
-    for (published, true_counts) in report.indicators.iter().zip(&counts) {
-        let expected = suppress(&true_counts.tables, &node.config().policy()).unwrap();
+    // Suppressed as a whole report, with the relations the form declares between indicators.
+    let truth: Vec<_> = counts.iter().map(|c| c.tables.clone()).collect();
+    let expected = suppress_report(default_form(&node), &truth, &node.config().policy()).unwrap();
+    assert_eq!(report.indicators.len(), expected.len());
+    for (published, expected) in report.indicators.iter().zip(expected) {
         assert_eq!(published.tables, expected, "{}", published.indicator);
     }
     assert!(

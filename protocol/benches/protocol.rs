@@ -5,7 +5,10 @@
 //!   about 300 clients, against a plain sum over the same cells.
 //! - `table_4d`: the same on one 4-dimensional table of 1,050 cells (4 x 4 x 6 x 5 categories,
 //!   about 530 units: a sparse table where nearly half the cells are below k = 5).
-//! - `*/audit`: the audit alone, what the verifier runs per site.
+//! - `*/audit`: the audit alone, per indicator.
+//! - `default_form/report_*`: the same for the whole report with the relations between
+//!   indicators (`suppress_report` + `audit_report`, and `audit_report` alone, what the node and
+//!   the verifier run per site).
 //! - `envelope`: encode + sign and decode + verify of one site report, against one raw Ed25519
 //!   signature verification of the same payload.
 //!
@@ -17,8 +20,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
 use quietcount_protocol::testing::{SyntheticReport, marginal, realistic_counts};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, Form, Period, Shape, SiteId, SiteReport, audit, open, sign,
-    suppress,
+    CountTable, DisclosurePolicy, Form, IndicatorTables, Period, Shape, SiteId, SiteReport, audit,
+    audit_report, open, sign, suppress, suppress_report,
 };
 
 /// The synthetic report of one site of about 300 clients (seed 1), October 2026.
@@ -74,6 +77,22 @@ fn audit_only(published: &[(Vec<Shape>, Vec<quietcount_protocol::Table>)]) -> us
         .sum()
 }
 
+/// The report's indicators suppressed together, with the form's relations.
+fn whole_report(
+    form: &Form,
+    truth: &[Vec<CountTable>],
+    policy: &DisclosurePolicy,
+) -> Vec<IndicatorTables> {
+    form.indicators
+        .iter()
+        .zip(suppress_report(form, truth, policy).expect("suppress"))
+        .map(|(indicator, tables)| IndicatorTables {
+            indicator: indicator.id.clone(),
+            tables,
+        })
+        .collect()
+}
+
 fn plain_sum(indicators: &[Vec<CountTable>]) -> u64 {
     indicators
         .iter()
@@ -103,6 +122,24 @@ fn disclosure(c: &mut Criterion) {
     let site_published = published(&site, &policy);
     group.bench_function("audit", |b| {
         b.iter(|| audit_only(black_box(&site_published)))
+    });
+    group.bench_function("report_suppress_audit", |b| {
+        b.iter(|| {
+            let published = whole_report(&form, black_box(&site), &policy);
+            audit_report(&form, &published)
+                .expect("audit")
+                .indicators
+                .len()
+        })
+    });
+    let report_published = whole_report(&form, &site, &policy);
+    group.bench_function("report_audit", |b| {
+        b.iter(|| {
+            audit_report(&form, black_box(&report_published))
+                .expect("audit")
+                .indicators
+                .len()
+        })
     });
     group.bench_function("baseline_sum", |b| b.iter(|| plain_sum(black_box(&site))));
     group.finish();

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::disclosure::{Interval, audit};
+use crate::disclosure::{Interval, audit_report};
 use crate::error::AggregateError;
 use crate::form::Form;
 use crate::ids::Period;
@@ -159,6 +159,17 @@ pub fn aggregate(
             })?;
     }
 
+    // Each site's intervals come from one audit of its whole report, relations between
+    // indicators included.
+    let audits = reports
+        .iter()
+        .map(|report| {
+            audit_report(form, &report.indicators).map_err(|source| AggregateError::Audit {
+                site: report.site.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut indicators = Vec::with_capacity(form.indicators.len());
     for (position, indicator) in form.indicators.iter().enumerate() {
         let shapes = form.shapes(indicator);
@@ -167,12 +178,9 @@ pub fn aggregate(
             .iter()
             .map(|s| vec![(0u64, Some(0u64), true); s.full_len()])
             .collect();
-        for report in reports {
+        for (report, audit) in reports.iter().zip(&audits) {
             let tables = &report.indicators[position].tables;
-            let intervals = audit(&shapes, tables).map_err(|source| AggregateError::Audit {
-                site: report.site.clone(),
-                source,
-            })?;
+            let intervals = &audit.indicators[position];
             for (t, table) in tables.iter().enumerate() {
                 for (c, cell) in table.cells.iter().enumerate() {
                     let (lower, upper, exact) = match (cell, intervals.tables[t][c]) {

@@ -15,6 +15,21 @@
 //! - `min_months_enrolled = N` further keeps only clients enrolled on or before the last day
 //!   of the period minus N months.
 //!
+//! # Relations between indicators
+//! `subset_of = "other"` declares that every unit this indicator counts is also counted by
+//! `other`, so each of its cells is at most the cell of `other` that fixes the same categories
+//! (same dimension names; margins and the total included), wherever `other` publishes such a
+//! cell. An attacker knows these relations, so the disclosure audit uses them
+//! ([`crate::disclosure::audit_report`]). A form may declare only what its definitions imply,
+//! which [`Form::validate`] checks: both indicators count the same unit (clients within clients,
+//! events within events: a client count is not a subset of an event count) on the same basis;
+//! the subset's services and outcomes are among the other's (or the other takes any); and the
+//! subset requires at least the other's months of enrolment. Then every unit the subset counts
+//! passes the other's filter too, and is classified into the same categories (a category is a
+//! function of the client or the event, whichever indicator counts it). Relations that hold
+//! only by a site's habits (every new client has an intake event in the month) are not
+//! implied, and are refused rather than trusted.
+//!
 //! # Dimensions
 //! Every dimension is a partition: each counted unit falls in exactly one category. Category
 //! codes are the record vocabulary itself (`male`, `opioids`, `counselling_group`, ...), and
@@ -163,6 +178,10 @@ pub struct Indicator {
     /// Only clients enrolled at least this many months before the period's last day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_months_enrolled: Option<u32>,
+    /// Another indicator that counts every unit this one counts (see the module documentation):
+    /// each cell of this indicator is at most the other's cell with the same categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_of: Option<String>,
     /// The tables published, each a list of dimension names. All share the indicator's total.
     pub tables: Vec<Vec<String>>,
 }
@@ -292,6 +311,22 @@ impl Form {
             .collect()
     }
 
+    /// Every declared relation between indicators, as `(subset, superset)` positions in
+    /// [`Form::indicators`]: each cell of the subset is at most the superset's cell that fixes
+    /// the same categories. Relations naming an unknown indicator are left out (a validated
+    /// form has none).
+    pub fn subset_relations(&self) -> Vec<(usize, usize)> {
+        self.indicators
+            .iter()
+            .enumerate()
+            .filter_map(|(position, indicator)| {
+                let target = indicator.subset_of.as_deref()?;
+                let superset = self.indicators.iter().position(|i| i.id == target)?;
+                Some((position, superset))
+            })
+            .collect()
+    }
+
     /// Checks the form's internal consistency.
     pub fn validate(&self) -> Result<(), FormError> {
         let invalid = |problem: String| FormError::Invalid {
@@ -370,7 +405,73 @@ impl Form {
                 }
             }
         }
+        self.validate_relations().map_err(invalid)
+    }
+
+    /// Checks every `subset_of`: the target exists, is not the indicator itself, the chain of
+    /// relations has no cycle, and the definitions imply the relation.
+    fn validate_relations(&self) -> Result<(), String> {
+        for ind in &self.indicators {
+            let Some(target) = ind.subset_of.as_deref() else {
+                continue;
+            };
+            if target == ind.id {
+                return Err(format!("indicator {}: subset_of names itself", ind.id));
+            }
+            let Some(superset) = self.indicator(target) else {
+                return Err(format!(
+                    "indicator {}: subset_of names unknown indicator {target:?}",
+                    ind.id
+                ));
+            };
+            if let Err(why) = subset_is_implied(ind, superset) {
+                return Err(format!(
+                    "indicator {}: subset_of {target} is not implied by the definitions: {why}",
+                    ind.id
+                ));
+            }
+            // Follow the chain: more steps than indicators means a cycle.
+            let mut current = superset;
+            for _ in 0..self.indicators.len() {
+                let Some(next) = current.subset_of.as_deref().and_then(|t| self.indicator(t))
+                else {
+                    break;
+                };
+                if next.id == ind.id {
+                    return Err(format!(
+                        "indicator {}: subset_of relations form a cycle",
+                        ind.id
+                    ));
+                }
+                current = next;
+            }
+        }
         Ok(())
+    }
+}
+
+/// Whether every unit `subset` counts is, by the definitions alone, also counted by `superset`
+/// (the reason if not).
+pub fn subset_is_implied(subset: &Indicator, superset: &Indicator) -> Result<(), &'static str> {
+    if subset.count != superset.count {
+        return Err("the two indicators count different units");
+    }
+    if subset.basis != superset.basis {
+        return Err("the two indicators start from different records");
+    }
+    let within = |sub: &[String], sup: &[String]| {
+        sup.is_empty() || (!sub.is_empty() && sub.iter().all(|s| sup.contains(s)))
+    };
+    if !within(&subset.services, &superset.services) {
+        return Err("the subset counts services the other does not");
+    }
+    if !within(&subset.outcomes, &superset.outcomes) {
+        return Err("the subset counts outcomes the other does not");
+    }
+    match (subset.min_months_enrolled, superset.min_months_enrolled) {
+        (_, None) => Ok(()),
+        (Some(sub), Some(sup)) if sub >= sup => Ok(()),
+        _ => Err("the other requires more months of enrolment"),
     }
 }
 
@@ -499,5 +600,150 @@ mod tests {
             Form::from_toml(&extra_field),
             Err(FormError::Toml(_))
         ));
+    }
+    #[test]
+    fn the_default_form_declares_every_relation_its_definitions_imply() {
+        let form = Form::default_monthly();
+        let declared: Vec<(&str, &str)> = form
+            .subset_relations()
+            .into_iter()
+            .map(|(sub, sup)| {
+                (
+                    form.indicators[sub].id.as_str(),
+                    form.indicators[sup].id.as_str(),
+                )
+            })
+            .collect();
+        let within_active = [
+            "clients_methadone",
+            "clients_detox",
+            "clients_psychosocial",
+            "clients_vocational_training",
+            "clients_job_referral",
+            "clients_loan_support",
+            "clients_legal_aid",
+            "clients_retained_3m",
+            "clients_employed_follow_up",
+        ];
+        let expected: Vec<(&str, &str)> = within_active
+            .iter()
+            .map(|id| (*id, "clients_active"))
+            .collect();
+        assert_eq!(declared, expected);
+        // Every implied pair is declared, directly or through a chain of declarations.
+        let reaches = |from: &Indicator, to: &str| {
+            let mut current = from;
+            for _ in 0..form.indicators.len() {
+                match current.subset_of.as_deref() {
+                    Some(next) if next == to => return true,
+                    Some(next) => match form.indicator(next) {
+                        Some(indicator) => current = indicator,
+                        None => return false,
+                    },
+                    None => return false,
+                }
+            }
+            false
+        };
+        for sub in &form.indicators {
+            for sup in &form.indicators {
+                if sub.id != sup.id && subset_is_implied(sub, sup).is_ok() {
+                    assert!(
+                        reaches(sub, &sup.id),
+                        "{} within {} is not declared",
+                        sub.id,
+                        sup.id
+                    );
+                }
+            }
+        }
+        // New clients need not have an event in the month, and relapses are events.
+        let active = form.indicator("clients_active").unwrap();
+        assert!(subset_is_implied(form.indicator("clients_new").unwrap(), active).is_err());
+        assert!(subset_is_implied(form.indicator("relapses").unwrap(), active).is_err());
+        assert!(subset_is_implied(active, form.indicator("clients_retained_3m").unwrap()).is_err());
+    }
+
+    #[test]
+    fn refuses_relations_that_are_unknown_circular_or_not_implied() {
+        let base = DEFAULT_MONTHLY_TOML;
+        let methadone = "services = [\"methadone\"]\nsubset_of = \"clients_active\"";
+        let detox = "services = [\"detox\"]\nsubset_of = \"clients_active\"";
+        assert!(base.contains(methadone) && base.contains(detox));
+        let refused = |text: &str, why: &str| match Form::from_toml(text) {
+            Err(FormError::Invalid { problem, .. }) => {
+                assert!(problem.contains(why), "{problem:?} does not say {why:?}")
+            }
+            other => panic!("expected a refusal saying {why:?}, got {other:?}"),
+        };
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"nope\"",
+            ),
+            "unknown indicator",
+        );
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_methadone\"",
+            ),
+            "names itself",
+        );
+        // Two indicators with the same definition, each declared within the other.
+        let cycle = base
+            .replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_detox\"",
+            )
+            .replace(
+                detox,
+                "services = [\"methadone\"]\nsubset_of = \"clients_methadone\"",
+            );
+        refused(&cycle, "cycle");
+        // Enrolment is not an event in the period; relapses are events, not clients; active
+        // clients are not all retained.
+        refused(
+            &base.replace(
+                "basis = \"enrolment\"\n",
+                "basis = \"enrolment\"\nsubset_of = \"clients_active\"\n",
+            ),
+            "not implied",
+        );
+        refused(
+            &base.replace(
+                "services = [\"relapse\"]\n",
+                "services = [\"relapse\"]\nsubset_of = \"clients_active\"\n",
+            ),
+            "different units",
+        );
+        refused(
+            &base.replace(
+                methadone,
+                "services = [\"methadone\"]\nsubset_of = \"clients_retained_3m\"",
+            ),
+            "months of enrolment",
+        );
+        refused(
+            &base.replace(
+                "outcomes = [\"employed\"]\nsubset_of = \"clients_active\"",
+                "outcomes = [\"employed\"]\nsubset_of = \"clients_methadone\"",
+            ),
+            "services the other does not",
+        );
+    }
+
+    #[test]
+    fn a_form_without_relations_encodes_as_before() {
+        // `subset_of` is left out of the canonical encoding when absent, so forms that declare
+        // no relation (the donor form) keep their hash.
+        let donor = Form::from_toml(include_str!("../../forms/donor-methadone-monthly.toml"))
+            .expect("the shipped donor form is valid");
+        assert!(donor.subset_relations().is_empty());
+        let bytes = donor.canonical_bytes();
+        assert!(!bytes.windows(9).any(|w| w == b"subset_of"));
+        let default = Form::default_monthly().canonical_bytes();
+        assert!(default.windows(9).any(|w| w == b"subset_of"));
+        assert_eq!(Form::default_monthly().version, 2);
     }
 }

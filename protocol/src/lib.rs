@@ -15,7 +15,8 @@
 //! - [`ingest`]: the rule deciding whether a coordinator accepts a report.
 //! - [`completeness`]: who was expected, who reported, who was on time.
 //! - [`signed`]: receipts, the site registry and the provincial report.
-//! - [`disclosure`]: [`suppress`] and [`audit`].
+//! - [`disclosure`]: [`suppress`] and [`audit`], and for whole reports with the relations
+//!   between indicators, [`suppress_report`] and [`audit_report`].
 //! - [`aggregate`](mod@aggregate): provincial totals.
 //! - [`export`]: long-format rows for spreadsheets.
 //! - [`wire`]: requests and responses between node and coordinator.
@@ -41,7 +42,10 @@ pub mod testing;
 pub mod wire;
 
 pub use aggregate::{ProvincialTotals, TotalCell, aggregate};
-pub use disclosure::{IndicatorAudit, Interval, audit, suppress};
+pub use disclosure::{
+    IndicatorAudit, Interval, ReportAudit, audit, audit_report, check_report, suppress,
+    suppress_report,
+};
 pub use envelope::{ContentType, Opened, Payload, open, open_with, sign};
 pub use error::{
     AggregateError, DecodeError, DisclosureError, EncodeError, EnvelopeError, FormError, IdError,

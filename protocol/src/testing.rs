@@ -4,9 +4,11 @@
 //! A report is built the way a site builds one: for every indicator, interior counts are drawn
 //! per cell of one joint table over all the dimensions the indicator's tables use (from a
 //! deterministic seed), each table is that joint table's margin (so the tables of an indicator
-//! agree with each other, and margins are sums), and [`suppress`] hides what the policy says.
-//! The result passes [`SiteReport::check_against`] for its form and
-//! [`check`](crate::disclosure::check) for its policy.
+//! agree with each other, and margins are sums), and [`suppress_report`] hides what the policy
+//! says. The counts keep the relations the form declares between indicators (`subset_of`):
+//! where a subset indicator's draws exceed its superset's, the superset's are raised. The
+//! result passes [`SiteReport::check_against`] for its form and
+//! [`check_report`](crate::disclosure::check_report) for its policy.
 //!
 //! ```
 //! use quietcount_protocol::testing::SyntheticReport;
@@ -26,7 +28,7 @@ use crate::error::DisclosureError;
 use crate::form::Form;
 use crate::ids::{EnvelopeHash, Period, SiteId, UnixTime};
 use crate::report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table};
-use crate::suppress;
+use crate::suppress_report;
 use crate::table::{CountTable, Shape};
 
 /// How the interior counts of a synthetic report are drawn.
@@ -132,8 +134,9 @@ impl<'f> SyntheticReport<'f> {
         self
     }
 
-    /// Replaces the counts of the same indicator as [`small_cell`](Self::small_cell) does with
-    /// `1` and `2` in its first two categories and zeros elsewhere: its grand total (3) is below
+    /// Replaces the counts of the first indicator with one one-dimensional table of three or
+    /// more categories that the form declares within no other (`counselling_sessions` in the
+    /// default form) with `1` and `2` in its first two categories and zeros elsewhere: its grand total (3) is below
     /// every `k`, so suppression hides the total and every non-zero cell, and nothing published
     /// bounds them from above (their intervals, and the provincial totals resting on them, have
     /// no upper bound). Replaces `small_cell` if both are asked for.
@@ -146,7 +149,8 @@ impl<'f> SyntheticReport<'f> {
     pub fn truth(&self) -> Vec<Vec<CountTable>> {
         let k = u64::from(self.policy.k);
         let small_at = match self.small {
-            Some(small) => small_cell_indicator(self.form).map(|position| (position, small)),
+            Some(Small::Cell) => small_cell_indicator(self.form).map(|p| (p, Small::Cell)),
+            Some(Small::Total) => small_total_indicator(self.form).map(|p| (p, Small::Total)),
             None => None,
         };
         let mut realistic = realistic_counts(self.seed);
@@ -206,18 +210,17 @@ impl<'f> SyntheticReport<'f> {
     /// The report publishing `truth` (one entry per indicator of the form, in order, as from
     /// [`true_tables`]) suppressed under the policy, instead of drawn counts.
     pub fn publishing(&self, truth: &[Vec<CountTable>]) -> Result<SiteReport, DisclosureError> {
+        let tables = suppress_report(self.form, truth, &self.policy)?;
         let indicators = self
             .form
             .indicators
             .iter()
-            .zip(truth)
-            .map(|(indicator, tables)| {
-                Ok(IndicatorTables {
-                    indicator: indicator.id.clone(),
-                    tables: suppress(tables, &self.policy)?,
-                })
+            .zip(tables)
+            .map(|(indicator, tables)| IndicatorTables {
+                indicator: indicator.id.clone(),
+                tables,
             })
-            .collect::<Result<_, DisclosureError>>()?;
+            .collect();
         Ok(self.report_with(indicators))
     }
 
@@ -241,12 +244,17 @@ impl<'f> SyntheticReport<'f> {
 /// The true tables of every indicator of `form`, each indicator's tables the margins of one
 /// joint table (over [`joint_dims`]) whose interior counts come from
 /// `counts(indicator position, joint interior length)`. Counts of the wrong length are cut or
-/// padded with zeros; a dimension the form does not define counts as one category.
+/// padded with zeros; a dimension the form does not define counts as one category. Then, for
+/// every relation the form declares, wherever the subset's joint counts add up to more than the
+/// superset's over the dimensions both use, the superset's largest cell there is raised by the
+/// difference (deepest subsets first), so the tables keep every relation and a count drawn for
+/// a subset is never changed.
 pub fn true_tables(
     form: &Form,
     mut counts: impl FnMut(usize, usize) -> Vec<u64>,
 ) -> Vec<Vec<CountTable>> {
-    form.indicators
+    let mut joints: Vec<Joint> = form
+        .indicators
         .iter()
         .enumerate()
         .map(|(position, indicator)| {
@@ -256,15 +264,106 @@ pub fn true_tables(
                 .map(|d| form.dimension(d).map_or(1, |d| d.categories.len().max(1)))
                 .collect();
             let len = shape.iter().product();
-            let mut joint = counts(position, len);
-            joint.resize(len, 0);
+            let mut counts = counts(position, len);
+            counts.resize(len, 0);
+            Joint {
+                dims,
+                shape,
+                counts,
+            }
+        })
+        .collect();
+    keep_relations(form, &mut joints);
+    form.indicators
+        .iter()
+        .zip(&joints)
+        .map(|(indicator, joint)| {
             indicator
                 .tables
                 .iter()
-                .map(|t| marginal(&dims, &shape, &joint, t))
+                .map(|t| marginal(&joint.dims, &joint.shape, &joint.counts, t))
                 .collect()
         })
         .collect()
+}
+
+/// One indicator's joint table: interior counts over its dimensions.
+#[derive(Debug, Clone)]
+struct Joint {
+    dims: Vec<String>,
+    shape: Vec<usize>,
+    counts: Vec<u64>,
+}
+
+impl Joint {
+    /// The cell of the table over `common` (dimensions of this joint table, with `shape`) that
+    /// interior cell `flat` falls in.
+    fn slice(&self, flat: usize, common: &[String], shape: &[usize]) -> usize {
+        let mut coords = vec![0; self.shape.len()];
+        let mut rest = flat;
+        for (slot, n) in coords.iter_mut().zip(&self.shape).rev() {
+            *slot = rest % n;
+            rest /= n;
+        }
+        common.iter().zip(shape).fold(0, |acc, (d, &n)| {
+            let position = self.dims.iter().position(|j| j == d).unwrap_or(0);
+            acc * n + coords[position]
+        })
+    }
+}
+
+/// Raises superset counts wherever a declared subset exceeds them (see [`true_tables`]).
+fn keep_relations(form: &Form, joints: &mut [Joint]) {
+    let relations = form.subset_relations();
+    let depth = |mut indicator: usize| {
+        let mut depth = 0;
+        while let Some(&(_, superset)) = relations.iter().find(|(sub, _)| *sub == indicator) {
+            indicator = superset;
+            depth += 1;
+            if depth > relations.len() {
+                break;
+            }
+        }
+        depth
+    };
+    let mut ordered = relations.clone();
+    ordered.sort_by_key(|&(sub, _)| std::cmp::Reverse(depth(sub)));
+    for (sub, sup) in ordered {
+        let subset = joints[sub].clone();
+        let superset = &mut joints[sup];
+        let common: Vec<String> = subset
+            .dims
+            .iter()
+            .filter(|d| superset.dims.contains(d))
+            .cloned()
+            .collect();
+        let shape: Vec<usize> = common
+            .iter()
+            .map(|d| {
+                let position = superset.dims.iter().position(|j| j == d).unwrap_or(0);
+                superset.shape[position]
+            })
+            .collect();
+        let len: usize = shape.iter().product();
+        let mut needed = vec![0u64; len];
+        for (flat, &n) in subset.counts.iter().enumerate() {
+            needed[subset.slice(flat, &common, &shape)] += n;
+        }
+        let mut have = vec![0u64; len];
+        let mut largest: Vec<Option<usize>> = vec![None; len];
+        for (flat, &n) in superset.counts.iter().enumerate() {
+            let slice = superset.slice(flat, &common, &shape);
+            have[slice] += n;
+            if largest[slice].is_none_or(|l| superset.counts[l] < n) {
+                largest[slice] = Some(flat);
+            }
+        }
+        for slice in 0..len {
+            if let (true, Some(cell)) = (needed[slice] > have[slice], largest[slice]) {
+                superset.counts[cell] += needed[slice] - have[slice];
+            }
+        }
+    }
 }
 
 /// The dimensions an indicator's tables use, in order of first appearance.
@@ -337,6 +436,16 @@ pub fn realistic_counts(seed: u64) -> impl FnMut(usize, usize) -> Vec<u64> {
 }
 
 /// The indicator that [`SyntheticReport::small_cell`] gives a small cell.
+/// The first indicator with one one-dimensional table of at least three categories that is not
+/// declared within another: nothing published elsewhere bounds its total from above.
+fn small_total_indicator(form: &Form) -> Option<usize> {
+    form.indicators.iter().position(|indicator| {
+        indicator.subset_of.is_none()
+            && matches!(indicator.tables.as_slice(), [dims] if dims.len() == 1
+                && form.shape_of(dims).is_some_and(|s| s.categories()[0] >= 3))
+    })
+}
+
 fn small_cell_indicator(form: &Form) -> Option<usize> {
     form.indicators.iter().position(|indicator| {
         matches!(indicator.tables.as_slice(), [dims] if dims.len() == 1
@@ -347,7 +456,7 @@ fn small_cell_indicator(form: &Form) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disclosure::check;
+    use crate::disclosure::{check, check_report};
 
     fn builder(form: &Form) -> SyntheticReport<'_> {
         SyntheticReport::new(
@@ -368,12 +477,32 @@ mod tests {
                     .build()
                     .expect("suppresses");
                 assert_eq!(report.check_against(&form), Ok(()));
-                for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
-                    check(&form.shapes(indicator), &tables.tables, &report.policy)
-                        .expect("passes the disclosure check");
-                }
+                check_report(&form, &report.indicators, &report.policy)
+                    .expect("passes the disclosure check");
             }
         }
+    }
+
+    #[test]
+    fn true_counts_keep_the_relations_between_indicators() {
+        let form = Form::default_monthly();
+        assert!(!form.subset_relations().is_empty());
+        for counts in [Counts::Realistic, Counts::NoSmallCells] {
+            for seed in 1..=5 {
+                let raw = builder(&form)
+                    .seed(seed)
+                    .counts(counts)
+                    .build_unsuppressed();
+                // Every cell published: the audit refuses any subset cell above its superset.
+                crate::disclosure::audit_report(&form, &raw.indicators)
+                    .expect("every declared relation holds");
+            }
+        }
+        let raw = builder(&form)
+            .counts(Counts::NoSmallCells)
+            .small_cell()
+            .build_unsuppressed();
+        crate::disclosure::audit_report(&form, &raw.indicators).expect("relations hold");
     }
 
     #[test]
@@ -422,7 +551,7 @@ mod tests {
     #[test]
     fn small_total_hides_the_total_and_leaves_it_unbounded() {
         let form = Form::default_monthly();
-        let position = small_cell_indicator(&form).expect("the default form has one");
+        let position = small_total_indicator(&form).expect("the default form has one");
         let report = builder(&form)
             .counts(Counts::NoSmallCells)
             .small_total()

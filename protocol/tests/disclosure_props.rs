@@ -2,9 +2,12 @@
 //! independent `audit` shows the protection rule for every suppressed cell.
 
 use proptest::prelude::*;
-use quietcount_protocol::disclosure::check;
-use quietcount_protocol::testing::{SyntheticReport, marginal};
-use quietcount_protocol::{Cell, CountTable, DisclosurePolicy, Shape, audit, suppress};
+use quietcount_protocol::disclosure::{ReportAudit, check, check_report};
+use quietcount_protocol::testing::{SyntheticReport, marginal, true_tables};
+use quietcount_protocol::{
+    Cell, CountTable, DisclosurePolicy, Form, IndicatorTables, Shape, audit, suppress,
+    suppress_report,
+};
 
 /// 1 to 3 linked tables over 1 to 3 of up to 4 dimensions, as margins of one joint table.
 fn linked_tables() -> impl Strategy<Value = Vec<CountTable>> {
@@ -99,11 +102,13 @@ fn a_realistic_site_is_protected_on_the_whole_default_form() {
         for k in [5u32, 10, 11] {
             let policy = DisclosurePolicy::new(k).unwrap();
             let report = site.clone().policy(policy).build().unwrap();
-            let mut suppressed = 0;
-            for (indicator, tables) in form.indicators.iter().zip(&report.indicators) {
-                let audited = check(&form.shapes(indicator), &tables.tables, &policy).unwrap();
-                suppressed += audited.tables.iter().flatten().flatten().count();
-            }
+            let audited = check_report(&form, &report.indicators, &policy).unwrap();
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
+            let suppressed = audited
+                .indicators
+                .iter()
+                .flat_map(|i| i.tables.iter().flatten().flatten())
+                .count();
             eprintln!("seed {seed}, k = {k}: {suppressed} cells suppressed");
             assert!(
                 suppressed > 0,
@@ -203,6 +208,326 @@ proptest! {
                 upper: Some(upper[i]),
             });
             prop_assert_eq!(audited.tables[0][i], expected, "cell {}", i);
+        }
+    }
+}
+
+/// Every published cell is true and 0 or at least k; every suppressed cell's interval holds the
+/// truth and reaches k, and a primary's reaches down to 0.
+fn assert_truth_is_protected(
+    truth: &[Vec<CountTable>],
+    published: &[IndicatorTables],
+    audited: &ReportAudit,
+    k: u32,
+) {
+    let k = u64::from(k);
+    for (i, indicator) in truth.iter().enumerate() {
+        for (t, table) in indicator.iter().enumerate() {
+            for (c, &n) in table.cells.iter().enumerate() {
+                let at = format!("{}, table {t}, cell {c}", published[i].indicator);
+                match (
+                    published[i].tables[t].cells[c],
+                    audited.indicators[i].tables[t][c],
+                ) {
+                    (Cell::Exact(m), None) => {
+                        assert_eq!(m, n, "{at}");
+                        assert!(n == 0 || n >= k, "{at}: published {n} below k = {k}");
+                    }
+                    (Cell::Suppressed, Some(interval)) => {
+                        assert!(n > 0, "{at}: a zero was suppressed");
+                        assert!(interval.contains(n), "{at}: {interval:?} misses {n}");
+                        assert!(interval.reaches(k), "{at}: {interval:?} below k = {k}");
+                        if n < k {
+                            assert_eq!(interval.lower, 0, "{at}: primary {n} has {interval:?}");
+                        }
+                    }
+                    other => panic!("{at}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// A form of two dimensions and three client indicators: `served` within `active`, and
+/// `retained` within `served`, with tables over different dimensions so that the matching cells
+/// are totals and margins as well as interior cells.
+fn chained_form() -> Form {
+    Form::from_toml(
+        r#"
+id = "relations-props"
+version = 1
+period = "month"
+title = { en = "t", vi = "t" }
+
+[[dimensions]]
+name = "sex"
+field = "sex"
+title = { en = "Sex", vi = "Giới" }
+categories = [
+  { code = "male", title = { en = "M", vi = "Nam" } },
+  { code = "female", title = { en = "F", vi = "Nữ" } },
+  { code = "other", title = { en = "O", vi = "Khác" } },
+]
+
+[[dimensions]]
+name = "modality"
+field = "modality"
+title = { en = "Modality", vi = "Hình thức" }
+categories = [
+  { code = "voluntary", title = { en = "V", vi = "T" } },
+  { code = "compulsory", title = { en = "C", vi = "B" } },
+]
+
+[[indicators]]
+id = "active"
+title = { en = "a", vi = "a" }
+count = "clients"
+basis = "events"
+tables = [["sex", "modality"]]
+
+[[indicators]]
+id = "served"
+title = { en = "s", vi = "s" }
+count = "clients"
+basis = "events"
+services = ["methadone", "detox"]
+subset_of = "active"
+tables = [["sex"], ["modality"]]
+
+[[indicators]]
+id = "retained"
+title = { en = "r", vi = "r" }
+count = "clients"
+basis = "events"
+services = ["methadone"]
+min_months_enrolled = 3
+subset_of = "served"
+tables = [["sex", "modality"]]
+"#,
+    )
+    .expect("the test form is valid")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Related indicators with small counts: what `suppress_report` publishes passes the
+    /// relation-aware check, and the truth is inside every interval.
+    #[test]
+    fn suppress_report_meets_the_protection_rule_with_relations(
+        draws in prop::collection::vec(
+            prop_oneof![3 => Just(0u64), 4 => 1u64..8, 3 => 8u64..30], 18),
+        k in 2u32..=11,
+    ) {
+        let form = chained_form();
+        let truth = true_tables(&form, |position, len| {
+            draws[position * 6..position * 6 + len.min(6)].to_vec()
+        });
+        let policy = DisclosurePolicy::new(k).unwrap();
+        let tables = suppress_report(&form, &truth, &policy).unwrap();
+        let published: Vec<IndicatorTables> = form
+            .indicators
+            .iter()
+            .zip(tables)
+            .map(|(i, tables)| IndicatorTables { indicator: i.id.clone(), tables })
+            .collect();
+        let audited = check_report(&form, &published, &policy).unwrap();
+        assert_truth_is_protected(&truth, &published, &audited, k);
+    }
+}
+
+#[test]
+fn random_sites_pass_the_relation_aware_check_for_every_seed() {
+    let form = Form::default_monthly();
+    for seed in 1..=12 {
+        for k in [3u32, 5, 11] {
+            let site = SyntheticReport::new(
+                &form,
+                quietcount_protocol::SiteId::new("site-01").unwrap(),
+                quietcount_protocol::Period::parse("2026-10").unwrap(),
+            )
+            .seed(seed)
+            .policy(DisclosurePolicy::new(k).unwrap());
+            let report = site.build().unwrap();
+            let audited = check_report(&form, &report.indicators, &report.policy).unwrap();
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
+        }
+    }
+}
+
+#[test]
+fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
+    // Suppressing each indicator alone ignores what the relations give away: on small related
+    // indicators the relation-aware audit often proves a small hidden cell non-empty or below
+    // k; `suppress_report` never leaves one so.
+    let form = chained_form();
+    let mut exposed_alone = 0;
+    let mut cases = 0;
+    for seed in 1..=60u64 {
+        for k in [3u32, 5] {
+            let mut draw = quietcount_protocol::testing::realistic_counts(seed);
+            let truth = true_tables(&form, |position, len| {
+                draw(position, len).into_iter().map(|n| n % 9).collect()
+            });
+            let policy = DisclosurePolicy::new(k).unwrap();
+            let publish = |tables: Vec<Vec<quietcount_protocol::Table>>| -> Vec<IndicatorTables> {
+                form.indicators
+                    .iter()
+                    .zip(tables)
+                    .map(|(i, tables)| IndicatorTables {
+                        indicator: i.id.clone(),
+                        tables,
+                    })
+                    .collect()
+            };
+            let exposes = |published: &[IndicatorTables]| {
+                let audited = quietcount_protocol::audit_report(&form, published).unwrap();
+                truth
+                    .iter()
+                    .zip(&audited.indicators)
+                    .any(|(tables, audit)| {
+                        tables.iter().zip(&audit.tables).any(|(table, intervals)| {
+                            table.cells.iter().zip(intervals).any(|(&n, interval)| {
+                                interval.is_some_and(|i| {
+                                    n < u64::from(k) && (i.lower > 0 || !i.reaches(u64::from(k)))
+                                })
+                            })
+                        })
+                    })
+            };
+            let alone = publish(
+                truth
+                    .iter()
+                    .map(|tables| suppress(tables, &policy).unwrap())
+                    .collect(),
+            );
+            let joint = publish(suppress_report(&form, &truth, &policy).unwrap());
+            cases += 1;
+            exposed_alone += usize::from(exposes(&alone));
+            assert!(!exposes(&joint), "seed {seed}, k = {k}");
+        }
+    }
+    eprintln!("{exposed_alone} of {cases} reports suppressed per indicator expose a small cell");
+    assert!(exposed_alone > 0);
+}
+
+/// Two indicators by sex (three categories), `methadone` declared within `active`.
+fn pair_form() -> Form {
+    Form::from_toml(
+        r#"
+id = "relations-pair"
+version = 1
+period = "month"
+title = { en = "t", vi = "t" }
+
+[[dimensions]]
+name = "sex"
+field = "sex"
+title = { en = "Sex", vi = "Giới" }
+categories = [
+  { code = "male", title = { en = "M", vi = "Nam" } },
+  { code = "female", title = { en = "F", vi = "Nữ" } },
+  { code = "other", title = { en = "O", vi = "Khác" } },
+]
+
+[[indicators]]
+id = "active"
+title = { en = "a", vi = "a" }
+count = "clients"
+basis = "events"
+tables = [["sex"]]
+
+[[indicators]]
+id = "methadone"
+title = { en = "m", vi = "m" }
+count = "clients"
+basis = "events"
+services = ["methadone"]
+subset_of = "active"
+tables = [["sex"]]
+"#,
+    )
+    .expect("the test form is valid")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// One-dimensional tables linked cell by cell by `sub ≤ sup` keep the LP exact: the
+    /// relation between the totals follows from those between the cells, and without it every
+    /// column has two non-zeros, in rows that split into two sides (active's total and the
+    /// cell relations; methadone's total) as total unimodularity needs. So the bounds of
+    /// `audit_report` must be the exact ones found by enumerating every pair of tables
+    /// consistent with the publication and the relation.
+    #[test]
+    fn audit_report_matches_brute_force_on_related_tables(
+        active in prop::collection::vec(0u64..=4, 3),
+        shares in prop::collection::vec(0u64..=4, 3),
+        mask in prop::collection::vec(any::<bool>(), 7),
+    ) {
+        let form = pair_form();
+        let methadone: Vec<u64> = active.iter().zip(&shares).map(|(a, s)| (*s).min(*a)).collect();
+        let table = |interior: &[u64]| {
+            CountTable::from_interior(vec!["sex".into()], Shape::new(vec![3]), interior)
+        };
+        let truth = [table(&active), table(&methadone)];
+        // Active's total stays published, so every cell is bounded by it.
+        let hidden = |indicator: usize, cell: usize| match (indicator, cell) {
+            (0, 3) => false,
+            (0, c) => mask[c],
+            (_, c) => mask[3 + c],
+        };
+        let published: Vec<IndicatorTables> = ["active", "methadone"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| IndicatorTables {
+                indicator: (*id).to_owned(),
+                tables: vec![quietcount_protocol::Table {
+                    dimensions: vec!["sex".into()],
+                    cells: truth[i]
+                        .cells
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &n)| if hidden(i, c) { Cell::Suppressed } else { Cell::Exact(n) })
+                        .collect(),
+                }],
+            })
+            .collect();
+        let audited = quietcount_protocol::audit_report(&form, &published).unwrap();
+
+        let bound = truth[0].total();
+        let mut lower = [[u64::MAX; 4]; 2];
+        let mut upper = [[0u64; 4]; 2];
+        let range = |i: usize, c: usize| {
+            if hidden(i, c) { 0..=bound } else { truth[i].cells[c]..=truth[i].cells[c] }
+        };
+        for a0 in range(0, 0) { for a1 in range(0, 1) { for a2 in range(0, 2) {
+            for m0 in range(1, 0) { for m1 in range(1, 1) { for m2 in range(1, 2) {
+                let a = [a0, a1, a2, a0 + a1 + a2];
+                let m = [m0, m1, m2, m0 + m1 + m2];
+                let fits = (0..4).all(|c| {
+                    (hidden(0, c) || a[c] == truth[0].cells[c])
+                        && (hidden(1, c) || m[c] == truth[1].cells[c])
+                        && m[c] <= a[c]
+                });
+                if fits {
+                    for c in 0..4 {
+                        lower[0][c] = lower[0][c].min(a[c]);
+                        upper[0][c] = upper[0][c].max(a[c]);
+                        lower[1][c] = lower[1][c].min(m[c]);
+                        upper[1][c] = upper[1][c].max(m[c]);
+                    }
+                }
+            }}}
+        }}}
+        for i in 0..2 {
+            for c in 0..4 {
+                let expected = hidden(i, c).then_some(quietcount_protocol::Interval {
+                    lower: lower[i][c],
+                    upper: Some(upper[i][c]),
+                });
+                prop_assert_eq!(audited.indicators[i].tables[0][c], expected, "indicator {}, cell {}", i, c);
+            }
         }
     }
 }

@@ -25,7 +25,8 @@
 //! - per site, [`SITE_REPORT`]: the payload is that site's, of the input's revision, for the
 //!   provincial report's form and period, and matches the form.
 //! - per site, [`DISCLOSURE`]: the site's tables obey its disclosure policy, as far as an
-//!   outsider can check (`protocol::disclosure::check`).
+//!   outsider can check (`protocol::disclosure::check_report`, relations between indicators
+//!   included).
 //! - [`TOTALS`]: `protocol::aggregate` over the site reports gives exactly the signed totals.
 //! - [`TOTALS_CSV`]: `totals.csv` is exactly the rendering of the signed totals.
 //! - [`COMPLETENESS`]: the completeness figures match the registry and the inputs.

@@ -1,7 +1,7 @@
 //! The form and the per-site checks: [`FORM`] (the form the provincial report answers),
 //! [`SITE_FILES`], and for each site [`SITE_HASH`], [`SITE_SIGNATURE`] (a key the registry
 //! lists, active at receipt and at publication), [`SITE_REPORT`] and [`DISCLOSURE`] (through
-//! `protocol::disclosure::check`).
+//! `protocol::disclosure::check_report`, relations between indicators included).
 
 use std::collections::BTreeMap;
 
@@ -430,51 +430,62 @@ pub(super) fn disclosure_check(report: &SiteReport, form: &Form, file: &str) -> 
     let k = policy.k;
     let mut problems: Vec<Problem> = Vec::new();
     let mut suppressed = 0usize;
-    for (indicator, published) in form.indicators.iter().zip(&report.indicators) {
-        let shapes = form.shapes(indicator);
-        let tables = &published.tables;
-        let label = |table: usize, cell: usize| -> String {
-            match (indicator.tables.get(table), shapes.get(table)) {
-                (Some(dims), Some(shape)) if cell < shape.full_len() => {
-                    format!(
-                        "{}/{}",
-                        indicator.id,
-                        disaggregation(form, dims, shape, cell)
-                    )
-                }
-                _ => format!("{}/table {table} cell {cell}", indicator.id),
-            }
+    let label = |indicator: &str, table: usize, cell: usize| -> String {
+        let Some(found) = form.indicator(indicator) else {
+            return format!("table {table} cell {cell}");
         };
-        let mut found: Vec<(usize, usize, String)> = Vec::new();
-        match disclosure::check(&shapes, tables, policy) {
-            // `check` passes only when every suppressed cell's interval reaches k.
-            Ok(_) => {
-                suppressed += tables
-                    .iter()
-                    .flat_map(|t| &t.cells)
-                    .filter(|c| **c == Cell::Suppressed)
-                    .count();
+        let shapes = form.shapes(found);
+        match (found.tables.get(table), shapes.get(table)) {
+            (Some(dims), Some(shape)) if cell < shape.full_len() => {
+                format!("{indicator}/{}", disaggregation(form, dims, shape, cell))
             }
-            Err(violations) if violations.is_empty() => {
-                found.push((0, 0, "the tables could not be audited".to_owned()));
-            }
-            Err(violations) => found.extend(violations.iter().map(violation_entry)),
+            _ => format!("{indicator}/table {table} cell {cell}"),
         }
-        for (table, cell, message) in found {
-            if problems
+    };
+    // One audit of the whole report: the relations the form declares between indicators
+    // bound hidden cells too, as they do for anyone reading the report.
+    let mut found: Vec<(String, usize, usize, String)> = Vec::new();
+    match disclosure::check_report(form, &report.indicators, policy) {
+        // `check_report` passes only when every suppressed cell's interval reaches k.
+        Ok(_) => {
+            suppressed += report
+                .indicators
                 .iter()
-                .any(|p| p.indicator == indicator.id && p.table == table && p.cell == cell)
-            {
-                continue;
-            }
-            problems.push(Problem {
-                indicator: indicator.id.clone(),
-                table,
-                cell,
-                label: label(table, cell),
-                message,
-            });
+                .flat_map(|i| &i.tables)
+                .flat_map(|t| &t.cells)
+                .filter(|c| **c == Cell::Suppressed)
+                .count();
         }
+        Err(violations) if violations.is_empty() => {
+            let first = form.indicators.first().map_or("", |i| i.id.as_str());
+            found.push((
+                first.to_owned(),
+                0,
+                0,
+                "the tables could not be audited".to_owned(),
+            ));
+        }
+        Err(violations) => {
+            for violation in &violations {
+                let (table, cell, message) = violation_entry(&violation.violation);
+                found.push((violation.indicator.clone(), table, cell, message));
+            }
+        }
+    }
+    for (indicator, table, cell, message) in found {
+        if problems
+            .iter()
+            .any(|p| p.indicator == indicator && p.table == table && p.cell == cell)
+        {
+            continue;
+        }
+        problems.push(Problem {
+            label: label(&indicator, table, cell),
+            indicator,
+            table,
+            cell,
+            message,
+        });
     }
     match problems.first() {
         None => Check::pass(
@@ -527,6 +538,12 @@ pub(super) fn violation_entry(violation: &Violation) -> (usize, usize, String) {
             *table,
             *cell,
             "no non-negative counts are consistent with the published cells".to_owned(),
+        ),
+        Violation::AboveSuperset { table, cell } => (
+            *table,
+            *cell,
+            "published above the matching cell of the indicator the form declares it within"
+                .to_owned(),
         ),
         Violation::SharedMismatch { table, cell } => (
             *table,
@@ -784,6 +801,56 @@ mod tests {
         // The cell at fault is in clients_new (which one depends on what `check` flags first).
         assert!(
             check.cell.as_deref().unwrap().starts_with("clients_new/"),
+            "{}",
+            check.detail
+        );
+    }
+
+    #[test]
+    fn a_subset_indicator_above_its_superset_fails_disclosure() {
+        let fixture = Fixture::two_sites();
+        let mut package = fixture.package();
+        let mut report0 = fixture.site_report(0);
+        let position = |id: &str| {
+            fixture
+                .form
+                .indicators
+                .iter()
+                .position(|i| i.id == id)
+                .unwrap()
+        };
+        // More clients on methadone than clients active: each table alone is fine (nothing
+        // below k, margins add up), but the form declares methadone within active.
+        let active_total = report0.indicators[position("clients_active")].tables[0]
+            .cells
+            .last()
+            .and_then(|c| c.exact())
+            .unwrap();
+        let more = active_total + 5;
+        report0.indicators[position("clients_methadone")].tables[0].cells = vec![
+            Cell::Exact(more),
+            Cell::Exact(0),
+            Cell::Exact(0),
+            Cell::Exact(more),
+        ];
+        let stored = fixture.stored(0, &report0);
+        fixture.replace_site(&mut package, &site(0), stored.envelope);
+        let report = verify(&fixture, &package);
+        let check = failure(&report, DISCLOSURE);
+        assert_eq!(check.site, Some(site(0)));
+        assert!(
+            check
+                .cell
+                .as_deref()
+                .unwrap()
+                .starts_with("clients_methadone/"),
+            "{}",
+            check.detail
+        );
+        assert!(
+            check
+                .detail
+                .contains("indicator the form declares it within"),
             "{}",
             check.detail
         );

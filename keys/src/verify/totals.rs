@@ -291,7 +291,7 @@ mod tests {
             .totals
             .indicators
             .iter()
-            .position(|i| i.indicator == "clients_methadone")
+            .position(|i| i.indicator == "counselling_sessions")
             .unwrap();
         let grand = *provincial.totals.indicators[methadone].tables[0]
             .cells
@@ -304,7 +304,7 @@ mod tests {
         let csv_line = package
             .totals_csv
             .lines()
-            .find(|l| l.contains(",clients_methadone,total,"))
+            .find(|l| l.contains(",counselling_sessions,total,"))
             .unwrap();
         assert!(csv_line.ends_with(",,bounded"), "{csv_line}");
 

@@ -326,7 +326,7 @@ mod tests {
         };
         let text = submit_summary(&summary);
         assert!(
-            text.contains("2026-10 revision 1 (vn-community-treatment-monthly v1): delivered, receipt #7 (coordinator already had it)"),
+            text.contains("2026-10 revision 1 (vn-community-treatment-monthly v2): delivered, receipt #7 (coordinator already had it)"),
             "{text}"
         );
         assert!(text.contains("REFUSED by the coordinator"), "{text}");
@@ -337,7 +337,7 @@ mod tests {
             envelope_hash: Sha256Hash([0xab; 32]),
         });
         assert!(
-            queued.starts_with("report for 2026-10 (vn-community-treatment-monthly v1) revision 3 signed and queued in the outbox (abababab"),
+            queued.starts_with("report for 2026-10 (vn-community-treatment-monthly v2) revision 3 signed and queued in the outbox (abababab"),
             "{queued}"
         );
     }

@@ -214,7 +214,11 @@ mod tests {
         let path = database_before_forms(temp.path()).await;
         let store = Store::open(&path).await.unwrap();
         let october = Period::parse("2026-10").unwrap();
-        let default = FormKey::of(&Form::default_monthly());
+        // The default form as it was when those entries were built: version 1.
+        let default = FormKey {
+            version: 1,
+            ..FormKey::of(&Form::default_monthly())
+        };
         let entry = store
             .latest_live_outbox_entry(&default, october)
             .await

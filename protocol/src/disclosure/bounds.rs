@@ -2,9 +2,11 @@
 //! linear programming per connected component of what remains.
 //!
 //! The LP's columns are the unknown interior cells only (every margin is the sum of the
-//! interior cells it covers), and its rows are the published margins over unknown cells and the
-//! equalities that link a suppressed quantity across tables: far smaller than one column per
-//! cell and one row per relation.
+//! interior cells it covers), and its rows are the published margins over unknown cells, the
+//! equalities that link a suppressed quantity across tables, and the inequalities of order
+//! relations between indicators (`sub ≤ sup`, either side possibly a published constant): far
+//! smaller than one column per cell and one row per relation. Order relations join components
+//! across indicators.
 //!
 //! Every LP solution found is a feasible point, so it is kept as a certificate: a variable seen
 //! at 0 needs no minimisation, and one seen at its simple upper bound (a published parent less
@@ -125,6 +127,18 @@ impl<'m> System<'m> {
                 });
             }
         }
+        for &(sub, sup) in &model.orders {
+            if let (Some(low), Some(high)) = (system.known[sub], system.known[sup]) {
+                if low > high {
+                    let (table, cell) = model.first_cell(sub);
+                    return Err(if system.determined[sub] || system.determined[sup] {
+                        Fault::Infeasible { table, cell }
+                    } else {
+                        Fault::AboveSuperset { table, cell }
+                    });
+                }
+            }
+        }
         Ok(system)
     }
 
@@ -192,9 +206,27 @@ impl<'m> System<'m> {
                 }
             }
         }
+        // Order relations as `Σ sub − Σ sup ≤ constant`, over the rows' columns.
+        let mut at_most: Vec<(Vec<(usize, f64)>, i128)> = Vec::new();
+        let side = |v: usize| match self.known[v] {
+            Some(value) => Some((Vec::new(), value)),
+            None => exprs[v].clone(),
+        };
+        for &(sub, sup) in &model.orders {
+            let (Some((sub_cols, sub_constant)), Some((sup_cols, sup_constant))) =
+                (side(sub), side(sup))
+            else {
+                continue;
+            };
+            let mut terms: Vec<(usize, f64)> = sub_cols.iter().map(|&k| (k, 1.0)).collect();
+            terms.extend(sup_cols.iter().map(|&k| (k, -1.0)));
+            if !terms.is_empty() {
+                at_most.push((terms, sup_constant - sub_constant));
+            }
+        }
         // Components: columns sharing a row or an expression.
         let mut parent: Vec<usize> = (0..columns).collect();
-        for (terms, _) in &rows {
+        for (terms, _) in rows.iter().chain(&at_most) {
             for pair in terms.windows(2) {
                 union(&mut parent, pair[0].0, pair[1].0);
             }
@@ -254,6 +286,16 @@ impl<'m> System<'m> {
                 component.constraints.push((terms, rhs as f64));
             }
         }
+        for (terms, rhs) in at_most {
+            let Some(&(first, _)) = terms.first() else {
+                continue;
+            };
+            let root = find(&mut parent, first);
+            if let Some(component) = components.get_mut(slot_of_root[root]) {
+                let terms = terms.iter().map(|&(k, c)| (local_column[k], c)).collect();
+                component.at_most.push((terms, rhs as f64));
+            }
+        }
         for component in &mut components {
             let len = component.vars.len();
             component.seen_min = vec![f64::INFINITY; len];
@@ -266,10 +308,16 @@ impl<'m> System<'m> {
         components
     }
 
-    /// A known parent less its known children, over the relations where `v` is a child: an
-    /// upper bound, since the other unknown children are non-negative.
+    /// A known parent less its known children, over the relations where `v` is a child, and a
+    /// known superset cell, over the order relations where `v` is the subset: an upper bound,
+    /// since the other unknown children are non-negative.
     fn simple_upper(&self, v: usize) -> Option<i128> {
         let model = self.model;
+        let by_order = model.var_orders[v]
+            .iter()
+            .map(|&o| model.orders[o])
+            .filter(|&(sub, _)| sub == v)
+            .filter_map(|(_, sup)| self.known[sup]);
         model.var_relations[v]
             .iter()
             .map(|&r| &model.relations[r])
@@ -283,6 +331,7 @@ impl<'m> System<'m> {
                     .sum();
                 Some(parent - known)
             })
+            .chain(by_order)
             .min()
     }
 }
@@ -308,6 +357,8 @@ pub(super) struct Component {
     columns: usize,
     /// `Σ coefficient · column = rhs`.
     constraints: Vec<(Vec<(usize, f64)>, f64)>,
+    /// `Σ coefficient · column ≤ rhs` (order relations between indicators).
+    at_most: Vec<(Vec<(usize, f64)>, f64)>,
     /// Per local variable: a known parent less its known children, if any such relation.
     simple_upper: Vec<Option<i128>>,
     /// Per local variable: least and greatest value seen in a feasible point.
@@ -506,6 +557,10 @@ impl Component {
         for (terms, rhs) in &self.constraints {
             let expression: Expression = terms.iter().map(|&(i, c)| c * xs[i]).sum();
             lp = lp.with(constraint!(expression == *rhs));
+        }
+        for (terms, rhs) in &self.at_most {
+            let expression: Expression = terms.iter().map(|&(i, c)| c * xs[i]).sum();
+            lp = lp.with(constraint!(expression <= *rhs));
         }
         for cap in caps {
             lp = lp.with(cap);

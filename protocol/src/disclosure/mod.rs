@@ -8,9 +8,25 @@
 //! along each dimension on which it is a margin. A shared quantity is suppressed in every table
 //! where it appears or in none.
 //!
+//! # Relations between indicators
+//! A form may declare that one indicator counts a subset of another's units (`subset_of`, see
+//! [`crate::form`]): clients receiving a service, retained, or employed at follow-up are all
+//! among the clients active in the period. An attacker knows this, so the report-level entry
+//! points [`suppress_report`], [`audit_report`] and [`check_report`] add one inequality
+//! `sub ≤ sup` for every pair of cells, one in each related indicator, that fix the same
+//! categories (same dimension names, same category; margins and totals included), where
+//! either side may be published (a constant) or hidden. Nothing else is assumed about how the
+//! two indicators' units overlap: a subset cell whose categories the other indicator does not
+//! tabulate together (by substance when the other has only sex) is bounded only through the
+//! cells both publish, which is what the declared relation alone implies about those tables.
+//! The per-indicator [`suppress`], [`audit`] and [`check`] see one indicator and no relations;
+//! they are for callers with one indicator, and give the same result as the report-level ones
+//! for a form that declares no relations.
+//!
 //! # Audit
-//! [`audit`] gives each suppressed cell the least and greatest value it can take, over
-//! non-negative values consistent with every published cell and every relation: first by
+//! [`audit`] (and [`audit_report`], over a whole report) gives each suppressed cell the least
+//! and greatest value it can take, over non-negative values consistent with every published
+//! cell and every relation: first by
 //! propagating relations with a single unknown (exact), then per connected component of the
 //! remaining unknowns by linear programming (`good_lp` with `microlp`), rounded inwards to whole
 //! numbers after a small float tolerance. The linear relaxation can only widen an interval
@@ -24,7 +40,7 @@
 //! every non-zero cell is a primary anyway) or as the last resort of repair.
 //!
 //! # Suppression
-//! [`suppress`] suppresses every non-zero cell below `k` (zeros stay published and never serve
+//! [`suppress`] (per indicator; [`suppress_report`] for a report) suppresses every non-zero cell below `k` (zeros stay published and never serve
 //! as complements), then adds complements until [`audit`] would show the protection rule:
 //! every suppressed cell can reach at least `k`, and every primary can also be 0. See
 //! [`suppress`] for the order in which complements are chosen.
@@ -36,7 +52,8 @@ mod suppress;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DisclosureError;
-use crate::report::{Cell, DisclosurePolicy, Table};
+use crate::form::Form;
+use crate::report::{Cell, DisclosurePolicy, IndicatorTables, Table};
 use crate::table::{CountTable, Shape};
 
 use bounds::System;
@@ -165,6 +182,17 @@ pub enum Violation {
         /// Cell index.
         cell: usize,
     },
+    /// A published cell exceeds the matching published cell of the indicator the form declares
+    /// it a subset of.
+    #[error(
+        "table {table}, cell {cell}: published count exceeds the matching cell of the indicator it is a subset of"
+    )]
+    AboveSuperset {
+        /// Table position.
+        table: usize,
+        /// Cell index.
+        cell: usize,
+    },
     /// The threshold itself is below the minimum of 2.
     #[error("disclosure threshold k = {k} is below the minimum of 2")]
     PolicyTooWeak {
@@ -227,26 +255,91 @@ pub fn suppress(
         .map(|t| (t.dimensions.as_slice(), &t.shape))
         .collect();
     let model = Model::build(&layouts).map_err(into_error)?;
+    let flat: Vec<&CountTable> = tables.iter().collect();
+    suppress_model(&model, &flat, policy.k).map_err(into_error)
+}
+
+/// Suppresses every indicator of a report under `policy`, accounting for the relations the
+/// form declares between indicators (see the [module documentation](self)).
+///
+/// `truth` holds, per indicator of `form` in order, its tables with true counts and exact
+/// margins. The result has the same layout and passes [`check_report`]. Each indicator is
+/// suppressed as [`suppress`] does, and the audit of every round is the report's: a primary
+/// that a relation narrows (a published superset cell below what it needs to reach `k`, or a
+/// published subset cell that lifts a hidden cell's siblings' lower bound) is repaired with
+/// complements from its own indicator, in [`suppress`]'s order, and only if none is left there
+/// from the related indicators. Fails if the true counts break a declared relation.
+pub fn suppress_report(
+    form: &Form,
+    truth: &[Vec<CountTable>],
+    policy: &DisclosurePolicy,
+) -> Result<Vec<Vec<Table>>, DisclosureError> {
+    if policy.k < DisclosurePolicy::MIN_K {
+        return Err(DisclosureError::PolicyTooWeak { k: policy.k });
+    }
+    if truth.len() != form.indicators.len() {
+        return Err(DisclosureError::Inconsistent(format!(
+            "{} indicators given, the form has {}",
+            truth.len(),
+            form.indicators.len()
+        )));
+    }
+    for (indicator, tables) in form.indicators.iter().zip(truth) {
+        for (t, table) in tables.iter().enumerate() {
+            if table.cells.len() != table.shape.full_len() {
+                return Err(DisclosureError::Inconsistent(format!(
+                    "indicator {}: table {t} has {} cells, its shape needs {}",
+                    indicator.id,
+                    table.cells.len(),
+                    table.shape.full_len()
+                )));
+            }
+        }
+    }
+    let layouts: Vec<Vec<(&[String], &Shape)>> = truth
+        .iter()
+        .map(|tables| {
+            tables
+                .iter()
+                .map(|t| (t.dimensions.as_slice(), &t.shape))
+                .collect()
+        })
+        .collect();
+    let fail = |first_table: &[usize], fault: Fault| report_error(form, first_table, fault);
+    let (model, first_table) =
+        Model::linked(&layouts, &form.subset_relations()).map_err(|fault| fail(&[], fault))?;
+    let flat: Vec<&CountTable> = truth.iter().flatten().collect();
+    let mut published = suppress_model(&model, &flat, policy.k)
+        .map_err(|fault| fail(&first_table, fault))?
+        .into_iter();
+    Ok(truth
+        .iter()
+        .map(|tables| published.by_ref().take(tables.len()).collect())
+        .collect())
+}
+
+/// Suppression over a (possibly linked) model whose tables are `tables`, in order.
+fn suppress_model(model: &Model, tables: &[&CountTable], k: u32) -> Result<Vec<Table>, Fault> {
     let mut values = Vec::with_capacity(model.var_count());
     for occurrences in &model.occurrences {
         let mut value = None;
         for &(t, c) in occurrences {
             let n = tables[t].cells[c];
             if n > MAX_CELL_COUNT {
-                return Err(into_error(Fault::TooLarge { table: t, cell: c }));
+                return Err(Fault::TooLarge { table: t, cell: c });
             }
             if value.is_some_and(|v| v != n) {
-                return Err(into_error(Fault::SharedMismatch { table: t, cell: c }));
+                return Err(Fault::SharedMismatch { table: t, cell: c });
             }
             value = Some(n);
         }
         values.push(value.unwrap_or(0));
     }
-    // The true tables must add up before anything is chosen.
+    // The true tables must add up, and keep the declared relations, before anything is chosen.
     let known = values.iter().map(|&v| Some(i128::from(v))).collect();
-    System::propagate(&model, known).map_err(into_error)?;
+    System::propagate(model, known)?;
 
-    let suppressed = suppress::choose(&model, &values, u64::from(policy.k)).map_err(into_error)?;
+    let suppressed = suppress::choose(model, &values, u64::from(k))?;
     Ok(tables
         .iter()
         .enumerate()
@@ -277,7 +370,9 @@ pub fn audit(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Discl
     analyse(shapes, tables).map_err(into_error)
 }
 
-/// Checks published tables against `policy` as an outsider can, returning the audit.
+/// Checks published tables of one indicator against `policy` as an outsider can, returning
+/// the audit. It ignores relations between indicators: a whole report is checked with
+/// [`check_report`].
 ///
 /// Fails with every published non-zero count below `k`, and either every suppressed cell whose
 /// upper bound is below `k` or the reason the tables cannot be audited (inconsistent margins,
@@ -287,47 +382,14 @@ pub fn check(
     tables: &[Table],
     policy: &DisclosurePolicy,
 ) -> Result<IndicatorAudit, Vec<Violation>> {
-    let k = u64::from(policy.k);
     let mut violations = Vec::new();
     if policy.k < DisclosurePolicy::MIN_K {
         violations.push(Violation::PolicyTooWeak { k: policy.k });
     }
-    for (table, t) in tables.iter().enumerate() {
-        for (cell, c) in t.cells.iter().enumerate() {
-            if let Cell::Exact(value) = *c {
-                if value > 0 && value < k {
-                    violations.push(Violation::SmallCellPublished {
-                        table,
-                        cell,
-                        value,
-                        k: policy.k,
-                    });
-                }
-            }
-        }
-    }
+    small_cells(tables, policy.k, &mut violations);
     match analyse(shapes, tables) {
         Ok(audit) => {
-            for (table, cells) in audit.tables.iter().enumerate() {
-                for (cell, interval) in cells.iter().enumerate() {
-                    // An interval unbounded above always reaches k.
-                    if let Some(Interval {
-                        lower,
-                        upper: Some(upper),
-                    }) = *interval
-                    {
-                        if upper < k {
-                            violations.push(Violation::Underprotected {
-                                table,
-                                cell,
-                                lower,
-                                upper,
-                                k: policy.k,
-                            });
-                        }
-                    }
-                }
-            }
+            underprotected(&audit, policy.k, &mut violations);
             if violations.is_empty() {
                 return Ok(audit);
             }
@@ -337,8 +399,261 @@ pub fn check(
     Err(violations)
 }
 
+/// The audit of a whole report: one [`IndicatorAudit`] per indicator of the form, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportAudit {
+    /// Per indicator, in form order.
+    pub indicators: Vec<IndicatorAudit>,
+}
+
+/// A [`Violation`] found by [`check_report`], with the indicator it is in (its table and cell
+/// numbers count within that indicator).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("indicator {indicator}: {violation}")]
+pub struct ReportViolation {
+    /// The indicator's id (empty when the violation concerns the report as a whole).
+    pub indicator: String,
+    /// What is wrong.
+    pub violation: Violation,
+}
+
+/// Computes the feasible interval of every suppressed cell of a report's indicators, jointly:
+/// besides each indicator's own tables, every relation the form declares between indicators
+/// (`subset_of`) bounds the cells it links (see the [module documentation](self)).
+///
+/// `published` holds the report's indicators in form order, each with the form's tables. Fails
+/// as [`audit`] does, and if a published cell exceeds the matching cell of the indicator it is
+/// a subset of.
+pub fn audit_report(
+    form: &Form,
+    published: &[IndicatorTables],
+) -> Result<ReportAudit, DisclosureError> {
+    analyse_report(form, published)
+        .map_err(|(first_table, fault)| report_error(form, &first_table, fault))
+}
+
+/// Checks a whole report against `policy` as an outsider can, relations between indicators
+/// included, returning the audit: [`check`] for every indicator, with the intervals of
+/// [`audit_report`].
+pub fn check_report(
+    form: &Form,
+    published: &[IndicatorTables],
+    policy: &DisclosurePolicy,
+) -> Result<ReportAudit, Vec<ReportViolation>> {
+    let mut violations = Vec::new();
+    if policy.k < DisclosurePolicy::MIN_K {
+        violations.push(ReportViolation {
+            indicator: String::new(),
+            violation: Violation::PolicyTooWeak { k: policy.k },
+        });
+    }
+    let named = |indicator: usize, found: Vec<Violation>| {
+        let id = form
+            .indicators
+            .get(indicator)
+            .map_or_else(String::new, |i| i.id.clone());
+        found.into_iter().map(move |violation| ReportViolation {
+            indicator: id.clone(),
+            violation,
+        })
+    };
+    for (position, indicator) in published.iter().enumerate() {
+        let mut found = Vec::new();
+        small_cells(&indicator.tables, policy.k, &mut found);
+        violations.extend(named(position, found));
+    }
+    match analyse_report(form, published) {
+        Ok(audit) => {
+            for (position, indicator) in audit.indicators.iter().enumerate() {
+                let mut found = Vec::new();
+                underprotected(indicator, policy.k, &mut found);
+                violations.extend(named(position, found));
+            }
+            if violations.is_empty() {
+                return Ok(audit);
+            }
+        }
+        Err((first_table, fault)) => {
+            // A fault with no table (shapes, solver) concerns the report as a whole.
+            let located = !matches!(fault, Fault::Structure(_) | Fault::Solver(_));
+            let (indicator, fault) = localise(&first_table, fault);
+            let indicator = if located && !first_table.is_empty() {
+                indicator
+            } else {
+                usize::MAX
+            };
+            violations.extend(named(indicator, vec![into_violation(fault)]));
+        }
+    }
+    Err(violations)
+}
+
+/// Every published non-zero count below `k`.
+fn small_cells(tables: &[Table], k: u32, violations: &mut Vec<Violation>) {
+    for (table, t) in tables.iter().enumerate() {
+        for (cell, c) in t.cells.iter().enumerate() {
+            if let Cell::Exact(value) = *c {
+                if value > 0 && value < u64::from(k) {
+                    violations.push(Violation::SmallCellPublished {
+                        table,
+                        cell,
+                        value,
+                        k,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Every suppressed cell whose interval stays below `k`.
+fn underprotected(audit: &IndicatorAudit, k: u32, violations: &mut Vec<Violation>) {
+    for (table, cells) in audit.tables.iter().enumerate() {
+        for (cell, interval) in cells.iter().enumerate() {
+            // An interval unbounded above always reaches k.
+            if let Some(Interval {
+                lower,
+                upper: Some(upper),
+            }) = *interval
+            {
+                if upper < u64::from(k) {
+                    violations.push(Violation::Underprotected {
+                        table,
+                        cell,
+                        lower,
+                        upper,
+                        k,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The report's audit, with faults kept typed and located in the joint model (whose first
+/// table per indicator comes with the fault; empty if the model could not be built).
+fn analyse_report(
+    form: &Form,
+    published: &[IndicatorTables],
+) -> Result<ReportAudit, (Vec<usize>, Fault)> {
+    if published.len() != form.indicators.len() {
+        return Err((
+            Vec::new(),
+            Fault::Structure(format!(
+                "{} indicators published, the form has {}",
+                published.len(),
+                form.indicators.len()
+            )),
+        ));
+    }
+    let shapes: Vec<Vec<Shape>> = form.indicators.iter().map(|i| form.shapes(i)).collect();
+    let mut first = 0;
+    for (indicator_shapes, indicator) in shapes.iter().zip(published) {
+        check_layout(indicator_shapes, &indicator.tables, first).map_err(|f| (Vec::new(), f))?;
+        first += indicator.tables.len();
+    }
+    let layouts: Vec<Vec<(&[String], &Shape)>> = published
+        .iter()
+        .zip(&shapes)
+        .map(|(indicator, shapes)| {
+            indicator
+                .tables
+                .iter()
+                .zip(shapes)
+                .map(|(t, s)| (t.dimensions.as_slice(), s))
+                .collect()
+        })
+        .collect();
+    let (model, first_table) =
+        Model::linked(&layouts, &form.subset_relations()).map_err(|f| (Vec::new(), f))?;
+    let flat: Vec<&Table> = published.iter().flat_map(|i| &i.tables).collect();
+    let mut tables = analyse_model(&model, &flat)
+        .map_err(|fault| (first_table, fault))?
+        .into_iter();
+    Ok(ReportAudit {
+        indicators: published
+            .iter()
+            .map(|indicator| IndicatorAudit {
+                tables: tables.by_ref().take(indicator.tables.len()).collect(),
+            })
+            .collect(),
+    })
+}
+
+/// The indicator position of a fault in a joint model, and the fault with its table counted
+/// within that indicator.
+fn localise(first_table: &[usize], fault: Fault) -> (usize, Fault) {
+    let locate = |table: usize| {
+        let indicator = first_table
+            .iter()
+            .rposition(|&first| first <= table)
+            .unwrap_or(0);
+        (
+            indicator,
+            table - first_table.get(indicator).copied().unwrap_or(0),
+        )
+    };
+    match fault {
+        Fault::SharedMismatch { table, cell } => {
+            let (i, table) = locate(table);
+            (i, Fault::SharedMismatch { table, cell })
+        }
+        Fault::Sum { table, cell } => {
+            let (i, table) = locate(table);
+            (i, Fault::Sum { table, cell })
+        }
+        Fault::Infeasible { table, cell } => {
+            let (i, table) = locate(table);
+            (i, Fault::Infeasible { table, cell })
+        }
+        Fault::AboveSuperset { table, cell } => {
+            let (i, table) = locate(table);
+            (i, Fault::AboveSuperset { table, cell })
+        }
+        Fault::TooLarge { table, cell } => {
+            let (i, table) = locate(table);
+            (i, Fault::TooLarge { table, cell })
+        }
+        other => (0, other),
+    }
+}
+
+/// A fault in a report's joint model as an error naming the indicator.
+fn report_error(form: &Form, first_table: &[usize], fault: Fault) -> DisclosureError {
+    if let Fault::Solver(reason) = fault {
+        return DisclosureError::Solver(reason);
+    }
+    if first_table.is_empty() {
+        return into_error(fault);
+    }
+    let (indicator, fault) = localise(first_table, fault);
+    let id = form
+        .indicators
+        .get(indicator)
+        .map_or("?", |i| i.id.as_str());
+    DisclosureError::Inconsistent(format!("indicator {id}: {}", into_violation(fault)))
+}
+
 /// The audit, with faults kept typed for [`check`].
 fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> {
+    check_layout(shapes, tables, 0)?;
+    if tables.is_empty() {
+        return Ok(IndicatorAudit { tables: Vec::new() });
+    }
+    let layouts: Vec<(&[String], &Shape)> = tables
+        .iter()
+        .zip(shapes)
+        .map(|(t, s)| (t.dimensions.as_slice(), s))
+        .collect();
+    let model = Model::build(&layouts)?;
+    let flat: Vec<&Table> = tables.iter().collect();
+    Ok(IndicatorAudit {
+        tables: analyse_model(&model, &flat)?,
+    })
+}
+
+/// Checks that each table has as many cells as its shape; `first` numbers the tables in faults.
+fn check_layout(shapes: &[Shape], tables: &[Table], first: usize) -> Result<(), Fault> {
     if shapes.len() != tables.len() {
         return Err(Fault::Structure(format!(
             "{} shapes for {} tables",
@@ -349,21 +664,18 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
     for (t, (shape, table)) in shapes.iter().zip(tables).enumerate() {
         if table.cells.len() != shape.full_len() {
             return Err(Fault::Structure(format!(
-                "table {t} has {} cells, its shape needs {}",
+                "table {} has {} cells, its shape needs {}",
+                t + first,
                 table.cells.len(),
                 shape.full_len()
             )));
         }
     }
-    if tables.is_empty() {
-        return Ok(IndicatorAudit { tables: Vec::new() });
-    }
-    let layouts: Vec<(&[String], &Shape)> = tables
-        .iter()
-        .zip(shapes)
-        .map(|(t, s)| (t.dimensions.as_slice(), s))
-        .collect();
-    let model = Model::build(&layouts)?;
+    Ok(())
+}
+
+/// The intervals of every suppressed cell of `tables` (the model's tables, in its order).
+fn analyse_model(model: &Model, tables: &[&Table]) -> Result<Vec<Vec<Option<Interval>>>, Fault> {
     let mut known = Vec::with_capacity(model.var_count());
     for occurrences in &model.occurrences {
         let mut state: Option<Cell> = None;
@@ -384,7 +696,7 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
             _ => None,
         });
     }
-    let system = System::propagate(&model, known)?;
+    let system = System::propagate(model, known)?;
     let mut intervals: Vec<Option<Interval>> = (0..model.var_count())
         .map(|v| {
             system.determined[v].then(|| {
@@ -415,22 +727,20 @@ fn analyse(shapes: &[Shape], tables: &[Table]) -> Result<IndicatorAudit, Fault> 
             intervals[v] = Some(Interval::from_solver(lower, upper));
         }
     }
-    Ok(IndicatorAudit {
-        tables: model
-            .cell_var
-            .iter()
-            .enumerate()
-            .map(|(t, vars)| {
-                vars.iter()
-                    .zip(&tables[t].cells)
-                    .map(|(&v, cell)| match cell {
-                        Cell::Exact(_) => None,
-                        Cell::Suppressed => intervals[v],
-                    })
-                    .collect()
-            })
-            .collect(),
-    })
+    Ok(model
+        .cell_var
+        .iter()
+        .enumerate()
+        .map(|(t, vars)| {
+            vars.iter()
+                .zip(&tables[t].cells)
+                .map(|(&v, cell)| match cell {
+                    Cell::Exact(_) => None,
+                    Cell::Suppressed => intervals[v],
+                })
+                .collect()
+        })
+        .collect())
 }
 
 fn into_error(fault: Fault) -> DisclosureError {
@@ -446,6 +756,7 @@ fn into_violation(fault: Fault) -> Violation {
         Fault::SharedMismatch { table, cell } => Violation::SharedMismatch { table, cell },
         Fault::Sum { table, cell } => Violation::Inconsistent { table, cell },
         Fault::Infeasible { table, cell } => Violation::Infeasible { table, cell },
+        Fault::AboveSuperset { table, cell } => Violation::AboveSuperset { table, cell },
         Fault::TooLarge { table, cell } => Violation::Unauditable {
             reason: format!("table {table}, cell {cell}: count over {MAX_CELL_COUNT}"),
         },
@@ -682,5 +993,227 @@ mod tests {
                 .unwrap_err()
                 .contains(&Violation::SharedMismatch { table: 1, cell: 2 })
         );
+    }
+    /// A form with `active` clients by sex and `methadone` clients by sex, declared a subset.
+    fn related_form() -> Form {
+        Form::from_toml(
+            r#"
+id = "relations-test"
+version = 1
+period = "month"
+title = { en = "t", vi = "t" }
+
+[[dimensions]]
+name = "sex"
+field = "sex"
+title = { en = "Sex", vi = "Giới" }
+categories = [
+  { code = "male", title = { en = "M", vi = "Nam" } },
+  { code = "female", title = { en = "F", vi = "Nữ" } },
+  { code = "other", title = { en = "O", vi = "Khác" } },
+]
+
+[[indicators]]
+id = "active"
+title = { en = "a", vi = "a" }
+count = "clients"
+basis = "events"
+tables = [["sex"]]
+
+[[indicators]]
+id = "methadone"
+title = { en = "m", vi = "m" }
+count = "clients"
+basis = "events"
+services = ["methadone"]
+subset_of = "active"
+tables = [["sex"]]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn by_sex(cells: [Cell; 4]) -> Vec<Table> {
+        vec![Table {
+            dimensions: vec!["sex".into()],
+            cells: cells.to_vec(),
+        }]
+    }
+
+    fn report(active: [Cell; 4], methadone: [Cell; 4]) -> Vec<IndicatorTables> {
+        vec![
+            IndicatorTables {
+                indicator: "active".into(),
+                tables: by_sex(active),
+            },
+            IndicatorTables {
+                indicator: "methadone".into(),
+                tables: by_sex(methadone),
+            },
+        ]
+    }
+
+    fn interval(lower: u64, upper: u64) -> Option<Interval> {
+        Some(Interval {
+            lower,
+            upper: Some(upper),
+        })
+    }
+
+    #[test]
+    fn a_published_superset_cell_bounds_the_hidden_subset_cells() {
+        use Cell::{Exact as E, Suppressed as S};
+        // Active: male 30, female 7. Methadone: male 3 and female 6 hidden, total 9. Alone,
+        // each hidden cell is in [0, 9]; with female ≤ 7, male = 9 − female ≥ 2.
+        let published = report([E(30), E(7), E(0), E(37)], [S, S, E(0), E(9)]);
+        let form = related_form();
+        let alone = audit(&form.shapes(&form.indicators[1]), &published[1].tables).unwrap();
+        assert_eq!(alone.tables[0][..2], [interval(0, 9), interval(0, 9)]);
+        let joint = audit_report(&form, &published).unwrap();
+        assert_eq!(joint.indicators[0].tables[0], vec![None; 4]);
+        assert_eq!(
+            joint.indicators[1].tables[0],
+            vec![interval(2, 9), interval(0, 7), None, None]
+        );
+    }
+
+    #[test]
+    fn a_published_subset_cell_lifts_the_hidden_superset_cell() {
+        use Cell::{Exact as E, Suppressed as S};
+        // Active: male 10 and female 4 hidden, total 14; methadone male 10 published. Alone,
+        // female is in [0, 14]; with male ≥ 10 it is at most 4, below k.
+        let published = report([S, S, E(0), E(14)], [E(10), E(0), E(0), E(10)]);
+        let form = related_form();
+        let policy = DisclosurePolicy::DEFAULT;
+        for indicator in &published {
+            check(&[Shape::new(vec![3])], &indicator.tables, &policy).unwrap();
+        }
+        let joint = audit_report(&form, &published).unwrap();
+        assert_eq!(
+            joint.indicators[0].tables[0],
+            vec![interval(10, 14), interval(0, 4), None, None]
+        );
+        let violations = check_report(&form, &published, &policy).unwrap_err();
+        assert_eq!(
+            violations,
+            vec![ReportViolation {
+                indicator: "active".into(),
+                violation: Violation::Underprotected {
+                    table: 0,
+                    cell: 1,
+                    lower: 0,
+                    upper: 4,
+                    k: 5
+                }
+            }]
+        );
+    }
+
+    /// Suppresses a report of the related form and asserts the protection rule on the truth.
+    fn protect_report(truth: &[Vec<CountTable>], k: u32) -> (Vec<Vec<Table>>, ReportAudit) {
+        let form = related_form();
+        let policy = DisclosurePolicy::new(k).unwrap();
+        let tables = suppress_report(&form, truth, &policy).unwrap();
+        let published: Vec<IndicatorTables> = form
+            .indicators
+            .iter()
+            .zip(&tables)
+            .map(|(i, t)| IndicatorTables {
+                indicator: i.id.clone(),
+                tables: t.clone(),
+            })
+            .collect();
+        let audit = check_report(&form, &published, &policy).unwrap();
+        for (i, indicator) in truth.iter().enumerate() {
+            for (t, table) in indicator.iter().enumerate() {
+                for (c, &n) in table.cells.iter().enumerate() {
+                    match (tables[i][t].cells[c], audit.indicators[i].tables[t][c]) {
+                        (Cell::Exact(m), None) => assert!(m == n && (n == 0 || n >= u64::from(k))),
+                        (Cell::Suppressed, Some(interval)) => {
+                            assert!(interval.contains(n), "{interval:?} misses {n}");
+                            assert!(interval.reaches(u64::from(k)));
+                            if n < u64::from(k) {
+                                assert_eq!(interval.lower, 0, "{i}/{t}/{c}");
+                            }
+                        }
+                        other => panic!("cell {i}/{t}/{c}: {other:?}"),
+                    }
+                }
+            }
+        }
+        (tables, audit)
+    }
+
+    #[test]
+    fn suppress_report_repairs_in_the_indicator_a_relation_narrows() {
+        use Cell::{Exact as E, Suppressed as S};
+        let sex = |interior: &[u64]| vec![table(&["sex"], &[3], interior)];
+        // Per indicator, methadone would publish [S, S, 0, 9], whose male cell the relation
+        // bounds at 2 or more; the report hides methadone's total too, which active bounds.
+        let truth = [sex(&[30, 7, 0]), sex(&[3, 6, 0])];
+        let alone = suppress(&truth[1], &DisclosurePolicy::DEFAULT).unwrap();
+        assert_eq!(alone[0].cells, vec![S, S, E(0), E(9)]);
+        let (tables, audit) = protect_report(&truth, 5);
+        assert_eq!(tables[0][0].cells, vec![E(30), E(7), E(0), E(37)]);
+        assert_eq!(tables[1][0].cells, vec![S, S, E(0), S]);
+        assert_eq!(
+            audit.indicators[1].tables[0],
+            vec![interval(0, 30), interval(0, 7), None, interval(0, 37)]
+        );
+        // Active's female 4 would be held at or below 4 by methadone's published male 10.
+        let truth = [sex(&[10, 4, 0]), sex(&[10, 0, 0])];
+        let (tables, _) = protect_report(&truth, 5);
+        assert_eq!(tables[0][0].cells, vec![S, S, E(0), S]);
+        assert_eq!(tables[1][0].cells, vec![E(10), E(0), E(0), E(10)]);
+    }
+
+    #[test]
+    fn relations_are_refused_when_broken() {
+        use Cell::{Exact as E, Suppressed as S};
+        let form = related_form();
+        let published = report([E(10), E(30), E(0), E(40)], [E(12), S, E(0), E(15)]);
+        let violations = check_report(&form, &published, &DisclosurePolicy::DEFAULT).unwrap_err();
+        assert!(
+            violations.contains(&ReportViolation {
+                indicator: "methadone".into(),
+                violation: Violation::AboveSuperset { table: 0, cell: 0 },
+            }),
+            "{violations:?}"
+        );
+        assert!(audit_report(&form, &published).is_err());
+        let sex = |interior: &[u64]| vec![table(&["sex"], &[3], interior)];
+        let truth = [sex(&[10, 30, 0]), sex(&[12, 3, 0])];
+        assert!(suppress_report(&form, &truth, &DisclosurePolicy::DEFAULT).is_err());
+        // A report missing an indicator cannot be audited; the fault is the report's.
+        let short = &report([E(10), E(30), E(0), E(40)], [E(10), E(30), E(0), E(40)])[..1];
+        let violations = check_report(&form, short, &DisclosurePolicy::DEFAULT).unwrap_err();
+        assert!(
+            matches!(&violations[..], [ReportViolation { indicator, violation: Violation::Unauditable { .. } }] if indicator.is_empty()),
+            "{violations:?}"
+        );
+        // A hidden subset cell that must exceed its published superset cell: infeasible.
+        let published = report([E(10), E(30), E(0), E(40)], [S, S, E(0), E(45)]);
+        assert!(check_report(&form, &published, &DisclosurePolicy::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn without_relations_the_report_functions_agree_with_the_per_indicator_ones() {
+        let form = Form::from_toml(
+            &crate::form::DEFAULT_MONTHLY_TOML.replace("subset_of = \"clients_active\"\n", ""),
+        )
+        .unwrap();
+        assert!(form.subset_relations().is_empty());
+        let truth = crate::testing::SyntheticReport::new(
+            &form,
+            crate::SiteId::new("site-01").unwrap(),
+            crate::Period::parse("2026-10").unwrap(),
+        )
+        .seed(2)
+        .truth();
+        let policy = DisclosurePolicy::DEFAULT;
+        let joint = suppress_report(&form, &truth, &policy).unwrap();
+        for (tables, published) in truth.iter().zip(&joint) {
+            assert_eq!(&suppress(tables, &policy).unwrap(), published);
+        }
     }
 }

@@ -1,10 +1,14 @@
-//! The linked model of one indicator: every distinct quantity its tables publish, and every
-//! additivity relation between them.
+//! The linked model of one indicator, or of a whole report: every distinct quantity its tables
+//! publish, every additivity relation between them, and every order relation (`sub ≤ sup`)
+//! that the form's `subset_of` declarations add between indicators.
 //!
 //! A cell is identified by the categories it fixes (its non-margin coordinates, keyed by
-//! dimension name). Two tables with dimension sets `D1` and `D2` therefore share exactly the
-//! cells that fix only dimensions of `D1 ∩ D2`: the grand total always, and the margins over
-//! their common dimensions. Each such quantity is one variable, wherever it appears.
+//! dimension name). Two tables of one indicator with dimension sets `D1` and `D2` therefore
+//! share exactly the cells that fix only dimensions of `D1 ∩ D2`: the grand total always, and
+//! the margins over their common dimensions. Each such quantity is one variable, wherever it
+//! appears. Indicators never share variables: a report's model is the indicators' models side
+//! by side, tables numbered on from one indicator to the next, joined only by order relations
+//! between cells that fix the same categories.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,6 +26,8 @@ pub(super) enum Fault {
     Sum { table: usize, cell: usize },
     /// No non-negative values of the suppressed cells fit the published ones.
     Infeasible { table: usize, cell: usize },
+    /// A cell above the matching cell of the indicator it is declared a subset of, both known.
+    AboveSuperset { table: usize, cell: usize },
     /// A published count above [`super::MAX_CELL_COUNT`].
     TooLarge { table: usize, cell: usize },
     /// The LP solver failed for a reason other than infeasibility.
@@ -57,6 +63,12 @@ pub(super) struct Model {
     pub var_relations: Vec<Vec<usize>>,
     /// Per table: its shape.
     pub shapes: Vec<Shape>,
+    /// Per variable: the categories it fixes, as (dimension name, category) sorted by name.
+    pub keys: Vec<Vec<(String, usize)>>,
+    /// Every order relation `(sub, sup)`: variable `sub` is at most variable `sup`.
+    pub orders: Vec<(usize, usize)>,
+    /// Per variable: the order relations it appears in (either side).
+    pub var_orders: Vec<Vec<usize>>,
 }
 
 impl Model {
@@ -157,6 +169,17 @@ impl Model {
                 }
             }
         }
+        let names_by_id: BTreeMap<usize, &str> =
+            dims.iter().map(|(name, &(id, _))| (id, *name)).collect();
+        let mut keys_by_var = vec![Vec::new(); occurrences.len()];
+        for (key, &var) in &keys {
+            let mut named: Vec<(String, usize)> = key
+                .iter()
+                .map(|&(d, c)| (names_by_id.get(&d).copied().unwrap_or("").to_owned(), c))
+                .collect();
+            named.sort();
+            keys_by_var[var] = named;
+        }
         let mut var_relations = vec![Vec::new(); occurrences.len()];
         for (r, relation) in relations.iter().enumerate() {
             for v in relation.vars() {
@@ -172,7 +195,106 @@ impl Model {
             relations,
             var_relations,
             shapes: layouts.iter().map(|(_, shape)| (*shape).clone()).collect(),
+            var_orders: vec![Vec::new(); keys_by_var.len()],
+            keys: keys_by_var,
+            orders: Vec::new(),
         })
+    }
+
+    /// The model of several indicators side by side (each a list of table layouts), with an
+    /// order relation `sub ≤ sup` for every `(subset, superset)` pair of `relations` (indicator
+    /// positions) and every pair of their variables fixing the same categories. Also gives,
+    /// per indicator, the number of its first table in the joint model.
+    pub fn linked(
+        indicators: &[Vec<(&[String], &Shape)>],
+        relations: &[(usize, usize)],
+    ) -> Result<(Self, Vec<usize>), Fault> {
+        let mut joint = Self {
+            cell_var: Vec::new(),
+            occurrences: Vec::new(),
+            fixed_dims: Vec::new(),
+            relations: Vec::new(),
+            var_relations: Vec::new(),
+            shapes: Vec::new(),
+            keys: Vec::new(),
+            orders: Vec::new(),
+            var_orders: Vec::new(),
+        };
+        let mut first_table = Vec::with_capacity(indicators.len());
+        let mut first_var = Vec::with_capacity(indicators.len());
+        let mut lookup: Vec<HashMap<Vec<(String, usize)>, usize>> = Vec::new();
+        for (position, layouts) in indicators.iter().enumerate() {
+            let part = Self::build(layouts).map_err(|fault| match fault {
+                Fault::Structure(why) => Fault::Structure(format!("indicator {position}: {why}")),
+                other => other,
+            })?;
+            let (tables, vars, relations_before) = (
+                joint.cell_var.len(),
+                joint.occurrences.len(),
+                joint.relations.len(),
+            );
+            first_table.push(tables);
+            first_var.push(vars);
+            joint.cell_var.extend(
+                part.cell_var
+                    .iter()
+                    .map(|cells| cells.iter().map(|v| v + vars).collect::<Vec<_>>()),
+            );
+            joint
+                .occurrences
+                .extend(part.occurrences.iter().map(|list| {
+                    list.iter()
+                        .map(|&(t, c)| (t + tables, c))
+                        .collect::<Vec<_>>()
+                }));
+            joint.fixed_dims.extend_from_slice(&part.fixed_dims);
+            joint
+                .relations
+                .extend(part.relations.iter().map(|relation| Relation {
+                    parent: relation.parent + vars,
+                    children: relation.children.iter().map(|c| c + vars).collect(),
+                }));
+            joint
+                .var_relations
+                .extend(part.var_relations.iter().map(|list| {
+                    list.iter()
+                        .map(|r| r + relations_before)
+                        .collect::<Vec<_>>()
+                }));
+            joint.shapes.extend(part.shapes.iter().cloned());
+            lookup.push(
+                part.keys
+                    .iter()
+                    .enumerate()
+                    .map(|(v, key)| (key.clone(), v + vars))
+                    .collect(),
+            );
+            joint.keys.extend(part.keys);
+        }
+        joint.var_orders = vec![Vec::new(); joint.occurrences.len()];
+        for &(subset, superset) in relations {
+            let (Some(&sub_first), Some(sup_lookup)) =
+                (first_var.get(subset), lookup.get(superset))
+            else {
+                return Err(Fault::Structure(format!(
+                    "relation between indicators {subset} and {superset}, of {}",
+                    indicators.len()
+                )));
+            };
+            let sub_end = first_var
+                .get(subset + 1)
+                .copied()
+                .unwrap_or(joint.occurrences.len());
+            for sub in sub_first..sub_end {
+                if let Some(&sup) = sup_lookup.get(&joint.keys[sub]) {
+                    let id = joint.orders.len();
+                    joint.orders.push((sub, sup));
+                    joint.var_orders[sub].push(id);
+                    joint.var_orders[sup].push(id);
+                }
+            }
+        }
+        Ok((joint, first_table))
     }
 
     /// Number of distinct quantities.

@@ -1,5 +1,6 @@
 //! Choosing which cells to suppress: primaries, then complements until every primary passes
-//! the protection rule.
+//! the protection rule, audited with every relation of the model (additivity within an
+//! indicator, order relations between indicators).
 
 use std::cmp::Reverse;
 
@@ -17,14 +18,17 @@ const CONFIRM_LIMIT: usize = 8;
 ///    would give away), suppress its cheapest published non-zero variable.
 /// 3. Audit and repair: every primary must be able to be 0 and to reach `k`; for each one that
 ///    cannot, suppress the cheapest published non-zero variable sharing a relation with it (or,
-///    if none, with the suppressed variables around it), then go back to 2.
+///    if none, with the suppressed variables around it), then go back to 2. Only additivity
+///    relations are followed, so complements come from the primary's own indicator; if none is
+///    left there, order relations are followed too (a published cell of a related indicator).
 ///
 /// Cheapest means smallest value, then the least aggregated cell, then the first; so small
 /// cells go as complements and large ones stay published, and the result is deterministic.
 /// Zeros are never suppressed. The loop ends because every round suppresses at least one more
-/// variable, and suppressing every non-zero variable always passes: every relation then has a
-/// zero right-hand side, so the true values scaled by any `t ≥ 0` stay feasible, and every
-/// suppressed variable can be 0 and can exceed `k`.
+/// variable, and suppressing every non-zero variable always passes: every relation, order
+/// relations included, then has a zero right-hand side, so the true values scaled by any
+/// `t ≥ 0` stay feasible, and every suppressed variable can be 0 and can exceed `k`. (The true
+/// values must keep the order relations; the caller checks.)
 pub(super) fn choose(model: &Model, values: &[u64], k: u64) -> Result<Vec<bool>, Fault> {
     let n = values.len();
     let primary: Vec<bool> = values.iter().map(|&v| v > 0 && v < k).collect();
@@ -41,7 +45,9 @@ pub(super) fn choose(model: &Model, values: &[u64], k: u64) -> Result<Vec<bool>,
         }
         let mut added = false;
         for f in failing {
-            if let Some(c) = nearest_candidate(model, values, &suppressed, f, &cost) {
+            let candidate = nearest_candidate(model, values, &suppressed, f, &cost, false)
+                .or_else(|| nearest_candidate(model, values, &suppressed, f, &cost, true));
+            if let Some(c) = candidate {
                 added |= !suppressed[c];
                 suppressed[c] = true;
             }
@@ -144,13 +150,15 @@ fn failing_primaries(
 }
 
 /// The cheapest published non-zero variable sharing a relation with `start`, or failing that
-/// with the suppressed variables reachable from it, nearest first.
+/// with the suppressed variables reachable from it, nearest first. Relations are the
+/// additivity relations, and with `across` also the order relations between indicators.
 fn nearest_candidate<C: Ord>(
     model: &Model,
     values: &[u64],
     suppressed: &[bool],
     start: usize,
     cost: &impl Fn(usize) -> C,
+    across: bool,
 ) -> Option<usize> {
     let mut visited = vec![false; values.len()];
     visited[start] = true;
@@ -159,16 +167,22 @@ fn nearest_candidate<C: Ord>(
         let mut best: Option<usize> = None;
         let mut next = Vec::new();
         for &v in &frontier {
-            for &r in &model.var_relations[v] {
-                for w in model.relations[r].vars() {
-                    if !suppressed[w] {
-                        if values[w] > 0 && best.is_none_or(|b| cost(w) < cost(b)) {
-                            best = Some(w);
-                        }
-                    } else if !visited[w] {
-                        visited[w] = true;
-                        next.push(w);
+            let ordered: &[usize] = if across { &model.var_orders[v] } else { &[] };
+            let neighbours = model.var_relations[v]
+                .iter()
+                .flat_map(|&r| model.relations[r].vars())
+                .chain(ordered.iter().flat_map(|&o| {
+                    let (sub, sup) = model.orders[o];
+                    [sub, sup]
+                }));
+            for w in neighbours {
+                if !suppressed[w] {
+                    if values[w] > 0 && best.is_none_or(|b| cost(w) < cost(b)) {
+                        best = Some(w);
                     }
+                } else if !visited[w] {
+                    visited[w] = true;
+                    next.push(w);
                 }
             }
         }
