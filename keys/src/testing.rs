@@ -201,7 +201,7 @@ impl Fixture {
         assembled.package
     }
 
-    /// The honest package where site `hn-01` reports `clients_methadone` with a grand total
+    /// The honest package where site `hn-01` reports `counselling_sessions` with a grand total
     /// below `k` ([`SyntheticReport::small_total`]): suppressed, so the provincial total of that
     /// indicator, and every cell of it, is bounded below only (no upper bound).
     pub fn package_with_small_total(&self) -> DonorPackage {
