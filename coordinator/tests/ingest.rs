@@ -8,7 +8,7 @@ use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, open, sign,
+    Cell, DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, open, sign,
 };
 
 struct Fixture {
@@ -390,4 +390,41 @@ async fn concurrent_identical_and_conflicting_deliveries_store_one_report() {
     assert_eq!(fresh, 1, "exactly one delivery stored the report");
     assert_eq!(receipts.len(), 1, "every delivery got the same receipt");
     assert_eq!(f.coordinator.store.report_count().await.unwrap(), 1);
+}
+
+/// Reports a buggy or compromised site could sign: ingest refuses each with the code for the
+/// disclosure rule, naming the indicator, and stores nothing; the province's other reports and
+/// its publication are unaffected.
+#[tokio::test]
+async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_on() {
+    let f = fixture().await;
+    let poisoned: [(&str, [u64; 4]); 3] = [
+        ("a count of 1 published under k = 5", [1, 0, 0, 1]),
+        ("margins that do not add up", [5, 5, 0, 7]),
+        ("a count of 2^63", [1 << 63, 0, 0, 1 << 63]),
+    ];
+    for (what, cells) in poisoned {
+        let mut report = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
+            .seed(3)
+            .build()
+            .unwrap();
+        let relapses = report
+            .indicators
+            .iter_mut()
+            .find(|i| i.indicator == "relapses")
+            .unwrap();
+        relapses.tables[0].cells = cells.iter().map(|&n| Cell::Exact(n)).collect();
+        let envelope = sign(&report, f.a.identity.signing_key()).unwrap();
+        let message = f
+            .refused(&f.a.id, &envelope, RefusalCode::DisclosureRule)
+            .await;
+        assert!(message.contains("relapses"), "{what}: {message}");
+    }
+    f.good_report_still_accepted().await;
+    let published = f
+        .coordinator
+        .publish(f.period, None, None, f.now)
+        .await
+        .unwrap();
+    assert_eq!(published.provincial.completeness.reported, 1);
 }

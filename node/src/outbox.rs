@@ -84,6 +84,8 @@ pub enum Outcome {
         revision: u32,
         /// Why.
         code: RefusalCode,
+        /// The coordinator's explanation (what in the report, never who).
+        message: String,
     },
     /// Will be retried.
     Retry {
@@ -148,13 +150,15 @@ pub async fn deliver_entry<T: Transport>(
                 duplicate,
             })
         }
-        Ok(Verdict::Refused(code)) if !code.is_transient() => {
+        Ok(Verdict::Refused(code, message)) if !code.is_transient() => {
+            // The coordinator's message names forms, periods, tables and cells of this very
+            // report, never a person: staff are shown it to know what to fix.
             context
                 .store
                 .mark_refused(
                     entry,
                     &refusal_code_name(code),
-                    &format!("refused by the coordinator: {code}"),
+                    &format!("refused by the coordinator: {code}: {message}"),
                     now,
                 )
                 .await?;
@@ -164,9 +168,10 @@ pub async fn deliver_entry<T: Transport>(
                 period: entry.period,
                 revision: entry.revision,
                 code,
+                message,
             })
         }
-        Ok(Verdict::Refused(code)) => {
+        Ok(Verdict::Refused(code, _)) => {
             retry(
                 context,
                 entry,
@@ -209,7 +214,7 @@ enum Verdict {
         receipt: Receipt,
         duplicate: bool,
     },
-    Refused(RefusalCode),
+    Refused(RefusalCode, String),
 }
 
 fn interpret_response(
@@ -247,7 +252,7 @@ fn interpret_response(
                 duplicate,
             })
         }
-        Response::Refused { code, .. } => Ok(Verdict::Refused(code)),
+        Response::Refused { code, message } => Ok(Verdict::Refused(code, message)),
     }
 }
 

@@ -129,7 +129,8 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
             form: default_form_key(),
             period: october(),
             revision: 1,
-            code: RefusalCode::StaleRevision
+            code: RefusalCode::StaleRevision,
+            message: "test refusal".into(),
         }]
     );
     assert!(!summary.all_delivered());
@@ -139,6 +140,8 @@ async fn permanent_refusals_are_kept_visible_and_transient_ones_retried() {
     );
     let shown = common::run_cli(&node.dir().root, &["status"]);
     assert!(shown.contains("REFUSED (stale_revision)"), "{shown}");
+    // Staff see the coordinator's explanation, not only its code.
+    assert!(shown.contains("test refusal"), "{shown}");
     assert!(shown.contains("Refused: 1"), "{shown}");
     let status = node.status().await.unwrap();
     assert_eq!(status.entries[0].state, EntryState::Refused);

@@ -9,6 +9,7 @@
 //! A report's identity is (site, form id, form version, period, revision): each form has its
 //! own revision chain, so two forms for one month never collide.
 
+use crate::disclosure::{ReportViolation, check_report as check_report_disclosure};
 use crate::error::MismatchError;
 use crate::form::{Form, FormRef};
 use crate::ids::{EnvelopeHash, Period, UnixTime};
@@ -66,6 +67,12 @@ pub enum IngestRefusal {
         k: u32,
         /// The province's.
         min_k: u32,
+    },
+    /// The report breaks the disclosure rule it states: what the donor's verifier would reject.
+    #[error("{}", disclosure_message(violations))]
+    Disclosure {
+        /// Every violation found, each naming its indicator, table and cell.
+        violations: Vec<ReportViolation>,
     },
     /// The period has not ended.
     #[error("period {period} has not ended yet")]
@@ -125,6 +132,7 @@ impl IngestRefusal {
             }
             IngestRefusal::Mismatch(_) => RefusalCode::WrongForm,
             IngestRefusal::PolicyTooWeak { .. } => RefusalCode::PolicyTooWeak,
+            IngestRefusal::Disclosure { .. } => RefusalCode::DisclosureRule,
             IngestRefusal::PeriodNotOver { .. } => RefusalCode::PeriodNotOver,
             IngestRefusal::PeriodTooOld { .. } => RefusalCode::PeriodTooOld,
             IngestRefusal::Equivocation { .. } => RefusalCode::Equivocation,
@@ -136,7 +144,9 @@ impl IngestRefusal {
 }
 
 /// Checks everything about `report` that does not depend on the store: an accepted form, the
-/// form's shape, the province's threshold, and the period window at `now`. Returns the form.
+/// form's shape, the province's threshold, the disclosure rule the report states (the check the
+/// donor's verifier runs, so that no report a donor would reject is ever accepted), and the
+/// period window at `now`. Returns the form.
 pub fn check_report<'a>(
     rules: &IngestRules<'a>,
     report: &SiteReport,
@@ -156,6 +166,9 @@ pub fn check_report<'a>(
             min_k: rules.min_k,
         });
     }
+    if let Err(violations) = check_report_disclosure(form, &report.indicators, &report.policy) {
+        return Err(IngestRefusal::Disclosure { violations });
+    }
     if !report.period.is_over(now) {
         return Err(IngestRefusal::PeriodNotOver {
             period: report.period,
@@ -169,6 +182,26 @@ pub fn check_report<'a>(
         });
     }
     Ok(form)
+}
+
+/// The first violation, located, and how many more there are.
+fn disclosure_message(violations: &[ReportViolation]) -> String {
+    let Some(first) = violations.first() else {
+        return "the report breaks the disclosure rule".to_owned();
+    };
+    let place = if first.indicator.is_empty() {
+        String::new()
+    } else {
+        format!("indicator {}, ", first.indicator)
+    };
+    let more = match violations.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    format!(
+        "the report breaks the disclosure rule: {place}{}{more}",
+        first.violation
+    )
 }
 
 /// Decides where `report` (whose envelope hashes to `hash`) goes in its chain, given what the
@@ -315,6 +348,45 @@ mod tests {
         report.indicators.pop();
         let refusal = check_report(&rules(&forms), &report, day_after("2026-10"));
         assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::WrongForm));
+    }
+
+    /// A report of zeros whose `relapses` table (by sex: male, female, other, total) is `cells`.
+    fn with_relapses(form: &Form, cells: [u64; 4]) -> SiteReport {
+        let mut report = zero_report(form, "2026-10", 1, None);
+        let relapses = report
+            .indicators
+            .iter_mut()
+            .find(|i| i.indicator == "relapses")
+            .expect("the default form counts relapses");
+        relapses.tables[0].cells = cells.iter().map(|&n| Cell::Exact(n)).collect();
+        report
+    }
+
+    #[test]
+    fn refuses_reports_a_donor_would_reject_naming_indicator_and_cell() {
+        let forms = [Form::default_monthly()];
+        let now = day_after("2026-10");
+        let poisoned = [
+            // A count of 1 published under k = 5.
+            (with_relapses(&forms[0], [1, 0, 0, 1]), "below k"),
+            // Margins that do not add up.
+            (with_relapses(&forms[0], [5, 5, 0, 7]), "relapses"),
+            // A count no site has.
+            (
+                with_relapses(&forms[0], [1 << 63, 0, 0, 1 << 63]),
+                "relapses",
+            ),
+        ];
+        for (report, named) in poisoned {
+            let refusal = check_report(&rules(&forms), &report, now).expect_err("poisoned");
+            assert_eq!(refusal.code(), RefusalCode::DisclosureRule, "{refusal}");
+            let message = refusal.to_string();
+            assert!(message.contains(named), "{message}");
+            assert!(message.contains("relapses"), "{message}");
+        }
+        // The same table with honest counts passes.
+        let honest = with_relapses(&forms[0], [5, 6, 0, 11]);
+        assert!(check_report(&rules(&forms), &honest, now).is_ok());
     }
 
     #[test]

@@ -112,6 +112,10 @@ pub enum RefusalCode {
     StaleRevision,
     /// A different envelope already fills this site, period and revision (kept as evidence).
     Equivocation,
+    /// The report breaks the disclosure rule its policy states (a published count below k, a
+    /// hidden cell that can be narrowed below k, margins that do not add up, a count out of
+    /// range): the same check the donor's verifier runs.
+    DisclosureRule,
     /// Server-side failure; retry later.
     Internal,
     /// The coordinator is shutting down; retry later.
@@ -143,6 +147,7 @@ impl std::fmt::Display for RefusalCode {
             RefusalCode::PeriodTooOld => "period too old",
             RefusalCode::StaleRevision => "stale or out-of-order revision",
             RefusalCode::Equivocation => "conflicting report for the same revision",
+            RefusalCode::DisclosureRule => "breaks the disclosure rule",
             RefusalCode::Internal => "internal error",
             RefusalCode::Unavailable => "unavailable",
         };

@@ -59,8 +59,9 @@ pub fn submit_summary(summary: &SubmitSummary) -> String {
                 period,
                 revision,
                 code,
+                message,
             } => format!(
-                "{period} revision {revision} ({form}): REFUSED by the coordinator: {code}"
+                "{period} revision {revision} ({form}): REFUSED by the coordinator: {code}: {message}"
             ),
             Outcome::Retry {
                 form,
@@ -89,7 +90,14 @@ pub fn status(status: &Status) -> String {
         let state = match e.state {
             EntryState::Delivered => "delivered".to_owned(),
             EntryState::Refused => {
-                format!("REFUSED ({})", e.refusal_code.as_deref().unwrap_or("?"))
+                format!(
+                    "REFUSED ({}){}",
+                    e.refusal_code.as_deref().unwrap_or("?"),
+                    e.last_error
+                        .as_ref()
+                        .map(|m| format!("; {m}"))
+                        .unwrap_or_default()
+                )
             }
             EntryState::Pending => format!(
                 "pending, {} failed attempt(s), next at {}{}",
@@ -321,6 +329,7 @@ mod tests {
                     period: october,
                     revision: 2,
                     code: RefusalCode::StaleRevision,
+                    message: "revision 2 for 2026-10: the next revision expected is 3".into(),
                 },
             ],
         };
@@ -330,6 +339,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("REFUSED by the coordinator"), "{text}");
+        assert!(text.contains("the next revision expected is 3"), "{text}");
         let queued = queue_outcome(&QueueOutcome::Queued {
             form: form(),
             period: october,
