@@ -133,7 +133,9 @@ impl Coordinator {
                 });
             }
         }
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // The folder holds the coordinator's key and every site's reports: owner-only, as the
+        // node's, whatever the umask.
+        quietcount_service::files::create_private_dir(dir).map_err(io(dir))?;
         let mut config = Config::new(province);
         if let Some(listen) = listen {
             config.listen = listen;
@@ -142,12 +144,14 @@ impl Coordinator {
         // Check the text parses before writing it, so `init` never leaves a bad file.
         let text = config.to_documented_toml();
         Config::parse(&text, &config_path)?;
-        quietcount_service::files::write_atomic(&config_path, text.as_bytes(), 0o644)?;
+        quietcount_service::files::write_atomic(&config_path, text.as_bytes(), 0o600)?;
         let identity = Identity::generate();
         identity.save(&dir.join(files::KEY))?;
         let public_key_path = dir.join(files::PUBLIC_KEY);
         save_public_key(&public_key_path, &identity.verifying_key())?;
-        let store = Store::create(&dir.join(files::DATABASE)).await?;
+        let database = dir.join(files::DATABASE);
+        quietcount_service::files::create_private_file(&database).map_err(io(&database))?;
+        let store = Store::create(&database).await?;
         store.close().await;
         Ok(InitSummary {
             public_key_path,

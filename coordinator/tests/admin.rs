@@ -60,12 +60,25 @@ async fn init_writes_a_documented_config_a_private_key_and_a_database_and_refuse
     }
     #[cfg(unix)]
     {
+        // Owner-only whatever the umask: the key, the configuration, the database and its
+        // write-ahead log (which the open above created), and the folder itself.
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join(files::KEY))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let wal = dir.join(format!("{}-wal", files::DATABASE));
+        assert!(
+            wal.exists(),
+            "the write-ahead log exists once the store is open"
+        );
+        for file in [
+            dir.join(files::KEY),
+            dir.join(files::CONFIG),
+            dir.join(files::DATABASE),
+            wal,
+        ] {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        assert_eq!(mode(&dir), 0o700);
     }
     assert!(dir.join(files::DATABASE).exists());
     assert!(dir.join(files::PUBLIC_KEY).exists());

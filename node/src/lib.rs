@@ -82,17 +82,11 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
                 });
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&dir.root).map_err(|e| NodeError::io(&dir.root, e))?;
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(NodeError::io(&dir.root, e)),
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir.root, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| NodeError::io(&dir.root, e))?;
-    }
+    quietcount_service::files::create_private_dir(&dir.root)
+        .map_err(|e| NodeError::io(&dir.root, e))?;
     let coordinator_key = load_public_key(&options.coordinator_key)?;
     let mut config = Config::new(
         options.site.clone(),
@@ -115,7 +109,8 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     quietcount_service::files::write_atomic(&dir.config(), text.as_bytes(), 0o600)?;
     // The database holds identifiable records: create it owner-only before SQLite opens it
     // (SQLite gives its -wal and -shm files the same mode).
-    create_private_file(&dir.database())?;
+    quietcount_service::files::create_private_file(&dir.database())
+        .map_err(|e| NodeError::io(&dir.database(), e))?;
     let store = Store::create(&dir.database()).await?;
     store.close().await;
     tracing::info!(site = %options.site, "data directory initialised");
@@ -123,20 +118,6 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
         short_fingerprint: short_fingerprint(&identity.fingerprint()),
         site_pub: dir.site_pub(),
     })
-}
-
-fn create_private_file(path: &Path) -> Result<(), NodeError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .map(drop)
-        .map_err(|e| NodeError::io(path, e))
 }
 
 /// Whether a report may be built for a period that has not ended yet.
