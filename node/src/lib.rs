@@ -110,7 +110,7 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     // The database holds identifiable records: create it owner-only before SQLite opens it
     // (SQLite gives its -wal and -shm files the same mode).
     quietcount_service::files::create_private_file(&dir.database())
-        .map_err(|e| NodeError::io(&dir.database(), e))?;
+        .map_err(|e| NodeError::io(dir.database(), e))?;
     let store = Store::create(&dir.database()).await?;
     store.close().await;
     tracing::info!(site = %options.site, "data directory initialised");
