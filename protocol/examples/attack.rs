@@ -7,7 +7,7 @@
 //! cargo run --release -p quietcount-protocol --features test-util --example attack [SEEDS]
 //! ```
 //!
-//! `SEEDS` (default 12) is how many seeds are drawn; every case runs at k = 5 and k = 11.
+//! `SEEDS` (default 8) is how many seeds are drawn; every case runs at k = 5 and k = 11.
 
 use std::error::Error;
 
