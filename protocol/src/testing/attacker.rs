@@ -45,6 +45,20 @@
 //! steps. Whenever a limit is hit, [`HiddenCell::proven_lower`] falls back to what holds for
 //! every candidate by construction (0, or 1 with `zeros_published`) and
 //! [`HiddenCell::proven_upper`] to `None`: nothing is claimed that the search did not prove.
+//!
+//! # Measuring today's algorithm
+//! [`measure`] draws small random tables and small synthetic sites (20 to 100 clients),
+//! publishes them with [`suppress`], attacks every indicator with every combination of
+//! knowledge, and counts the primary cells (true value `0 < n < k`) the attacker proves
+//! non-zero, bounds below `k`, or discloses exactly:
+//!
+//! ```text
+//! cargo run --release -p quietcount-protocol --features test-util --example attack [SEEDS]
+//! ```
+//!
+//! The figures document today's weakness; the tests here check the attacker (hand-made
+//! publications, a naive enumeration, the truth always among the survivors), never the
+//! algorithm's safety.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -203,7 +217,8 @@ pub struct Attack {
     pub survivors: u64,
     /// The limit that stopped the search, if any.
     pub limit: Option<LimitHit>,
-    /// Whether the truth, when given, was among the surviving candidates.
+    /// Whether the truth was among the surviving candidates: `None` when no truth was given, or
+    /// when its grand total is hidden and above the cap, so that the search could not meet it.
     pub truth_survived: Option<bool>,
 }
 
@@ -262,9 +277,9 @@ pub enum AttackError {
     /// The truth given does not have the published tables' layout.
     #[error("the truth does not have the published tables' layout")]
     TruthLayout,
-    /// Replaying [`suppress`] failed.
-    #[error("replaying suppress failed: {0}")]
-    Replay(#[from] DisclosureError),
+    /// Running [`suppress`] (to replay it, or in [`measure`] to publish) failed.
+    #[error("suppress failed: {0}")]
+    Suppress(#[from] DisclosureError),
 }
 
 impl Attacker {
@@ -287,6 +302,15 @@ impl Attacker {
         truth: Option<&[CountTable]>,
     ) -> Result<Attack, AttackError> {
         let layout = Layout::build(shapes, published)?;
+        if layout.tables.is_empty() {
+            return Ok(Attack {
+                cells: Vec::new(),
+                candidates: 0,
+                survivors: 0,
+                limit: None,
+                truth_survived: None,
+            });
+        }
         if let Some(truth) = truth {
             let fits = truth.len() == published.len()
                 && truth
@@ -349,7 +373,13 @@ impl Attacker {
             candidates: search.candidates,
             survivors: search.survivors,
             limit,
-            truth_survived: truth.map(|_| search.truth_survived),
+            truth_survived: truth
+                .filter(|truth| {
+                    let total = layout.tables[0].shape.total_index();
+                    published[0].cells[total] != Cell::Suppressed
+                        || truth[0].cells[total] <= self.limits.total_cap
+                })
+                .map(|_| search.truth_survived),
         })
     }
 }
@@ -1314,6 +1344,8 @@ mod tests {
             ),
             Err(AttackError::DimensionSize { .. })
         ));
+        let nothing = attacker.attack(&[], &[], &policy, None).expect("attacks");
+        assert!(nothing.cells.is_empty() && nothing.is_conclusive());
         let truth = one_table("a", &[5, 5]);
         assert_eq!(
             attacker.attack(&[Shape::new(vec![1])], &[table], &policy, Some(&truth)),
