@@ -881,14 +881,14 @@ impl fmt::Display for Measurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let share = |part: u64, whole: u64| {
             if whole == 0 {
-                "    -".to_owned()
+                "        -".to_owned()
             } else {
-                format!("{:>4.0}%", 100.0 * part as f64 / whole as f64)
+                format!("{part:>4} {:>3.0}%", 100.0 * part as f64 / whole as f64)
             }
         };
         writeln!(
             f,
-            "{:<11} {:>3}  {:<32} {:>10} {:>12} {:>9} {:>10} {:>9} {:>9} {:>8}",
+            "{:<11} {:>3}  {:<32} {:>10} {:>12} {:>9} {:>10} {:>9} {:>9} {:>9}",
             "source",
             "k",
             "knowledge",
@@ -904,7 +904,7 @@ impl fmt::Display for Measurement {
             let t = &row.tally;
             writeln!(
                 f,
-                "{:<11} {:>3}  {:<32} {:>10} {:>12} {:>9} {:>10} {:>9} {:>9} {:>8}",
+                "{:<11} {:>3}  {:<32} {:>10} {:>12} {:>9} {:>10} {:>9} {:>9} {:>9}",
                 row.source,
                 row.k,
                 row.knowledge.to_string(),
