@@ -23,6 +23,11 @@
 //!
 //! Like the rest of this crate it does no I/O and draws no randomness from the system: the same
 //! builder always gives the same report.
+//!
+//! [`attacker`] is an outsider who enumerates every table consistent with a publication, written
+//! independently of the audit, to test disclosure control against.
+
+pub mod attacker;
 
 use crate::error::DisclosureError;
 use crate::form::Form;
