@@ -31,6 +31,10 @@ pub enum DeliveryError {
         /// Why.
         reason: String,
     },
+    /// The coordinator does not accept this site's key (not enrolled, or revoked): retrying
+    /// changes nothing until the province enrols it.
+    #[error("{0}; reports stay in the outbox until then")]
+    KeyNotAccepted(String),
     /// The local TLS or QUIC endpoint could not be set up.
     #[error("cannot set up the QUIC client: {0}")]
     Setup(String),
@@ -52,6 +56,9 @@ impl From<TransportError> for DeliveryError {
             TransportError::Resolve { address, reason } => Self::Resolve { address, reason },
             TransportError::Unreachable { address, reason } => {
                 Self::Unreachable { address, reason }
+            }
+            refused @ TransportError::KeyNotAccepted { .. } => {
+                Self::KeyNotAccepted(refused.to_string())
             }
             other => Self::Setup(other.to_string()),
         }

@@ -35,6 +35,19 @@ pub enum TransportError {
     /// The local TLS or QUIC endpoint could not be set up.
     #[error("cannot set up the QUIC client: {0}")]
     Setup(String),
+    /// The coordinator closed the connection because it does not accept this site's key: the
+    /// key is not enrolled, or was revoked. Retrying changes nothing until the province enrols
+    /// the site's key.
+    #[error(
+        "the coordinator {address} does not accept this site's key: it is not (or no longer) \
+         enrolled there; ask the province to enrol this site's key"
+    )]
+    KeyNotAccepted {
+        /// `HOST:PORT` (or the socket address) connected to.
+        address: String,
+        /// The TLS alert the coordinator sent.
+        alert: u8,
+    },
     /// A stream could not be opened.
     #[error("opening a stream: {0}")]
     Open(String),
@@ -55,6 +68,7 @@ pub enum TransportError {
 /// A QUIC connection from a site to a coordinator, authenticated both ways.
 #[derive(Debug)]
 pub struct SiteConnection {
+    address: String,
     endpoint: quinn::Endpoint,
     connection: quinn::Connection,
 }
@@ -122,7 +136,13 @@ impl SiteConnection {
             Ok(Ok(connection)) => connection,
             Ok(Err(e)) => {
                 endpoint.close(0u32.into(), b"");
-                return Err(unreachable(e.to_string()));
+                return Err(match refused_key_alert(&e) {
+                    Some(alert) => TransportError::KeyNotAccepted {
+                        address: address.to_owned(),
+                        alert,
+                    },
+                    None => unreachable(e.to_string()),
+                });
             }
             Err(_) => {
                 endpoint.close(0u32.into(), b"");
@@ -134,6 +154,7 @@ impl SiteConnection {
         };
         tracing::debug!(%remote, "connected to coordinator");
         Ok(Self {
+            address: address.to_owned(),
             endpoint,
             connection,
         })
@@ -164,15 +185,33 @@ impl SiteConnection {
             .connection
             .open_bi()
             .await
-            .map_err(|e| TransportError::Open(e.to_string()))?;
+            .map_err(|e| self.explain(TransportError::Open(e.to_string())))?;
         let written = match send.write_all(frame).await {
             Ok(()) => send.finish().map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match (recv.read_to_end(MAX_FRAME_BYTES).await, written) {
             (Ok(bytes), _) => Ok(bytes),
-            (Err(_), Err(write)) => Err(TransportError::Send(write)),
-            (Err(read), Ok(())) => Err(TransportError::Receive(read.to_string())),
+            (Err(_), Err(write)) => Err(self.explain(TransportError::Send(write))),
+            (Err(read), Ok(())) => Err(self.explain(TransportError::Receive(read.to_string()))),
+        }
+    }
+
+    /// `error`, unless the connection was closed because the coordinator refused this site's
+    /// key (TLS 1.3 checks a client's certificate after the client's side of the handshake,
+    /// so that refusal surfaces here, at the first request).
+    fn explain(&self, error: TransportError) -> TransportError {
+        match self
+            .connection
+            .close_reason()
+            .as_ref()
+            .and_then(refused_key_alert)
+        {
+            Some(alert) => TransportError::KeyNotAccepted {
+                address: self.address.clone(),
+                alert,
+            },
+            None => error,
         }
     }
 
@@ -202,6 +241,20 @@ impl SiteConnection {
         self.connection.close(0u32.into(), b"done");
         self.endpoint.wait_idle().await;
     }
+}
+
+/// The TLS alert of a connection the coordinator closed because it refused the client's
+/// certificate (bad, unsupported, revoked, expired or unknown certificate, unknown CA, access
+/// denied, certificate required). Only a close sent by the peer counts: an alert this side sent
+/// (a coordinator key that is not the pinned one) is another matter.
+fn refused_key_alert(error: &quinn::ConnectionError) -> Option<u8> {
+    const CERTIFICATE_ALERTS: [u8; 8] = [42, 43, 44, 45, 46, 48, 49, 116];
+    let quinn::ConnectionError::ConnectionClosed(close) = error else {
+        return None;
+    };
+    let code = u64::from(close.error_code);
+    let alert = u8::try_from(code.checked_sub(0x100)?).ok()?;
+    CERTIFICATE_ALERTS.contains(&alert).then_some(alert)
 }
 
 #[cfg(test)]
@@ -316,6 +369,51 @@ mod tests {
                 .unwrap_err();
         assert!(
             matches!(&error, TransportError::Unreachable { address, .. } if *address == addr.to_string()),
+            "{error}"
+        );
+    }
+
+    /// No key is enrolled.
+    #[derive(Debug)]
+    struct NobodyIsEnrolled;
+
+    impl SiteDirectory for NobodyIsEnrolled {
+        fn site_for_key(&self, _key: &VerifyingKey) -> Option<SiteId> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_site_whose_key_the_coordinator_refuses_is_told_so() {
+        let coordinator = Identity::from_seed([1; 32]);
+        let site = Identity::from_seed([2; 32]);
+        let config = server_config(&coordinator, Arc::new(NobodyIsEnrolled)).unwrap();
+        let server = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let accepting = server.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                let _ = incoming.await;
+            }
+        });
+        let request = Request::Submit {
+            envelope: Blob(vec![1, 2, 3]),
+        };
+        // TLS 1.3 checks the client's certificate after the client's side of the handshake:
+        // the refusal may come at connect or at the first request.
+        let error =
+            match SiteConnection::connect_addr(addr, &site, &[coordinator.fingerprint()], TIMEOUT)
+                .await
+            {
+                Err(error) => error,
+                Ok(connection) => connection.request(&request).await.unwrap_err(),
+            };
+        assert!(
+            matches!(error, TransportError::KeyNotAccepted { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("not (or no longer) enrolled"),
             "{error}"
         );
     }

@@ -160,6 +160,17 @@ fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
         "a revoked site's delivery must fail: {}",
         text(&refused)
     );
+    // ...and say why, in words staff can act on, in the command's output and in `status`.
+    assert!(
+        text(&refused).contains("not (or no longer) enrolled"),
+        "{}",
+        text(&refused)
+    );
+    let status = text(&run(&mut sites[2].command("status"))?);
+    assert!(
+        status.contains("ask the province to enrol this site's key"),
+        "{status}"
+    );
 
     let package = root.path().join("package");
     coordinator.publish(&period, &package)?;
