@@ -298,6 +298,7 @@ impl Ingest {
                         revision: report.revision,
                         envelope: envelope.to_vec(),
                         received_at: now,
+                        later_conflicts: 0,
                     })
                     .await?;
                 Err(rule_refusal(refusal))

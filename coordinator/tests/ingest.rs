@@ -428,3 +428,45 @@ async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_o
         .unwrap();
     assert_eq!(published.provincial.completeness.reported, 1);
 }
+
+/// A site sending conflict after conflict for one slot cannot grow the store without bound: the
+/// first conflicting envelope is kept whole, the others counted.
+#[tokio::test]
+async fn evidence_is_bounded_one_envelope_per_slot_and_a_count() {
+    let f = fixture().await;
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &first).await;
+    let conflicts: Vec<Vec<u8>> = (0..200)
+        .map(|seed| {
+            // Each a distinct signed envelope for the same slot (its build time differs).
+            let mut report =
+                SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
+                    .seed(1)
+                    .build()
+                    .unwrap();
+            report.generated_at = 1_000 + seed;
+            sign(&report, f.a.identity.signing_key()).unwrap()
+        })
+        .collect();
+    for envelope in &conflicts {
+        match f.ingest.submit(&f.a.id, envelope, f.now).await {
+            Response::Refused { code, .. } => assert_eq!(code, RefusalCode::Equivocation),
+            other => panic!("expected equivocation, got {other:?}"),
+        }
+    }
+    let evidence = f
+        .coordinator
+        .store
+        .equivocations(&FormKey::of(&Form::default_monthly()), f.period)
+        .await
+        .unwrap();
+    assert_eq!(evidence.len(), 1, "one envelope kept for the slot");
+    assert_eq!(evidence[0].envelope, conflicts[0], "the first, whole");
+    assert_eq!(evidence[0].later_conflicts, 199);
+    // The first conflicting envelope sent again is not counted twice.
+    let digest = f.digest().await;
+    f.refused(&f.a.id, &conflicts[0], RefusalCode::Equivocation)
+        .await;
+    assert_eq!(f.digest().await, digest);
+    f.good_report_still_accepted().await;
+}

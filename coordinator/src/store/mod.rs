@@ -149,10 +149,13 @@ pub struct Equivocation {
     pub period: Period,
     /// The contested revision.
     pub revision: u32,
-    /// The refused envelope's exact bytes.
+    /// The refused envelope's exact bytes: the first conflicting envelope of this slot.
     pub envelope: Vec<u8>,
     /// When it arrived.
     pub received_at: UnixTime,
+    /// Conflicting deliveries for the same slot after this one, counted but not kept (evidence
+    /// is bounded: one envelope per slot).
+    pub later_conflicts: u64,
 }
 
 pub use quietcount_protocol::FormKey;

@@ -134,9 +134,14 @@ impl Store {
     pub async fn record_equivocation(&self, evidence: &Equivocation) -> Result<()> {
         const TX: &str = "record_equivocation_evidence";
         let mut tx = self.begin(TX).await?;
+        // The first conflicting envelope of a slot is kept whole; the same envelope again adds
+        // nothing; any other conflicting envelope for the slot is only counted.
         sqlx::query(
-            "INSERT OR IGNORE INTO equivocations (envelope_hash, site, form_id, form_version, \
-             period, revision, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO equivocations (envelope_hash, site, form_id, form_version, \
+             period, revision, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (envelope_hash) DO NOTHING \
+             ON CONFLICT (site, form_id, form_version, period, revision) \
+             DO UPDATE SET later_conflicts = later_conflicts + 1",
         )
         .bind(Sha256Hash::of(&evidence.envelope).0.as_slice())
         .bind(evidence.site.as_str())
@@ -157,7 +162,8 @@ impl Store {
     /// of a report's identity, which may concern any form).
     pub async fn equivocations(&self, form: &FormKey, period: Period) -> Result<Vec<Equivocation>> {
         let rows = sqlx::query(
-            "SELECT site, form_id, form_version, period, revision, envelope, received_at \
+            "SELECT site, form_id, form_version, period, revision, envelope, received_at, \
+             later_conflicts \
              FROM equivocations WHERE period = ? \
              AND ((form_id = ? AND form_version = ?) OR form_id = '') ORDER BY id",
         )
@@ -184,6 +190,7 @@ impl Store {
                     revision: to_u32(row.get(4))?,
                     envelope: row.get(5),
                     received_at: to_u64(row.get(6))?,
+                    later_conflicts: to_u64(row.get(7))?,
                 })
             })
             .collect()
@@ -258,7 +265,7 @@ impl Store {
              ORDER BY sequence, indicator, table_index, cell_index",
             "SELECT sequence, receipt FROM receipts ORDER BY sequence",
             "SELECT envelope_hash, site, form_id, form_version, period, revision, envelope, \
-             received_at FROM equivocations ORDER BY id",
+             received_at, later_conflicts FROM equivocations ORDER BY id",
         ];
         let mut text = Vec::new();
         for query in QUERIES {

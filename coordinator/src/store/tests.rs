@@ -41,6 +41,8 @@ async fn version_one_database(path: &Path) {
         "INSERT INTO receipts (sequence, receipt) VALUES (7, x'b2')",
         "INSERT INTO equivocations (envelope_hash, site, period, revision, envelope, \
          received_at) VALUES (randomblob(32), 'site-a', '2026-10', 1, x'c3', 11)",
+        "INSERT INTO equivocations (envelope_hash, site, period, revision, envelope, \
+         received_at) VALUES (randomblob(32), 'site-a', '2026-10', 1, x'c4', 12)",
     ];
     for statement in statements {
         sqlx::query(statement).execute(&pool).await.unwrap();
@@ -83,6 +85,11 @@ async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark
     let evidence = store.equivocations(&form, period).await.unwrap();
     assert_eq!(evidence.len(), 1);
     assert_eq!(evidence[0].form, None);
+    // Two conflicting envelopes for one slot: the first kept, the second counted (migration 3).
+    assert_eq!(
+        (evidence[0].envelope.as_slice(), evidence[0].later_conflicts),
+        (&[0xc3][..], 1)
+    );
     // The next sequence number continues after the highest ever given (9), not after 7.
     let next: i64 = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'reports'")
         .fetch_one(&store.pool)
