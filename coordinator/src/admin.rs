@@ -152,6 +152,9 @@ impl Coordinator {
         let database = dir.join(files::DATABASE);
         quietcount_service::files::create_private_file(&database).map_err(io(&database))?;
         let store = Store::create(&database).await?;
+        store
+            .bind_to_coordinator(&database, &identity.fingerprint())
+            .await?;
         store.close().await;
         Ok(InitSummary {
             public_key_path,
@@ -176,7 +179,15 @@ impl Coordinator {
             })?;
             forms.push(AcceptedForm { form, toml });
         }
-        let store = Store::open(&dir.join(files::DATABASE)).await?;
+        let database = dir.join(files::DATABASE);
+        let store = Store::open(&database).await?;
+        if let Err(e) = store
+            .bind_to_coordinator(&database, &identity.fingerprint())
+            .await
+        {
+            store.close().await;
+            return Err(e.into());
+        }
         Ok(Self {
             dir: dir.to_owned(),
             config,

@@ -15,7 +15,7 @@
 //! revision; one row per envelope hash; one active key per site) is enforced by the schema, not by checking before inserting.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
@@ -54,6 +54,31 @@ pub enum StoreError {
     /// A write transaction failed as a whole.
     #[error("database write failed: {0}")]
     WriteFailed(String),
+    /// The database file cannot be served: missing, empty, damaged, or not a coordinator's.
+    /// Nothing was created or changed in its place.
+    #[error(
+        "{path}: {reason}; stop the coordinator and restore this file from the latest backup of \
+         the coordinator's folder (a new store is only ever made by `init`)"
+    )]
+    Unusable {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database was made for another coordinator (another signing key).
+    #[error(
+        "{path} belongs to another coordinator (key {recorded}), not to this one (key {ours}); \
+         it was probably copied from another folder: restore this coordinator's own database"
+    )]
+    ForeignDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// Short fingerprint of the key recorded in the database.
+        recorded: String,
+        /// Short fingerprint of this coordinator's key.
+        ours: String,
+    },
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -173,22 +198,98 @@ impl Store {
         Self::connect(path, true).await
     }
 
-    /// Opens an existing database at `path`, applying any pending migrations.
+    /// Opens an existing database at `path`, applying any pending migrations. Refuses, changing
+    /// nothing, a file that is missing, empty, fails SQLite's quick integrity check, or has no
+    /// Quietcount migration history ([`StoreError::Unusable`]).
     pub async fn open(path: &Path) -> Result<Self> {
+        let unusable = |reason: String| StoreError::Unusable {
+            path: path.to_owned(),
+            reason,
+        };
+        match std::fs::metadata(path) {
+            Err(e) => return Err(unusable(format!("cannot be read ({e})"))),
+            Ok(m) if m.len() == 0 => return Err(unusable("is empty".into())),
+            Ok(_) => {}
+        }
         Self::connect(path, false).await
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Self> {
         let options = quietcount_service::sqlite::durable_options(path, create);
+        let unusable = |reason: String| StoreError::Unusable {
+            path: path.to_owned(),
+            reason,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(db("connect"))?;
+            .map_err(|e| unusable(format!("cannot be opened as a database ({e})")))?;
+        if !create {
+            let checked: std::result::Result<String, sqlx::Error> =
+                sqlx::query_scalar("PRAGMA quick_check")
+                    .fetch_one(&pool)
+                    .await;
+            match checked {
+                Ok(verdict) if verdict == "ok" => {}
+                Ok(verdict) => {
+                    pool.close().await;
+                    return Err(unusable(format!("is damaged (integrity check: {verdict})")));
+                }
+                Err(e) => {
+                    pool.close().await;
+                    return Err(unusable(format!("is damaged or not a database ({e})")));
+                }
+            }
+            let history: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(db("migration_history"))?;
+            if history == 0 {
+                pool.close().await;
+                return Err(unusable(
+                    "is not a Quietcount coordinator database (it has no migration history)".into(),
+                ));
+            }
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(report_writer(pool.clone(), jobs));
         Ok(Self { pool, writer })
+    }
+
+    /// Records `fingerprint` as the key of the coordinator this database belongs to if none is
+    /// recorded yet, and refuses a database recorded for another key.
+    pub async fn bind_to_coordinator(&self, path: &Path, fingerprint: &Fingerprint) -> Result<()> {
+        const TX: &str = "bind_database_to_coordinator";
+        let mut tx = self.begin(TX).await?;
+        let recorded: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT fingerprint FROM coordinator_identity WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(TX))?;
+        match recorded {
+            None => {
+                sqlx::query("INSERT INTO coordinator_identity (id, fingerprint) VALUES (1, ?)")
+                    .bind(fingerprint.0.as_slice())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(TX))?;
+                tx.commit().await.map_err(db(TX))?;
+                Ok(())
+            }
+            Some(bytes) if bytes.as_slice() == fingerprint.0.as_slice() => Ok(()),
+            Some(bytes) => Err(StoreError::ForeignDatabase {
+                path: path.to_owned(),
+                recorded: hash_of(bytes)
+                    .map(|h| quietcount_keys::short_fingerprint(&h))
+                    .unwrap_or_else(|_| "unreadable".into()),
+                ours: quietcount_keys::short_fingerprint(fingerprint),
+            }),
+        }
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
