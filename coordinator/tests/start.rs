@@ -59,9 +59,8 @@ async fn a_damaged_database_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let (dir, database) = closed_coordinator(root.path(), "coord").await;
     let mut bytes = std::fs::read(&database).unwrap();
-    // Overwrite everything after the header's first page boundary with garbage.
-    let len = bytes.len();
-    for (i, byte) in bytes[len / 4..].iter_mut().enumerate() {
+    // Keep SQLite's 100-byte file header, overwrite every page after it (the schema first).
+    for (i, byte) in bytes[100..].iter_mut().enumerate() {
         *byte = (i * 31 % 251) as u8;
     }
     std::fs::write(&database, &bytes).unwrap();

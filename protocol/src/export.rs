@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::aggregate::{ProvincialTotals, TotalCell};
 use crate::disclosure::IndicatorAudit;
-use crate::form::Form;
+use crate::form::{Form, Indicator};
 use crate::ids::Period;
 use crate::report::{Cell, SiteReport};
 use crate::table::Shape;
@@ -99,40 +99,31 @@ pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) ->
     for ((indicator, published), audit) in
         form.indicators.iter().zip(&report.indicators).zip(audits)
     {
-        let mut seen = BTreeSet::new();
-        for ((dims, table), intervals) in indicator
-            .tables
-            .iter()
-            .zip(&published.tables)
-            .zip(&audit.tables)
-        {
-            let Some(shape) = form.shape_of(dims) else {
+        for (table, index, label) in distinct_cells(form, indicator) {
+            let (Some(cell), interval) = (
+                published.tables.get(table).and_then(|t| t.cells.get(index)),
+                audit
+                    .tables
+                    .get(table)
+                    .and_then(|t| t.get(index).copied().flatten()),
+            ) else {
                 continue;
             };
-            for (index, cell) in table.cells.iter().enumerate() {
-                let label = disaggregation(form, dims, &shape, index);
-                if !seen.insert(label.clone()) {
-                    continue;
-                }
-                let (value, lower, upper, status) =
-                    match (cell, intervals.get(index).copied().flatten()) {
-                        (Cell::Exact(n), _) => (Some(*n), *n, Some(*n), RowStatus::Exact),
-                        (Cell::Suppressed, Some(i)) => {
-                            (None, i.lower, i.upper, RowStatus::Suppressed)
-                        }
-                        (Cell::Suppressed, None) => (None, 0, Some(0), RowStatus::Suppressed),
-                    };
-                rows.push(ExportRow {
-                    period: report.period,
-                    scope: report.site.to_string(),
-                    indicator: indicator.id.clone(),
-                    disaggregation: label,
-                    value,
-                    lower,
-                    upper,
-                    status,
-                });
-            }
+            let (value, lower, upper, status) = match (cell, interval) {
+                (Cell::Exact(n), _) => (Some(*n), *n, Some(*n), RowStatus::Exact),
+                (Cell::Suppressed, Some(i)) => (None, i.lower, i.upper, RowStatus::Suppressed),
+                (Cell::Suppressed, None) => (None, 0, Some(0), RowStatus::Suppressed),
+            };
+            rows.push(ExportRow {
+                period: report.period,
+                scope: report.site.to_string(),
+                indicator: indicator.id.clone(),
+                disaggregation: label,
+                value,
+                lower,
+                upper,
+                status,
+            });
         }
     }
     rows
@@ -142,35 +133,48 @@ pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) ->
 pub fn province_rows(form: &Form, period: Period, totals: &ProvincialTotals) -> Vec<ExportRow> {
     let mut rows = Vec::new();
     for (indicator, published) in form.indicators.iter().zip(&totals.indicators) {
-        let mut seen = BTreeSet::new();
-        for (dims, table) in indicator.tables.iter().zip(&published.tables) {
-            let Some(shape) = form.shape_of(dims) else {
+        for (table, index, label) in distinct_cells(form, indicator) {
+            let Some(cell) = published.tables.get(table).and_then(|t| t.cells.get(index)) else {
                 continue;
             };
-            for (index, cell) in table.cells.iter().enumerate() {
-                let label = disaggregation(form, dims, &shape, index);
-                if !seen.insert(label.clone()) {
-                    continue;
-                }
-                let (value, status) = match cell {
-                    TotalCell::Exact(n) => (Some(*n), RowStatus::Exact),
-                    TotalCell::Bounded { .. } => (None, RowStatus::Bounded),
-                };
-                let (lower, upper) = cell.bounds();
-                rows.push(ExportRow {
-                    period,
-                    scope: PROVINCE_SCOPE.to_owned(),
-                    indicator: indicator.id.clone(),
-                    disaggregation: label,
-                    value,
-                    lower,
-                    upper,
-                    status,
-                });
-            }
+            let (value, status) = match cell {
+                TotalCell::Exact(n) => (Some(*n), RowStatus::Exact),
+                TotalCell::Bounded { .. } => (None, RowStatus::Bounded),
+            };
+            let (lower, upper) = cell.bounds();
+            rows.push(ExportRow {
+                period,
+                scope: PROVINCE_SCOPE.to_owned(),
+                indicator: indicator.id.clone(),
+                disaggregation: label,
+                value,
+                lower,
+                upper,
+                status,
+            });
         }
     }
     rows
+}
+
+/// Every distinct cell of an indicator's tables, in table then cell order, as (table, cell
+/// index, label): a margin several tables share (the grand total, always) is listed once, at
+/// its first place.
+fn distinct_cells(form: &Form, indicator: &Indicator) -> Vec<(usize, usize, String)> {
+    let mut seen = BTreeSet::new();
+    let mut cells = Vec::new();
+    for (table, dims) in indicator.tables.iter().enumerate() {
+        let Some(shape) = form.shape_of(dims) else {
+            continue;
+        };
+        for index in 0..shape.full_len() {
+            let label = disaggregation(form, dims, &shape, index);
+            if seen.insert(label.clone()) {
+                cells.push((table, index, label));
+            }
+        }
+    }
+    cells
 }
 
 /// The label of cell `index` of a table over `dims`: `total`, or `dim=code` pairs (margins

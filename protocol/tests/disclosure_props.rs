@@ -252,60 +252,7 @@ fn assert_truth_is_protected(
 /// `retained` within `served`, with tables over different dimensions so that the matching cells
 /// are totals and margins as well as interior cells.
 fn chained_form() -> Form {
-    Form::from_toml(
-        r#"
-id = "relations-props"
-version = 1
-period = "month"
-title = { en = "t", vi = "t" }
-
-[[dimensions]]
-name = "sex"
-field = "sex"
-title = { en = "Sex", vi = "Giới" }
-categories = [
-  { code = "male", title = { en = "M", vi = "Nam" } },
-  { code = "female", title = { en = "F", vi = "Nữ" } },
-  { code = "other", title = { en = "O", vi = "Khác" } },
-]
-
-[[dimensions]]
-name = "modality"
-field = "modality"
-title = { en = "Modality", vi = "Hình thức" }
-categories = [
-  { code = "voluntary", title = { en = "V", vi = "T" } },
-  { code = "compulsory", title = { en = "C", vi = "B" } },
-]
-
-[[indicators]]
-id = "active"
-title = { en = "a", vi = "a" }
-count = "clients"
-basis = "events"
-tables = [["sex", "modality"]]
-
-[[indicators]]
-id = "served"
-title = { en = "s", vi = "s" }
-count = "clients"
-basis = "events"
-services = ["methadone", "detox"]
-subset_of = "active"
-tables = [["sex"], ["modality"]]
-
-[[indicators]]
-id = "retained"
-title = { en = "r", vi = "r" }
-count = "clients"
-basis = "events"
-services = ["methadone"]
-min_months_enrolled = 3
-subset_of = "served"
-tables = [["sex", "modality"]]
-"#,
-    )
-    .expect("the test form is valid")
+    Form::from_toml(include_str!("data/relations-chained.toml")).expect("the test form is valid")
 }
 
 proptest! {
@@ -413,41 +360,7 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
 
 /// Two indicators by sex (three categories), `methadone` declared within `active`.
 fn pair_form() -> Form {
-    Form::from_toml(
-        r#"
-id = "relations-pair"
-version = 1
-period = "month"
-title = { en = "t", vi = "t" }
-
-[[dimensions]]
-name = "sex"
-field = "sex"
-title = { en = "Sex", vi = "Giới" }
-categories = [
-  { code = "male", title = { en = "M", vi = "Nam" } },
-  { code = "female", title = { en = "F", vi = "Nữ" } },
-  { code = "other", title = { en = "O", vi = "Khác" } },
-]
-
-[[indicators]]
-id = "active"
-title = { en = "a", vi = "a" }
-count = "clients"
-basis = "events"
-tables = [["sex"]]
-
-[[indicators]]
-id = "methadone"
-title = { en = "m", vi = "m" }
-count = "clients"
-basis = "events"
-services = ["methadone"]
-subset_of = "active"
-tables = [["sex"]]
-"#,
-    )
-    .expect("the test form is valid")
+    Form::from_toml(include_str!("data/relations-pair.toml")).expect("the test form is valid")
 }
 
 proptest! {

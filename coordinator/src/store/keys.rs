@@ -3,6 +3,24 @@
 
 use super::*;
 
+/// Revokes the active key of `site` at `now` inside `tx` (named `name`); how many were revoked.
+async fn revoke_active_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    site: &SiteId,
+    now: UnixTime,
+    name: &'static str,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("UPDATE site_keys SET revoked_at = ? WHERE site = ? AND revoked_at IS NULL")
+            .bind(to_i64(now)?)
+            .bind(site.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db(name))?
+            .rows_affected(),
+    )
+}
+
 /// The columns `key_record` reads, in its order.
 const KEY_COLUMNS: &str = "id, site, name, public_key, enrolled_at, revoked_at";
 
@@ -35,15 +53,7 @@ impl Store {
                 EnrollOutcome::AlreadyEnrolled
             });
         }
-        let revoked = sqlx::query(
-            "UPDATE site_keys SET revoked_at = ? WHERE site = ? AND revoked_at IS NULL",
-        )
-        .bind(to_i64(now)?)
-        .bind(site.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db(TX))?
-        .rows_affected();
+        let revoked = revoke_active_key(&mut tx, site, now, TX).await?;
         sqlx::query(
             "INSERT INTO site_keys (site, name, public_key, fingerprint, enrolled_at) \
              VALUES (?, ?, ?, ?, ?)",
@@ -66,15 +76,7 @@ impl Store {
     pub async fn revoke(&self, site: &SiteId, now: UnixTime) -> Result<bool> {
         const TX: &str = "revoke_site_key";
         let mut tx = self.begin(TX).await?;
-        let changed = sqlx::query(
-            "UPDATE site_keys SET revoked_at = ? WHERE site = ? AND revoked_at IS NULL",
-        )
-        .bind(to_i64(now)?)
-        .bind(site.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db(TX))?
-        .rows_affected();
+        let changed = revoke_active_key(&mut tx, site, now, TX).await?;
         tx.commit().await.map_err(db(TX))?;
         Ok(changed > 0)
     }

@@ -224,7 +224,7 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|e| unusable(format!("cannot be opened as a database ({e})")))?;
+            .map_err(|e| unusable(format!("is damaged or not a database ({e})")))?;
         if !create {
             let checked: std::result::Result<String, sqlx::Error> =
                 sqlx::query_scalar("PRAGMA quick_check")

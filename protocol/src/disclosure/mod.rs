@@ -996,41 +996,8 @@ mod tests {
     }
     /// A form with `active` clients by sex and `methadone` clients by sex, declared a subset.
     fn related_form() -> Form {
-        Form::from_toml(
-            r#"
-id = "relations-test"
-version = 1
-period = "month"
-title = { en = "t", vi = "t" }
-
-[[dimensions]]
-name = "sex"
-field = "sex"
-title = { en = "Sex", vi = "Giới" }
-categories = [
-  { code = "male", title = { en = "M", vi = "Nam" } },
-  { code = "female", title = { en = "F", vi = "Nữ" } },
-  { code = "other", title = { en = "O", vi = "Khác" } },
-]
-
-[[indicators]]
-id = "active"
-title = { en = "a", vi = "a" }
-count = "clients"
-basis = "events"
-tables = [["sex"]]
-
-[[indicators]]
-id = "methadone"
-title = { en = "m", vi = "m" }
-count = "clients"
-basis = "events"
-services = ["methadone"]
-subset_of = "active"
-tables = [["sex"]]
-"#,
-        )
-        .unwrap()
+        Form::from_toml(include_str!("../../tests/data/relations-pair.toml"))
+            .expect("the test form is valid")
     }
 
     fn by_sex(cells: [Cell; 4]) -> Vec<Table> {

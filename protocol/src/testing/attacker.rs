@@ -1034,6 +1034,22 @@ mod tests {
     use super::*;
     use Cell::{Exact as E, Suppressed as S};
 
+    /// The attack with `knowledge` on `published`, which must finish within the default limits
+    /// and keep the truth among its candidates.
+    fn conclusive_attack(
+        knowledge: AttackerKnowledge,
+        truth: &[CountTable],
+        published: &[Table],
+        policy: &DisclosurePolicy,
+    ) -> Attack {
+        let attack = Attacker::new(knowledge)
+            .attack(&shapes(truth), published, policy, Some(truth))
+            .expect("attacks");
+        assert!(attack.is_conclusive(), "{knowledge}: {:?}", attack.limit);
+        assert_eq!(attack.truth_survived, Some(true), "{knowledge}");
+        attack
+    }
+
     const NOTHING: AttackerKnowledge = AttackerKnowledge::ALL_COMBINATIONS[0];
     const ZEROS: AttackerKnowledge = AttackerKnowledge::ALL_COMBINATIONS[1];
     const REPLAY: AttackerKnowledge = AttackerKnowledge::ALL_COMBINATIONS[2];
@@ -1063,11 +1079,7 @@ mod tests {
         let published = suppress(&truth, &policy).expect("suppresses");
         assert_eq!(published[0].cells, vec![E(0), S, E(8), E(14), S, S, E(27)]);
         for knowledge in AttackerKnowledge::ALL_COMBINATIONS {
-            let attack = Attacker::new(knowledge)
-                .attack(&shapes(&truth), &published, &policy, Some(&truth))
-                .expect("attacks");
-            assert!(attack.is_conclusive(), "{knowledge}: {:?}", attack.limit);
-            assert_eq!(attack.truth_survived, Some(true), "{knowledge}");
+            let attack = conclusive_attack(knowledge, &truth, &published, &policy);
             assert_eq!(attack.cells.len(), 3);
             for (cell, truth) in [(1, 1), (4, 2), (5, 2)] {
                 let hidden = attack.cell(0, cell).expect("hidden");
@@ -1146,11 +1158,7 @@ mod tests {
         ];
         let published = suppress(&truth, &policy).expect("suppresses");
         for knowledge in AttackerKnowledge::ALL_COMBINATIONS {
-            let attack = Attacker::new(knowledge)
-                .attack(&shapes(&truth), &published, &policy, Some(&truth))
-                .expect("attacks");
-            assert!(attack.is_conclusive(), "{knowledge}: {:?}", attack.limit);
-            assert_eq!(attack.truth_survived, Some(true), "{knowledge}");
+            let attack = conclusive_attack(knowledge, &truth, &published, &policy);
             for cell in &attack.cells {
                 let n = cell.truth.expect("given");
                 assert!(cell.values.contains(&n), "{knowledge}: {cell:?}");
