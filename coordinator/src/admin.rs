@@ -16,7 +16,7 @@ use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
     FORMAT_VERSION, Form, FormRef, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime,
-    aggregate, audit_report, open, sign,
+    aggregate, audit_report, disclosure::check_report, open, sign,
 };
 use serde::Serialize;
 
@@ -440,8 +440,16 @@ impl Coordinator {
             let opened = open::<SiteReport>(&record.envelope, &key.public_key).map_err(|e| {
                 CoordinatorError::Export(format!("stored report of {} fails: {e}", record.site))
             })?;
-            if opened.payload.form == form.reference() {
-                reports.push(opened.payload);
+            let report = opened.payload;
+            // As in publication: a report the donor's verifier would reject is left out (with a
+            // warning naming the site), and the other sites' rows and totals still export.
+            let usable = report.form == form.reference()
+                && report.check_against(form).is_ok()
+                && check_report(form, &report.indicators, &report.policy).is_ok();
+            if usable {
+                reports.push(report);
+            } else if report.form == form.reference() {
+                tracing::warn!(site = %report.site, %period, "export leaves out a report that breaks the disclosure rule");
             }
         }
         let mut rows = Vec::new();

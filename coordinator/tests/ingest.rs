@@ -2,7 +2,7 @@
 //! unchanged (digest before = digest after), and a good report is still accepted afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use quietcount_coordinator::store::FormKey;
+use quietcount_coordinator::store::{FormKey, NewReport};
 use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::testing::SyntheticReport;
@@ -469,4 +469,90 @@ async fn evidence_is_bounded_one_envelope_per_slot_and_a_count() {
         .await;
     assert_eq!(f.digest().await, digest);
     f.good_report_still_accepted().await;
+}
+
+/// A report breaking the disclosure rule that is already in the store (kept by an older
+/// version, before ingest checked the rule) does not stop the province: publication and export
+/// leave it out, name it, and count the site as not reported; the package still verifies.
+#[tokio::test]
+async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export() {
+    let f = fixture().await;
+    f.good_report_still_accepted().await;
+    // Site a's report, with a published 1, written straight into the store.
+    let mut report = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
+        .seed(3)
+        .build()
+        .unwrap();
+    let relapses = report
+        .indicators
+        .iter_mut()
+        .find(|i| i.indicator == "relapses")
+        .unwrap();
+    relapses.tables[0].cells = [1, 0, 0, 1].iter().map(|&n| Cell::Exact(n)).collect();
+    let envelope = sign(&report, f.a.identity.signing_key()).unwrap();
+    let key_id = f.coordinator.store.keys_of(&f.a.id).await.unwrap()[0].id;
+    let coordinator = f.coordinator.identity.clone();
+    let receipt = Receipt {
+        format: quietcount_protocol::FORMAT_VERSION,
+        report: Sha256Hash::of(&envelope),
+        site: f.a.id.clone(),
+        period: f.period,
+        revision: 1,
+        received_at: f.now,
+        sequence: 0,
+    };
+    f.coordinator
+        .store
+        .insert_report(
+            NewReport {
+                report: &report,
+                envelope: &envelope,
+                hash: Sha256Hash::of(&envelope),
+                key_id,
+                received_at: f.now,
+            },
+            Box::new(move |sequence| {
+                sign(
+                    &Receipt {
+                        sequence,
+                        ..receipt
+                    },
+                    coordinator.signing_key(),
+                )
+                .map_err(|e| e.to_string())
+            }),
+        )
+        .await
+        .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let package = out.path().join("package");
+    let published = f
+        .coordinator
+        .publish(f.period, None, Some(&package), f.now)
+        .await
+        .unwrap();
+    assert_eq!(published.provincial.completeness.reported, 1);
+    assert_eq!(published.provincial.completeness.expected, 2);
+    assert!(
+        published
+            .excluded
+            .iter()
+            .any(|(site, why)| site == f.a.id.as_str() && why.contains("disclosure rule")),
+        "{:?}",
+        published.excluded
+    );
+    let verdict = quietcount_keys::verify_package(
+        &package,
+        &[f.coordinator.identity.verifying_key()],
+        &[Form::default_monthly()],
+    );
+    assert!(verdict.passed(), "{}", verdict.render_text());
+
+    let rows = f.coordinator.export_rows(f.period, None).await.unwrap();
+    assert!(
+        rows.iter().all(|r| r.scope != f.a.id.as_str()),
+        "site a left out"
+    );
+    assert!(rows.iter().any(|r| r.scope == f.b.id.as_str()));
 }

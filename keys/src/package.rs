@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use quietcount_protocol::completeness::{Arrival, completeness};
+use quietcount_protocol::disclosure::check_report;
 use quietcount_protocol::export::{ExportRow, HEADER, province_rows};
 use quietcount_protocol::{
     EnvelopeHash, FORMAT_VERSION, Fingerprint, Form, Period, ProvincialReport, RegistryEntry,
@@ -276,13 +277,34 @@ pub enum AssembleError {
 
 /// Builds a donor package: verifies and selects the site reports (the latest revision of each
 /// site whose key was active when the report was received and is still active at publication),
-/// aggregates them with `protocol`'s [`aggregate`](fn@aggregate), computes completeness against the
-/// registry, signs the registry and the provincial report with the coordinator's identity and
-/// renders `totals.csv`.
+/// leaves out any that breaks the disclosure rule (named in [`Assembled::excluded`], counted as
+/// not reported), aggregates the rest with `protocol`'s [`aggregate`](fn@aggregate), computes
+/// completeness against the registry, signs the registry and the provincial report with the
+/// coordinator's identity and renders `totals.csv`.
 pub fn assemble(
     publication: &Publication<'_>,
     reports: &[StoredReport],
     coordinator: &Identity,
+) -> Result<Assembled, AssembleError> {
+    assemble_screened(publication, reports, coordinator, true)
+}
+
+/// What a faulty or dishonest coordinator would publish: [`assemble`] without leaving out
+/// reports that break the disclosure rule. Only for tests of the verifier, which must catch it.
+#[cfg(feature = "test-util")]
+pub fn assemble_unscreened(
+    publication: &Publication<'_>,
+    reports: &[StoredReport],
+    coordinator: &Identity,
+) -> Result<Assembled, AssembleError> {
+    assemble_screened(publication, reports, coordinator, false)
+}
+
+fn assemble_screened(
+    publication: &Publication<'_>,
+    reports: &[StoredReport],
+    coordinator: &Identity,
+    screen: bool,
 ) -> Result<Assembled, AssembleError> {
     let form = publication.form;
     let parsed = Form::from_toml(publication.form_toml).map_err(|_| AssembleError::FormMismatch)?;
@@ -339,6 +361,33 @@ pub fn assemble(
             chosen.insert(site, (report, stored, opened.hash));
         }
     }
+    // A report the donor's verifier would reject (one stored before ingest checked the
+    // disclosure rule, or by a faulty coordinator) is left out, named, and counted as not
+    // reported: one site's report never stops the province's publication.
+    chosen.retain(|site, (report, _, _)| {
+        if !screen {
+            return true;
+        }
+        let problem = match report.check_against(form) {
+            Err(mismatch) => Some(format!("does not match its form: {mismatch}")),
+            Ok(()) => check_report(form, &report.indicators, &report.policy)
+                .err()
+                .map(|violations| match violations.first() {
+                    Some(first) => format!(
+                        "breaks the disclosure rule ({}: {}); counted as not reported",
+                        first.indicator, first.violation
+                    ),
+                    None => "breaks the disclosure rule; counted as not reported".to_owned(),
+                }),
+        };
+        match problem {
+            Some(problem) => {
+                excluded.push((site.to_string(), format!("its report {problem}")));
+                false
+            }
+            None => true,
+        }
+    });
     let site_reports: Vec<SiteReport> = chosen.values().map(|(r, _, _)| r.clone()).collect();
     let totals = aggregate(form, publication.period, &site_reports)?;
     let inputs: Vec<ReportInput> = chosen
