@@ -216,26 +216,7 @@ impl Ingest {
             key_id: key.id,
             received_at: now,
         };
-        let coordinator = self.coordinator.clone();
-        let receipt = Receipt {
-            format: FORMAT_VERSION,
-            report: opened.hash,
-            site: site.clone(),
-            period: report.period,
-            revision: report.revision,
-            received_at: now,
-            sequence: 0,
-        };
-        let receipt_for: SignReceipt = Box::new(move |sequence| {
-            sign(
-                &Receipt {
-                    sequence,
-                    ..receipt
-                },
-                coordinator.signing_key(),
-            )
-            .map_err(|e| e.to_string())
-        });
+        let receipt_for = receipt_signer(&self.coordinator, &new);
         match self.store.insert_report(new, receipt_for).await {
             Ok((_, receipt)) => Ok((receipt, false)),
             // Another connection filled the slot between our checks and our insert: decide
@@ -306,6 +287,31 @@ impl Ingest {
             Err(refusal) => Err(rule_refusal(refusal)),
         }
     }
+}
+
+/// Signs, with `coordinator`'s key, the receipt of `new` once the store has given it its
+/// sequence number.
+pub fn receipt_signer(coordinator: &Identity, new: &NewReport<'_>) -> SignReceipt {
+    let coordinator = coordinator.clone();
+    let receipt = Receipt {
+        format: FORMAT_VERSION,
+        report: new.hash,
+        site: new.report.site.clone(),
+        period: new.report.period,
+        revision: new.report.revision,
+        received_at: new.received_at,
+        sequence: 0,
+    };
+    Box::new(move |sequence| {
+        sign(
+            &Receipt {
+                sequence,
+                ..receipt
+            },
+            coordinator.signing_key(),
+        )
+        .map_err(|e| e.to_string())
+    })
 }
 
 fn envelope_refusal(error: EnvelopeError) -> Refusal {

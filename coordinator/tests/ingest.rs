@@ -2,13 +2,14 @@
 //! unchanged (digest before = digest after), and a good report is still accepted afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use quietcount_coordinator::ingest::receipt_signer;
 use quietcount_coordinator::store::{FormKey, NewReport};
 use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
 use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    Cell, DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, open, sign,
+    Cell, DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, SiteReport, open, sign,
 };
 
 struct Fixture {
@@ -43,6 +44,24 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Site a's report, honest but for its `relapses` table by sex (male, female, other,
+    /// total), which is `cells`; and its envelope signed by site a.
+    fn a_report_with_relapses(&self, cells: [u64; 4]) -> (SiteReport, Vec<u8>) {
+        let mut report =
+            SyntheticReport::new(&Form::default_monthly(), self.a.id.clone(), self.period)
+                .seed(3)
+                .build()
+                .unwrap();
+        let relapses = report
+            .indicators
+            .iter_mut()
+            .find(|i| i.indicator == "relapses")
+            .unwrap();
+        relapses.tables[0].cells = cells.iter().map(|&n| Cell::Exact(n)).collect();
+        let envelope = sign(&report, self.a.identity.signing_key()).unwrap();
+        (report, envelope)
+    }
+
     async fn digest(&self) -> Sha256Hash {
         self.coordinator.store.digest().await.unwrap()
     }
@@ -404,17 +423,7 @@ async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_o
         ("a count of 2^63", [1 << 63, 0, 0, 1 << 63]),
     ];
     for (what, cells) in poisoned {
-        let mut report = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
-            .seed(3)
-            .build()
-            .unwrap();
-        let relapses = report
-            .indicators
-            .iter_mut()
-            .find(|i| i.indicator == "relapses")
-            .unwrap();
-        relapses.tables[0].cells = cells.iter().map(|&n| Cell::Exact(n)).collect();
-        let envelope = sign(&report, f.a.identity.signing_key()).unwrap();
+        let (_, envelope) = f.a_report_with_relapses(cells);
         let message = f
             .refused(&f.a.id, &envelope, RefusalCode::DisclosureRule)
             .await;
@@ -479,49 +488,19 @@ async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export
     let f = fixture().await;
     f.good_report_still_accepted().await;
     // Site a's report, with a published 1, written straight into the store.
-    let mut report = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
-        .seed(3)
-        .build()
-        .unwrap();
-    let relapses = report
-        .indicators
-        .iter_mut()
-        .find(|i| i.indicator == "relapses")
-        .unwrap();
-    relapses.tables[0].cells = [1, 0, 0, 1].iter().map(|&n| Cell::Exact(n)).collect();
-    let envelope = sign(&report, f.a.identity.signing_key()).unwrap();
+    let (report, envelope) = f.a_report_with_relapses([1, 0, 0, 1]);
     let key_id = f.coordinator.store.keys_of(&f.a.id).await.unwrap()[0].id;
-    let coordinator = f.coordinator.identity.clone();
-    let receipt = Receipt {
-        format: quietcount_protocol::FORMAT_VERSION,
-        report: Sha256Hash::of(&envelope),
-        site: f.a.id.clone(),
-        period: f.period,
-        revision: 1,
+    let new = NewReport {
+        report: &report,
+        envelope: &envelope,
+        hash: Sha256Hash::of(&envelope),
+        key_id,
         received_at: f.now,
-        sequence: 0,
     };
+    let sign_receipt = receipt_signer(&f.coordinator.identity, &new);
     f.coordinator
         .store
-        .insert_report(
-            NewReport {
-                report: &report,
-                envelope: &envelope,
-                hash: Sha256Hash::of(&envelope),
-                key_id,
-                received_at: f.now,
-            },
-            Box::new(move |sequence| {
-                sign(
-                    &Receipt {
-                        sequence,
-                        ..receipt
-                    },
-                    coordinator.signing_key(),
-                )
-                .map_err(|e| e.to_string())
-            }),
-        )
+        .insert_report(new, sign_receipt)
         .await
         .unwrap();
 

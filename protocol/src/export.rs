@@ -96,35 +96,29 @@ impl ExportRow {
 /// Rows of one site report, with suppressed cells bounded by `audits` (one per indicator).
 pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) -> Vec<ExportRow> {
     let mut rows = Vec::new();
+    let scope = report.site.to_string();
     for ((indicator, published), audit) in
         form.indicators.iter().zip(&report.indicators).zip(audits)
     {
-        for (table, index, label) in distinct_cells(form, indicator) {
-            let (Some(cell), interval) = (
-                published.tables.get(table).and_then(|t| t.cells.get(index)),
-                audit
+        push_rows(
+            &mut rows,
+            form,
+            report.period,
+            &scope,
+            indicator,
+            |table, index| {
+                let cell = published.tables.get(table)?.cells.get(index)?;
+                let interval = audit
                     .tables
                     .get(table)
-                    .and_then(|t| t.get(index).copied().flatten()),
-            ) else {
-                continue;
-            };
-            let (value, lower, upper, status) = match (cell, interval) {
-                (Cell::Exact(n), _) => (Some(*n), *n, Some(*n), RowStatus::Exact),
-                (Cell::Suppressed, Some(i)) => (None, i.lower, i.upper, RowStatus::Suppressed),
-                (Cell::Suppressed, None) => (None, 0, Some(0), RowStatus::Suppressed),
-            };
-            rows.push(ExportRow {
-                period: report.period,
-                scope: report.site.to_string(),
-                indicator: indicator.id.clone(),
-                disaggregation: label,
-                value,
-                lower,
-                upper,
-                status,
-            });
-        }
+                    .and_then(|t| t.get(index).copied().flatten());
+                Some(match (cell, interval) {
+                    (Cell::Exact(n), _) => (Some(*n), *n, Some(*n), RowStatus::Exact),
+                    (Cell::Suppressed, Some(i)) => (None, i.lower, i.upper, RowStatus::Suppressed),
+                    (Cell::Suppressed, None) => (None, 0, Some(0), RowStatus::Suppressed),
+                })
+            },
+        );
     }
     rows
 }
@@ -133,28 +127,54 @@ pub fn site_rows(form: &Form, report: &SiteReport, audits: &[IndicatorAudit]) ->
 pub fn province_rows(form: &Form, period: Period, totals: &ProvincialTotals) -> Vec<ExportRow> {
     let mut rows = Vec::new();
     for (indicator, published) in form.indicators.iter().zip(&totals.indicators) {
-        for (table, index, label) in distinct_cells(form, indicator) {
-            let Some(cell) = published.tables.get(table).and_then(|t| t.cells.get(index)) else {
-                continue;
-            };
-            let (value, status) = match cell {
-                TotalCell::Exact(n) => (Some(*n), RowStatus::Exact),
-                TotalCell::Bounded { .. } => (None, RowStatus::Bounded),
-            };
-            let (lower, upper) = cell.bounds();
-            rows.push(ExportRow {
-                period,
-                scope: PROVINCE_SCOPE.to_owned(),
-                indicator: indicator.id.clone(),
-                disaggregation: label,
-                value,
-                lower,
-                upper,
-                status,
-            });
-        }
+        push_rows(
+            &mut rows,
+            form,
+            period,
+            PROVINCE_SCOPE,
+            indicator,
+            |table, index| {
+                let cell = published.tables.get(table)?.cells.get(index)?;
+                let (lower, upper) = cell.bounds();
+                Some(match cell {
+                    TotalCell::Exact(n) => (Some(*n), lower, upper, RowStatus::Exact),
+                    TotalCell::Bounded { .. } => (None, lower, upper, RowStatus::Bounded),
+                })
+            },
+        );
     }
     rows
+}
+
+/// A row's figures: value (if published), lower and upper bound (upper `None`: unbounded),
+/// status.
+type Figures = (Option<u64>, u64, Option<u64>, RowStatus);
+
+/// Pushes one row per distinct cell of `indicator`, with the figures `figures_of(table, cell)`
+/// gives (a cell it has no figures for is skipped).
+fn push_rows(
+    rows: &mut Vec<ExportRow>,
+    form: &Form,
+    period: Period,
+    scope: &str,
+    indicator: &Indicator,
+    mut figures_of: impl FnMut(usize, usize) -> Option<Figures>,
+) {
+    for (table, index, label) in distinct_cells(form, indicator) {
+        let Some((value, lower, upper, status)) = figures_of(table, index) else {
+            continue;
+        };
+        rows.push(ExportRow {
+            period,
+            scope: scope.to_owned(),
+            indicator: indicator.id.clone(),
+            disaggregation: label,
+            value,
+            lower,
+            upper,
+            status,
+        });
+    }
 }
 
 /// Every distinct cell of an indicator's tables, in table then cell order, as (table, cell

@@ -219,12 +219,7 @@ impl RecordsTransaction {
                  OR clients.referral_source IS NOT excluded.referral_source \
                  OR clients.enrolled_on IS NOT excluded.enrolled_on OR clients.modality IS NOT excluded.modality",
             );
-            changed += builder
-                .build()
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db(self.name))?
-                .rows_affected();
+            changed += self.execute_batch(&mut builder).await?;
             done += chunk.len() as u64;
             progress(done);
         }
@@ -233,6 +228,16 @@ impl RecordsTransaction {
             updated: changed.saturating_sub(new),
             unchanged: clients.len() as u64 - changed,
         })
+    }
+
+    /// Runs one multi-row statement in this transaction; how many rows it changed.
+    async fn execute_batch(&mut self, builder: &mut QueryBuilder<'_, Sqlite>) -> Result<u64> {
+        Ok(builder
+            .build()
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db(self.name))?
+            .rows_affected())
     }
 
     /// Inserts the events not already stored; returns how many were new. `progress` is told
@@ -255,12 +260,7 @@ impl RecordsTransaction {
                     .push_bind(e.outcome)
                     .push_bind(i64::from(e.ordinal));
             });
-            inserted += builder
-                .build()
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db(self.name))?
-                .rows_affected();
+            inserted += self.execute_batch(&mut builder).await?;
             done += chunk.len() as u64;
             progress(done);
         }
