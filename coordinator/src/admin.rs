@@ -205,6 +205,7 @@ impl Coordinator {
             IngestPolicy {
                 forms: self.forms.iter().map(|f| f.form.clone()).collect(),
                 min_k: self.config.min_k,
+                min_zeros: self.config.min_zeros,
                 max_period_age_days: self.config.max_period_age_days,
             },
         )
@@ -455,7 +456,7 @@ impl Coordinator {
         let mut rows = Vec::new();
         for report in &reports {
             // One audit of the whole report: relations between indicators narrow intervals.
-            let audits = audit_report(form, &report.indicators)
+            let audits = audit_report(form, &report.indicators, &report.policy)
                 .map_err(|e| CoordinatorError::Export(format!("audit of {}: {e}", report.site)))?
                 .indicators;
             rows.extend(site_rows(form, report, &audits));

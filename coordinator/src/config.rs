@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use quietcount_protocol::ZeroPolicy;
 use quietcount_service::toml_string;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,10 @@ pub struct Config {
     /// Reports whose disclosure threshold k is below this are refused (`policy_too_weak`).
     #[serde(default = "default_min_k")]
     pub min_k: u32,
+    /// The weakest zero policy accepted: `published` accepts reports under either policy,
+    /// `protected` refuses reports that publish their zeros (`policy_too_weak`).
+    #[serde(default = "default_min_zeros")]
+    pub min_zeros: ZeroPolicy,
     /// Extra form TOML files accepted besides the built-in default monthly form. Relative
     /// paths are relative to the coordinator's directory.
     #[serde(default)]
@@ -134,6 +139,10 @@ fn default_listen() -> SocketAddr {
     // A constant, valid socket address.
     SocketAddr::from(([0, 0, 0, 0], 4433))
 }
+fn default_min_zeros() -> ZeroPolicy {
+    ZeroPolicy::Published
+}
+
 fn default_min_k() -> u32 {
     DEFAULT_MIN_K
 }
@@ -151,6 +160,7 @@ impl Config {
             province: province.to_owned(),
             listen: default_listen(),
             min_k: DEFAULT_MIN_K,
+            min_zeros: default_min_zeros(),
             extra_forms: Vec::new(),
             on_time_days: DEFAULT_ON_TIME_DAYS,
             max_period_age_days: DEFAULT_MAX_PERIOD_AGE_DAYS,
@@ -194,6 +204,7 @@ impl Config {
             .replace("@PROVINCE@", &toml_string(&self.province))
             .replace("@LISTEN@", &toml_string(&self.listen.to_string()))
             .replace("@MIN_K@", &self.min_k.to_string())
+            .replace("@MIN_ZEROS@", self.min_zeros.name())
             .replace("@FORMS@", &forms.join(", "))
             .replace("@ON_TIME@", &self.on_time_days.to_string())
             .replace("@MAX_AGE@", &self.max_period_age_days.to_string())
@@ -232,6 +243,11 @@ listen = @LISTEN@
 # Least disclosure threshold accepted: reports published with a smaller k are refused
 # with `policy_too_weak`.
 min_k = @MIN_K@
+
+# The weakest zero policy accepted: "published" accepts reports that hide zeros or publish
+# them; "protected" refuses reports that publish zeros (which tell that a hidden group is not
+# empty), with `policy_too_weak`.
+min_zeros = "@MIN_ZEROS@"
 
 # Reporting forms accepted besides the built-in default monthly form, as TOML files.
 # Relative paths are relative to this directory. Example: ["forms/quarterly.toml"]

@@ -10,8 +10,8 @@ use quietcount_protocol::envelope::claimed_signer;
 use quietcount_protocol::ingest::{self, ChainState, ChainVerdict, IngestRefusal, IngestRules};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport, UnixTime, open,
-    sign,
+    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport, UnixTime,
+    ZeroPolicy, open, sign,
 };
 
 use crate::store::{Equivocation, NewReport, SignReceipt, Store, StoreError};
@@ -23,6 +23,8 @@ pub struct IngestPolicy {
     pub forms: Vec<Form>,
     /// Least disclosure threshold accepted.
     pub min_k: u32,
+    /// Weakest zero policy accepted.
+    pub min_zeros: ZeroPolicy,
     /// Oldest period accepted: days after its end.
     pub max_period_age_days: u32,
 }
@@ -198,6 +200,7 @@ impl Ingest {
         let rules = IngestRules {
             forms: &self.policy.forms,
             min_k: self.policy.min_k,
+            min_zeros: self.policy.min_zeros,
             max_period_age_days: self.policy.max_period_age_days,
         };
         ingest::check_report(&rules, &report, now).map_err(rule_refusal)?;

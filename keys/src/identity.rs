@@ -113,6 +113,17 @@ impl Identity {
         &self.signing
     }
 
+    /// The site's disclosure secret: derived from the signing key by a one-way hash, so it never
+    /// leaves the node and nothing published reveals it. It keys suppression's choices
+    /// (`quietcount_protocol::SuppressionSecret::for_report`).
+    pub fn disclosure_secret(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"quietcount/disclosure-secret/v1\0");
+        hash.update(self.signing.to_bytes());
+        hash.finalize().into()
+    }
+
     /// The public half.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.signing.verifying_key()

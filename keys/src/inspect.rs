@@ -132,7 +132,10 @@ impl Inspected {
                     r.supersedes.map_or("-".to_owned(), |h| h.to_hex()),
                 );
                 out.field("generated", time_text(r.generated_at));
-                out.field("policy", format!("k = {}", r.policy.k));
+                out.field(
+                    "policy",
+                    format!("k = {}, zeros {}", r.policy.k, r.policy.zeros.name()),
+                );
                 let form = find_form(forms, &r.form);
                 for indicator in &r.indicators {
                     out.blank();
@@ -219,7 +222,7 @@ impl Inspected {
                 "revision": r.revision,
                 "supersedes": r.supersedes.map(|h| h.to_hex()),
                 "generated_at": r.generated_at,
-                "policy": { "k": r.policy.k },
+                "policy": { "k": r.policy.k, "zeros": r.policy.zeros.name() },
                 "indicators": r.indicators.iter().map(|i| json!({
                     "indicator": i.indicator,
                     "tables": i.tables.iter().map(|t| json!({

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use quietcount_protocol::{DisclosurePolicy, Form, SiteId};
+use quietcount_protocol::{DisclosurePolicy, Form, SiteId, ZeroPolicy};
 use quietcount_service::toml_string;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,10 @@ pub struct Config {
     /// Disclosure threshold: may be stricter than the province's 5, never below 2.
     #[serde(default = "default_k")]
     pub k: u32,
+    /// Whether zeros may be hidden (`protected`, the default) or are always published
+    /// (`published`); see README's guarantee section.
+    #[serde(default)]
+    pub zeros: ZeroPolicy,
     /// Day of the month after a period closes on which `run` builds and sends its report.
     #[serde(default = "default_report_day")]
     pub report_day: u32,
@@ -118,6 +122,7 @@ impl Config {
             coordinator,
             coordinator_keys,
             k: DEFAULT_K,
+            zeros: ZeroPolicy::default(),
             report_day: DEFAULT_REPORT_DAY,
             log_format: LogFormat::Human,
             retry_base_secs: DEFAULT_RETRY_BASE_SECS,
@@ -179,7 +184,9 @@ impl Config {
     /// The disclosure policy this site applies.
     pub fn policy(&self) -> DisclosurePolicy {
         // `check` refused k below the minimum, so this cannot fall back in practice.
-        DisclosurePolicy::new(self.k).unwrap_or(DisclosurePolicy::DEFAULT)
+        DisclosurePolicy::new(self.k)
+            .unwrap_or(DisclosurePolicy::DEFAULT)
+            .with_zeros(self.zeros)
     }
 
     fn check(&self, path: &Path) -> Result<(), NodeError> {
@@ -260,6 +267,11 @@ coordinator_keys = [{keys}]
 # than the province's default of 5, never below 2.
 k = {k}
 
+# Zeros: "protected" (the default) lets empty cells be hidden too, so a hidden cell may be
+# empty and every small cell's possible values include 0 and reach k; "published" always shows
+# zeros (the statistical agencies' habit), which tells that a hidden group is not empty.
+zeros = "{zeros}"
+
 # Day of the month, after a period closes, on which `quietcount-node run` builds the report
 # for that period and sends it (1 to 28).
 report_day = {report_day}
@@ -288,6 +300,7 @@ forms = [{forms}]
             site = toml_string(self.site.as_str()),
             coordinator = toml_string(&self.coordinator),
             k = self.k,
+            zeros = self.zeros.name(),
             report_day = self.report_day,
             retry_base = self.retry_base_secs,
             retry_max = self.retry_max_secs,

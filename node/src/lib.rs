@@ -36,8 +36,8 @@ use std::time::Duration;
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
 use quietcount_protocol::{
-    ChainHead, EnvelopeHash, Form, Period, SiteId, SiteReport, UnixTime, fingerprint_of,
-    next_revision,
+    ChainHead, EnvelopeHash, Form, Period, SiteId, SiteReport, SuppressionSecret, UnixTime,
+    fingerprint_of, next_revision,
 };
 
 pub use config::{Config, DataDir, LogFormat};
@@ -462,6 +462,11 @@ impl Node {
             period,
             &counts,
             self.config.policy(),
+            &SuppressionSecret::for_report(
+                &self.identity.disclosure_secret(),
+                &form.reference(),
+                period,
+            ),
             next.revision,
             next.supersedes,
             now,

@@ -5,7 +5,7 @@
 use quietcount_protocol::form::{Dimension, Field, UNKNOWN};
 use quietcount_protocol::{
     CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Form, IndicatorTables, Period,
-    Sha256Hash, SiteId, SiteReport, UnixTime, suppress_report,
+    Sha256Hash, SiteId, SiteReport, SuppressionSecret, UnixTime, suppress_report,
 };
 
 use crate::dates::Date;
@@ -149,6 +149,7 @@ pub fn build_report(
     period: Period,
     counts: &[IndicatorCounts],
     policy: DisclosurePolicy,
+    secret: &SuppressionSecret,
     revision: u32,
     supersedes: Option<EnvelopeHash>,
     now: UnixTime,
@@ -156,7 +157,7 @@ pub fn build_report(
     let truth: Vec<Vec<CountTable>> = counts.iter().map(|c| c.tables.clone()).collect();
     // The error names the indicator when it is about one; the report as a whole otherwise.
     let suppressed =
-        suppress_report(form, &truth, &policy).map_err(|source| NodeError::Disclosure {
+        suppress_report(form, &truth, &policy, secret).map_err(|source| NodeError::Disclosure {
             indicator: "(report)".to_owned(),
             source,
         })?;

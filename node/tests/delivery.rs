@@ -275,12 +275,15 @@ async fn after_a_permanent_refusal_the_next_report_continues_the_chain_the_coord
     let first = queued(&node).await;
     assert!(node.submit_all(NOV_10_2026).await.unwrap().all_delivered());
 
-    // A correction (one more counselling session) is refused, e.g. while the province had the
-    // site's key revoked by mistake.
+    // A correction (six more group counselling sessions, enough to change what is
+    // published) is refused, e.g. while the province had the site's key revoked by mistake.
+    let sessions: String = (20..26)
+        .map(|day| format!("C1,2026-10-{day},counselling_group,\n"))
+        .collect();
     common::import_text(
         &node,
         "correction.csv",
-        "client_code,date,service,outcome\nC1,2026-10-20,counselling_group,\n",
+        &format!("client_code,date,service,outcome\n{sessions}"),
     )
     .await
     .unwrap();

@@ -7,7 +7,7 @@ mod common;
 use common::{DEFAULT_FORM, NOV_10_2026, OCT_15_2026, SECOND_FORM, fixture_node, october, queue};
 use quietcount_node::report::{IndicatorCounts, compute_counts};
 use quietcount_node::{FormKey, Node, NodeError, OpenPeriod, QueueOutcome};
-use quietcount_protocol::{Cell, CountTable, Form, SiteReport, suppress_report};
+use quietcount_protocol::{Cell, CountTable, Form, SiteReport, SuppressionSecret, suppress_report};
 
 fn default_form(node: &Node) -> &Form {
     node.form(DEFAULT_FORM).unwrap()
@@ -126,7 +126,19 @@ async fn preview_shows_exactly_the_suppressed_tables_and_writes_nothing() {
         .unwrap();
     // Suppressed as a whole report, with the relations the form declares between indicators.
     let truth: Vec<_> = counts.iter().map(|c| c.tables.clone()).collect();
-    let expected = suppress_report(default_form(&node), &truth, &node.config().policy()).unwrap();
+    // With the site's secret, derived from its key, for this form and period.
+    let secret = SuppressionSecret::for_report(
+        &node.identity().disclosure_secret(),
+        &default_form(&node).reference(),
+        october(),
+    );
+    let expected = suppress_report(
+        default_form(&node),
+        &truth,
+        &node.config().policy(),
+        &secret,
+    )
+    .unwrap();
     assert_eq!(report.indicators.len(), expected.len());
     for (published, expected) in report.indicators.iter().zip(expected) {
         assert_eq!(published.tables, expected, "{}", published.indicator);
@@ -307,17 +319,15 @@ async fn a_second_form_for_the_same_month_gets_its_own_revision_one() {
         .check_against(node.form(SECOND_FORM).unwrap())
         .unwrap();
 
-    // Late urine tests change both forms (each has `urine_tests`): each takes revision 2 in
-    // its own chain.
+    // Late urine tests change both forms (each has `urine_tests`), enough to change what each
+    // publishes: each takes revision 2 in its own chain.
+    let tests: String = (10..22)
+        .map(|day| format!("C1,2026-10-{day},urine_test,negative\n"))
+        .collect();
     common::import_text(
         &node,
         "late.csv",
-        "client_code,date,service,outcome\n\
-         C1,2026-10-20,urine_test,negative\n\
-         C1,2026-10-21,urine_test,negative\n\
-         C1,2026-10-22,urine_test,negative\n\
-         C1,2026-10-23,urine_test,negative\n\
-         C1,2026-10-24,urine_test,negative\n",
+        &format!("client_code,date,service,outcome\n{tests}"),
     )
     .await
     .unwrap();

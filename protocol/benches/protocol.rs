@@ -20,9 +20,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
 use quietcount_protocol::testing::{SyntheticReport, marginal, realistic_counts};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, Form, IndicatorTables, Period, Shape, SiteId, SiteReport, audit,
-    audit_report, open, sign, suppress, suppress_report,
+    CountTable, DisclosurePolicy, Form, IndicatorTables, Period, Shape, SiteId, SiteReport,
+    SuppressionSecret, audit, audit_report, open, sign, suppress, suppress_report,
 };
+
+/// The secret every run here suppresses with.
+const SECRET: [u8; 32] = [7; 32];
 
 /// The synthetic report of one site of about 300 clients (seed 1), October 2026.
 fn site_01(form: &Form) -> SyntheticReport<'_> {
@@ -38,9 +41,10 @@ fn site_01(form: &Form) -> SyntheticReport<'_> {
 fn suppress_and_audit(indicators: &[Vec<CountTable>], policy: &DisclosurePolicy) -> usize {
     let mut suppressed = 0;
     for tables in indicators {
-        let published = suppress(tables, policy).expect("suppress");
+        let published =
+            suppress(tables, policy, &SuppressionSecret::from_bytes(SECRET)).expect("suppress");
         let shapes: Vec<Shape> = tables.iter().map(|t| t.shape.clone()).collect();
-        let audited = audit(&shapes, &published).expect("audit");
+        let audited = audit(&shapes, &published, policy).expect("audit");
         suppressed += audited.tables.iter().flatten().flatten().count();
     }
     suppressed
@@ -56,17 +60,20 @@ fn published(
         .map(|tables| {
             (
                 tables.iter().map(|t| t.shape.clone()).collect(),
-                suppress(tables, policy).expect("suppress"),
+                suppress(tables, policy, &SuppressionSecret::from_bytes(SECRET)).expect("suppress"),
             )
         })
         .collect()
 }
 
-fn audit_only(published: &[(Vec<Shape>, Vec<quietcount_protocol::Table>)]) -> usize {
+fn audit_only(
+    published: &[(Vec<Shape>, Vec<quietcount_protocol::Table>)],
+    policy: &DisclosurePolicy,
+) -> usize {
     published
         .iter()
         .map(|(shapes, tables)| {
-            audit(shapes, tables)
+            audit(shapes, tables, policy)
                 .expect("audit")
                 .tables
                 .iter()
@@ -85,7 +92,10 @@ fn whole_report(
 ) -> Vec<IndicatorTables> {
     form.indicators
         .iter()
-        .zip(suppress_report(form, truth, policy).expect("suppress"))
+        .zip(
+            suppress_report(form, truth, policy, &SuppressionSecret::from_bytes(SECRET))
+                .expect("suppress"),
+        )
         .map(|(indicator, tables)| IndicatorTables {
             indicator: indicator.id.clone(),
             tables,
@@ -121,12 +131,12 @@ fn disclosure(c: &mut Criterion) {
     });
     let site_published = published(&site, &policy);
     group.bench_function("audit", |b| {
-        b.iter(|| audit_only(black_box(&site_published)))
+        b.iter(|| audit_only(black_box(&site_published), &policy))
     });
     group.bench_function("report_suppress_audit", |b| {
         b.iter(|| {
             let published = whole_report(&form, black_box(&site), &policy);
-            audit_report(&form, &published)
+            audit_report(&form, &published, &policy)
                 .expect("audit")
                 .indicators
                 .len()
@@ -135,7 +145,7 @@ fn disclosure(c: &mut Criterion) {
     let report_published = whole_report(&form, &site, &policy);
     group.bench_function("report_audit", |b| {
         b.iter(|| {
-            audit_report(&form, black_box(&report_published))
+            audit_report(&form, black_box(&report_published), &policy)
                 .expect("audit")
                 .indicators
                 .len()
@@ -152,7 +162,7 @@ fn disclosure(c: &mut Criterion) {
     });
     let big_published = published(&big, &policy);
     group.bench_function("audit", |b| {
-        b.iter(|| audit_only(black_box(&big_published)))
+        b.iter(|| audit_only(black_box(&big_published), &policy))
     });
     group.bench_function("baseline_sum", |b| b.iter(|| plain_sum(black_box(&big))));
     group.finish();

@@ -164,9 +164,11 @@ pub fn aggregate(
     let audits = reports
         .iter()
         .map(|report| {
-            audit_report(form, &report.indicators).map_err(|source| AggregateError::Audit {
-                site: report.site.clone(),
-                source,
+            audit_report(form, &report.indicators, &report.policy).map_err(|source| {
+                AggregateError::Audit {
+                    site: report.site.clone(),
+                    source,
+                }
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -13,7 +13,7 @@ use crate::disclosure::{ReportViolation, check_report as check_report_disclosure
 use crate::error::MismatchError;
 use crate::form::{Form, FormRef};
 use crate::ids::{EnvelopeHash, Period, UnixTime};
-use crate::report::SiteReport;
+use crate::report::{SiteReport, ZeroPolicy};
 use crate::revision::{ChainHead, next_revision};
 use crate::wire::RefusalCode;
 
@@ -24,6 +24,8 @@ pub struct IngestRules<'a> {
     pub forms: &'a [Form],
     /// The least disclosure threshold accepted.
     pub min_k: u32,
+    /// The weakest zero policy accepted (`Published` accepts both).
+    pub min_zeros: ZeroPolicy,
     /// How long after a period's end its reports are still accepted, in days.
     pub max_period_age_days: u32,
 }
@@ -68,6 +70,11 @@ pub enum IngestRefusal {
         /// The province's.
         min_k: u32,
     },
+    /// The report publishes zeros where the province requires them protected.
+    #[error(
+        "the report publishes its zeros (zeros = \"published\"); the province requires zeros = \"protected\""
+    )]
+    ZerosPublished,
     /// The report breaks the disclosure rule it states: what the donor's verifier would reject.
     #[error("{}", disclosure_message(violations))]
     Disclosure {
@@ -131,7 +138,9 @@ impl IngestRefusal {
                 RefusalCode::PolicyTooWeak
             }
             IngestRefusal::Mismatch(_) => RefusalCode::WrongForm,
-            IngestRefusal::PolicyTooWeak { .. } => RefusalCode::PolicyTooWeak,
+            IngestRefusal::PolicyTooWeak { .. } | IngestRefusal::ZerosPublished => {
+                RefusalCode::PolicyTooWeak
+            }
             IngestRefusal::Disclosure { .. } => RefusalCode::DisclosureRule,
             IngestRefusal::PeriodNotOver { .. } => RefusalCode::PeriodNotOver,
             IngestRefusal::PeriodTooOld { .. } => RefusalCode::PeriodTooOld,
@@ -165,6 +174,9 @@ pub fn check_report<'a>(
             k: report.policy.k,
             min_k: rules.min_k,
         });
+    }
+    if !report.policy.zeros.at_least(rules.min_zeros) {
+        return Err(IngestRefusal::ZerosPublished);
     }
     if let Err(violations) = check_report_disclosure(form, &report.indicators, &report.policy) {
         return Err(IngestRefusal::Disclosure { violations });
@@ -289,6 +301,7 @@ mod tests {
         IngestRules {
             forms,
             min_k: 5,
+            min_zeros: ZeroPolicy::Published,
             max_period_age_days: 365,
         }
     }
@@ -318,7 +331,7 @@ mod tests {
         assert_eq!(refusal.map_err(|e| e.code()), Err(RefusalCode::WrongForm));
 
         let mut weak = zero_report(&forms[0], "2026-10", 1, None);
-        weak.policy = DisclosurePolicy { k: 3 };
+        weak.policy = DisclosurePolicy::new(3).expect("k = 3 is allowed");
         let refusal = check_report(&rules(&forms), &weak, day_after("2026-10"));
         assert_eq!(
             refusal.map_err(|e| e.code()),

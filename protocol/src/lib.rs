@@ -43,8 +43,8 @@ pub mod wire;
 
 pub use aggregate::{ProvincialTotals, TotalCell, aggregate};
 pub use disclosure::{
-    IndicatorAudit, Interval, ReportAudit, audit, audit_report, check_report, suppress,
-    suppress_report,
+    IndicatorAudit, Interval, ReportAudit, SuppressionSecret, audit, audit_report, check_report,
+    suppress, suppress_report,
 };
 pub use envelope::{ContentType, Opened, Payload, open, open_with, sign};
 pub use error::{
@@ -55,7 +55,9 @@ pub use form::{Form, FormKey, FormRef};
 pub use ids::{
     EnvelopeHash, Fingerprint, Period, PeriodType, Sha256Hash, SiteId, UnixTime, fingerprint_of,
 };
-pub use report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table};
+pub use report::{
+    Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table, ZeroPolicy,
+};
 pub use revision::{ChainHead, NextRevision, next_revision};
 pub use signed::{
     Completeness, ProvincialReport, Receipt, RegistryEntry, ReportInput, SiteRegistry,

@@ -10,31 +10,111 @@ use crate::ids::{EnvelopeHash, Period, SiteId, UnixTime};
 /// The payload format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// What an outsider may learn about empty cells: the part of the disclosure rule that decides
+/// whether a zero can be hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroPolicy {
+    /// Zeros may be hidden (as complements), so a hidden cell may be empty. The promise: every
+    /// small cell's feasible values include 0 and reach `k`. Quietcount's default.
+    #[default]
+    Protected,
+    /// Zeros are always published (the statistical agencies' habit), so every hidden cell is
+    /// known to be at least 1 and the existence of a small group is disclosed. The promise: no
+    /// small cell can be bounded below `k` from above.
+    Published,
+}
+
+impl ZeroPolicy {
+    /// The policy's name in configuration files and reports (`protected`, `published`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ZeroPolicy::Protected => "protected",
+            ZeroPolicy::Published => "published",
+        }
+    }
+
+    /// The policy named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "protected" => Some(ZeroPolicy::Protected),
+            "published" => Some(ZeroPolicy::Published),
+            _ => None,
+        }
+    }
+
+    /// Whether `self` promises at least as much as `minimum`.
+    pub fn at_least(self, minimum: ZeroPolicy) -> bool {
+        self == ZeroPolicy::Protected || minimum == ZeroPolicy::Published
+    }
+
+    fn is_published(&self) -> bool {
+        *self == ZeroPolicy::Published
+    }
+
+    /// Reports signed before the policy had a `zeros` field published their zeros.
+    fn legacy() -> Self {
+        ZeroPolicy::Published
+    }
+}
+
 /// The disclosure rule a report was published under.
+///
+/// Encoded as `{k, zeros}`; `zeros` is left out when it is `published`, so reports signed before
+/// the field existed (which always published zeros) decode unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosurePolicy {
     /// Threshold: non-zero counts below `k` are never published, and every suppressed cell's
     /// feasible interval reaches at least `k`. At least 2.
     pub k: u32,
+    /// Whether zeros may be hidden, and so what the rule promises (see [`ZeroPolicy`]).
+    #[serde(
+        default = "ZeroPolicy::legacy",
+        skip_serializing_if = "ZeroPolicy::is_published"
+    )]
+    pub zeros: ZeroPolicy,
 }
 
 impl DisclosurePolicy {
     /// The least threshold Quietcount accepts.
     pub const MIN_K: u32 = 2;
-    /// Quietcount's default: k = 5.
-    pub const DEFAULT: Self = Self { k: 5 };
+    /// Quietcount's default: k = 5, zeros protected.
+    pub const DEFAULT: Self = Self {
+        k: 5,
+        zeros: ZeroPolicy::Protected,
+    };
     /// The CDC/NCHS rule: k = 10.
-    pub const CDC_NCHS: Self = Self { k: 10 };
+    pub const CDC_NCHS: Self = Self {
+        k: 10,
+        zeros: ZeroPolicy::Protected,
+    };
     /// The CMS cell-size rule: k = 11.
-    pub const CMS: Self = Self { k: 11 };
+    pub const CMS: Self = Self {
+        k: 11,
+        zeros: ZeroPolicy::Protected,
+    };
+
+    /// This policy with zeros handled as `zeros` says.
+    pub fn with_zeros(self, zeros: ZeroPolicy) -> Self {
+        Self { zeros, ..self }
+    }
+
+    /// Whether this policy promises at least as much as `minimum`: a threshold at least as
+    /// high, and zeros protected if the minimum protects them.
+    pub fn meets(&self, minimum: &DisclosurePolicy) -> bool {
+        self.k >= minimum.k && self.zeros.at_least(minimum.zeros)
+    }
 
     /// A policy with threshold `k`, refusing `k` below [`Self::MIN_K`].
     pub fn new(k: u32) -> Result<Self, MismatchError> {
         if k < Self::MIN_K {
             return Err(MismatchError::PolicyTooWeak { k });
         }
-        Ok(Self { k })
+        Ok(Self {
+            k,
+            zeros: ZeroPolicy::Protected,
+        })
     }
 
     /// A named preset: `default` (5), `cdc-nchs` (10) or `cms` (11).

@@ -26,9 +26,14 @@ fn site<'f>(
 
 /// True tables of the default form for one site, from a seed and a count distribution.
 fn site_truth(form: &Form, seed: u64, counts: Counts, k: u32) -> Vec<Vec<CountTable>> {
-    site(form, "site-0", seed, DisclosurePolicy { k })
-        .counts(counts)
-        .truth()
+    site(
+        form,
+        "site-0",
+        seed,
+        DisclosurePolicy::new(k).expect("valid k"),
+    )
+    .counts(counts)
+    .truth()
 }
 
 /// The report of `site` publishing `truth` under `policy`.

@@ -5,9 +5,14 @@ use proptest::prelude::*;
 use quietcount_protocol::disclosure::{ReportAudit, check, check_report};
 use quietcount_protocol::testing::{SyntheticReport, marginal, true_tables};
 use quietcount_protocol::{
-    Cell, CountTable, DisclosurePolicy, Form, IndicatorTables, Shape, audit, suppress,
-    suppress_report,
+    Cell, CountTable, DisclosurePolicy, Form, IndicatorTables, Shape, SuppressionSecret,
+    ZeroPolicy, audit, suppress, suppress_report,
 };
+
+/// Either zero policy.
+fn zero_policy() -> impl Strategy<Value = ZeroPolicy> {
+    prop_oneof![Just(ZeroPolicy::Protected), Just(ZeroPolicy::Published)]
+}
 
 /// 1 to 3 linked tables over 1 to 3 of up to 4 dimensions, as margins of one joint table.
 fn linked_tables() -> impl Strategy<Value = Vec<CountTable>> {
@@ -56,12 +61,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn suppression_meets_the_protection_rule(tables in linked_tables(), k in 2u32..=11) {
-        let policy = DisclosurePolicy::new(k).unwrap();
+    fn suppression_meets_the_protection_rule(
+        tables in linked_tables(),
+        k in 2u32..=11,
+        zeros in zero_policy(),
+        secret in any::<[u8; 32]>(),
+    ) {
+        let policy = DisclosurePolicy::new(k).unwrap().with_zeros(zeros);
+        let secret = SuppressionSecret::from_bytes(secret);
         let k64 = u64::from(k);
-        let published = suppress(&tables, &policy).unwrap();
+        let published = suppress(&tables, &policy, &secret).unwrap();
         let shapes: Vec<Shape> = tables.iter().map(|t| t.shape.clone()).collect();
-        let audited = audit(&shapes, &published).unwrap();
+        let audited = audit(&shapes, &published, &policy).unwrap();
         for (t, truth) in tables.iter().enumerate() {
             prop_assert_eq!(&published[t].dimensions, &truth.dimensions);
             prop_assert_eq!(published[t].cells.len(), truth.cells.len());
@@ -72,10 +83,17 @@ proptest! {
                         prop_assert!(n == 0 || n >= k64, "published {} below k = {}", n, k);
                     }
                     (Cell::Suppressed, Some(interval)) => {
-                        prop_assert!(n > 0, "a zero was suppressed");
+                        prop_assert!(
+                            n > 0 || zeros == ZeroPolicy::Protected,
+                            "a zero was suppressed although zeros are published"
+                        );
                         prop_assert!(interval.contains(n), "{:?} misses the true {}", interval, n);
-                        prop_assert!(interval.reaches(k64), "{:?} stays below k = {}", interval, k);
-                        if n < k64 {
+                        // A hidden zero may turn out to be known to be 0: no small cell.
+                        prop_assert!(
+                            interval.reaches(k64) || (n == 0 && interval.upper == Some(0)),
+                            "{:?} stays below k = {}", interval, k
+                        );
+                        if n > 0 && n < k64 && zeros == ZeroPolicy::Protected {
                             prop_assert_eq!(interval.lower, 0, "primary {} has {:?}", n, interval);
                         }
                     }
@@ -83,9 +101,9 @@ proptest! {
                 }
             }
         }
-        // The verifier agrees, and suppression is deterministic.
+        // The verifier agrees, and suppression is deterministic for one secret.
         prop_assert_eq!(check(&shapes, &published, &policy), Ok(audited));
-        prop_assert_eq!(suppress(&tables, &policy).unwrap(), published);
+        prop_assert_eq!(suppress(&tables, &policy, &secret).unwrap(), published);
     }
 }
 
@@ -99,17 +117,23 @@ fn a_realistic_site_is_protected_on_the_whole_default_form() {
             quietcount_protocol::Period::parse("2026-10").unwrap(),
         )
         .seed(seed);
-        for k in [5u32, 10, 11] {
-            let policy = DisclosurePolicy::new(k).unwrap();
+        for (k, zeros) in [
+            (5u32, ZeroPolicy::Protected),
+            (10, ZeroPolicy::Protected),
+            (11, ZeroPolicy::Protected),
+            (5, ZeroPolicy::Published),
+            (11, ZeroPolicy::Published),
+        ] {
+            let policy = DisclosurePolicy::new(k).unwrap().with_zeros(zeros);
             let report = site.clone().policy(policy).build().unwrap();
             let audited = check_report(&form, &report.indicators, &policy).unwrap();
-            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, &policy);
             let suppressed = audited
                 .indicators
                 .iter()
                 .flat_map(|i| i.tables.iter().flatten().flatten())
                 .count();
-            eprintln!("seed {seed}, k = {k}: {suppressed} cells suppressed");
+            eprintln!("seed {seed}, k = {k}, zeros {zeros:?}: {suppressed} cells suppressed");
             assert!(
                 suppressed > 0,
                 "a realistic site has small cells to protect"
@@ -147,10 +171,12 @@ fn small_table_and_mask() -> impl Strategy<Value = (CountTable, Vec<bool>)> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-    /// Tables of one or two dimensions are totally unimodular, so the LP bounds are the exact
-    /// integer bounds: `audit` must agree with enumerating every consistent table.
+    /// `audit` must agree with enumerating every consistent table of whole numbers, under
+    /// zeros published (every hidden cell at least 1; the total stays published, so no other
+    /// fact of the rule applies).
     #[test]
     fn audit_matches_brute_force_on_small_tables((truth, mask) in small_table_and_mask()) {
+        let policy = DisclosurePolicy::DEFAULT.with_zeros(ZeroPolicy::Published);
         let published = vec![quietcount_protocol::Table {
             dimensions: truth.dimensions.clone(),
             cells: truth
@@ -160,7 +186,7 @@ proptest! {
                 .map(|(&n, &hide)| if hide { Cell::Suppressed } else { Cell::Exact(n) })
                 .collect(),
         }];
-        let audited = audit(std::slice::from_ref(&truth.shape), &published).unwrap();
+        let audited = audit(std::slice::from_ref(&truth.shape), &published, &policy);
 
         let shape = &truth.shape;
         let interior_cells: Vec<usize> = (0..shape.full_len())
@@ -183,8 +209,13 @@ proptest! {
             }
             let candidate =
                 CountTable::from_interior(truth.dimensions.clone(), shape.clone(), &interior);
-            let consistent = (0..shape.full_len())
-                .all(|i| mask[i] || candidate.cells[i] == truth.cells[i]);
+            let consistent = (0..shape.full_len()).all(|i| {
+                if mask[i] {
+                    candidate.cells[i] >= 1
+                } else {
+                    candidate.cells[i] == truth.cells[i]
+                }
+            });
             if consistent {
                 for i in 0..shape.full_len() {
                     lower[i] = lower[i].min(candidate.cells[i]);
@@ -202,6 +233,12 @@ proptest! {
             }
             assignment[position] += 1;
         }
+        if lower.iter().zip(&mask).any(|(&l, &hidden)| hidden && l == u64::MAX) {
+            // No table of whole numbers fits: the audit must refuse the publication.
+            prop_assert!(audited.is_err(), "{:?}", audited);
+            return Ok(());
+        }
+        let audited = audited.unwrap();
         for i in 0..shape.full_len() {
             let expected = mask[i].then_some(quietcount_protocol::Interval {
                 lower: lower[i],
@@ -213,14 +250,16 @@ proptest! {
 }
 
 /// Every published cell is true and 0 or at least k; every suppressed cell's interval holds the
-/// truth and reaches k, and a primary's reaches down to 0.
+/// truth and reaches k, and, unless zeros are published, a primary's reaches down to 0 (and
+/// with zeros published no zero is hidden).
 fn assert_truth_is_protected(
     truth: &[Vec<CountTable>],
     published: &[IndicatorTables],
     audited: &ReportAudit,
-    k: u32,
+    policy: &DisclosurePolicy,
 ) {
-    let k = u64::from(k);
+    let k = u64::from(policy.k);
+    let zeros = policy.zeros;
     for (i, indicator) in truth.iter().enumerate() {
         for (t, table) in indicator.iter().enumerate() {
             for (c, &n) in table.cells.iter().enumerate() {
@@ -234,10 +273,17 @@ fn assert_truth_is_protected(
                         assert!(n == 0 || n >= k, "{at}: published {n} below k = {k}");
                     }
                     (Cell::Suppressed, Some(interval)) => {
-                        assert!(n > 0, "{at}: a zero was suppressed");
+                        assert!(
+                            n > 0 || zeros == ZeroPolicy::Protected,
+                            "{at}: a zero was suppressed although zeros are published"
+                        );
                         assert!(interval.contains(n), "{at}: {interval:?} misses {n}");
-                        assert!(interval.reaches(k), "{at}: {interval:?} below k = {k}");
-                        if n < k {
+                        // A hidden zero may turn out to be known to be 0: no small cell.
+                        assert!(
+                            interval.reaches(k) || (n == 0 && interval.upper == Some(0)),
+                            "{at}: {interval:?} below k = {k}"
+                        );
+                        if n > 0 && n < k && zeros == ZeroPolicy::Protected {
                             assert_eq!(interval.lower, 0, "{at}: primary {n} has {interval:?}");
                         }
                     }
@@ -265,13 +311,16 @@ proptest! {
         draws in prop::collection::vec(
             prop_oneof![3 => Just(0u64), 4 => 1u64..8, 3 => 8u64..30], 18),
         k in 2u32..=11,
+        zeros in zero_policy(),
+        secret in any::<[u8; 32]>(),
     ) {
         let form = chained_form();
         let truth = true_tables(&form, |position, len| {
             draws[position * 6..position * 6 + len.min(6)].to_vec()
         });
-        let policy = DisclosurePolicy::new(k).unwrap();
-        let tables = suppress_report(&form, &truth, &policy).unwrap();
+        let policy = DisclosurePolicy::new(k).unwrap().with_zeros(zeros);
+        let secret = SuppressionSecret::from_bytes(secret);
+        let tables = suppress_report(&form, &truth, &policy, &secret).unwrap();
         let published: Vec<IndicatorTables> = form
             .indicators
             .iter()
@@ -279,7 +328,7 @@ proptest! {
             .map(|(i, tables)| IndicatorTables { indicator: i.id.clone(), tables })
             .collect();
         let audited = check_report(&form, &published, &policy).unwrap();
-        assert_truth_is_protected(&truth, &published, &audited, k);
+        assert_truth_is_protected(&truth, &published, &audited, &policy);
     }
 }
 
@@ -297,7 +346,7 @@ fn random_sites_pass_the_relation_aware_check_for_every_seed() {
             .policy(DisclosurePolicy::new(k).unwrap());
             let report = site.build().unwrap();
             let audited = check_report(&form, &report.indicators, &report.policy).unwrap();
-            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, k);
+            assert_truth_is_protected(&site.truth(), &report.indicators, &audited, &report.policy);
         }
     }
 }
@@ -317,6 +366,7 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
                 draw(position, len).into_iter().map(|n| n % 9).collect()
             });
             let policy = DisclosurePolicy::new(k).unwrap();
+            let secret = SuppressionSecret::from_bytes([seed as u8; 32]);
             let publish = |tables: Vec<Vec<quietcount_protocol::Table>>| -> Vec<IndicatorTables> {
                 form.indicators
                     .iter()
@@ -328,7 +378,12 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
                     .collect()
             };
             let exposes = |published: &[IndicatorTables]| {
-                let audited = quietcount_protocol::audit_report(&form, published).unwrap();
+                // The equations and relations alone: the per-indicator publication is no
+                // publication of the report-level rule, so its facts would not apply to it.
+                let audited = quietcount_protocol::disclosure::audit_report_equations_only(
+                    &form, published, policy.k,
+                )
+                .unwrap();
                 truth
                     .iter()
                     .zip(&audited.indicators)
@@ -336,7 +391,9 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
                         tables.iter().zip(&audit.tables).any(|(table, intervals)| {
                             table.cells.iter().zip(intervals).any(|(&n, interval)| {
                                 interval.is_some_and(|i| {
-                                    n < u64::from(k) && (i.lower > 0 || !i.reaches(u64::from(k)))
+                                    n > 0
+                                        && n < u64::from(k)
+                                        && (i.lower > 0 || !i.reaches(u64::from(k)))
                                 })
                             })
                         })
@@ -345,10 +402,10 @@ fn per_indicator_suppression_is_not_enough_on_small_related_indicators() {
             let alone = publish(
                 truth
                     .iter()
-                    .map(|tables| suppress(tables, &policy).unwrap())
+                    .map(|tables| suppress(tables, &policy, &secret).unwrap())
                     .collect(),
             );
-            let joint = publish(suppress_report(&form, &truth, &policy).unwrap());
+            let joint = publish(suppress_report(&form, &truth, &policy, &secret).unwrap());
             cases += 1;
             exposed_alone += usize::from(exposes(&alone));
             assert!(!exposes(&joint), "seed {seed}, k = {k}");
@@ -406,7 +463,11 @@ proptest! {
                 }],
             })
             .collect();
-        let audited = quietcount_protocol::audit_report(&form, &published).unwrap();
+        // The published equations and the relation only: masks here are arbitrary, not a
+        // publication of the rule, so the rule's facts do not apply.
+        let audited =
+            quietcount_protocol::disclosure::audit_report_equations_only(&form, &published, 5)
+                .unwrap();
 
         let bound = truth[0].total();
         let mut lower = [[u64::MAX; 4]; 2];

@@ -301,6 +301,8 @@ impl<'m> System<'m> {
             component.seen_min = vec![f64::INFINITY; len];
             component.seen_max = vec![f64::NEG_INFINITY; len];
             component.simple_upper = vec![None; len];
+            component.floors = vec![0; len];
+            component.caps = vec![None; len];
             for (local, &v) in component.vars.iter().enumerate() {
                 component.simple_upper[local] = self.simple_upper(v);
             }
@@ -337,6 +339,7 @@ impl<'m> System<'m> {
 }
 
 /// What an LP optimises.
+#[derive(Clone, Copy)]
 enum Objective<'a> {
     /// One variable, maximised or minimised.
     One { local: usize, maximise: bool },
@@ -361,9 +364,12 @@ pub(super) struct Component {
     at_most: Vec<(Vec<(usize, f64)>, f64)>,
     /// Per local variable: a known parent less its known children, if any such relation.
     simple_upper: Vec<Option<i128>>,
-    /// Per local variable: least and greatest value seen in a feasible point.
+    /// Per local variable: least and greatest value seen in a feasible whole-number point.
     seen_min: Vec<f64>,
     seen_max: Vec<f64>,
+    /// Per local variable: the least value and the cap the rule gives it (see `knowledge.rs`).
+    floors: Vec<u64>,
+    caps: Vec<Option<u64>>,
     /// Where the component's first variable appears, to locate faults.
     location: (usize, usize),
     /// Number of LPs solved.
@@ -383,8 +389,35 @@ impl Component {
         }
     }
 
-    /// Records a feasible point given by its columns.
+    /// Adds what the rule says of a local variable: at least `floor`, at most `cap`. Points
+    /// seen before stay certificates only if they keep it.
+    pub fn restrict(&mut self, local: usize, floor: u64, cap: Option<u64>) {
+        let (floor, cap) = (floor.max(self.floors[local]), cap.or(self.caps[local]));
+        if floor != self.floors[local] || cap != self.caps[local] {
+            self.floors[local] = floor;
+            self.caps[local] = cap;
+            // Earlier points may break the new bounds: forget them.
+            self.seen_min.fill(f64::INFINITY);
+            self.seen_max.fill(f64::NEG_INFINITY);
+        }
+    }
+
+    /// The least value the rule gives a local variable.
+    pub fn floor(&self, local: usize) -> u64 {
+        self.floors[local]
+    }
+
+    /// Records a feasible point given by its columns, if it is a whole-number point (only those
+    /// prove that a value can be taken by counts).
     fn observe_columns(&mut self, columns: &[f64]) {
+        if !columns
+            .iter()
+            .all(|&x| (x - x.round()).abs() <= tolerance(x))
+        {
+            return;
+        }
+        let columns: Vec<f64> = columns.iter().map(|x| x.round()).collect();
+        let columns = columns.as_slice();
         let values: Vec<f64> = self
             .exprs
             .iter()
@@ -411,7 +444,7 @@ impl Component {
             if pending.len() < 2 {
                 return Ok(());
             }
-            self.solve(Objective::SumMin(&pending))?;
+            self.solve(Objective::SumMin(&pending), false)?;
             let settled = pending
                 .iter()
                 .filter(|&&l| self.seen_min[l] <= tolerance(0.0))
@@ -439,7 +472,7 @@ impl Component {
             if pending.len() < 2 {
                 return Ok(());
             }
-            self.solve(Objective::CappedMax(&pending))?;
+            self.solve(Objective::CappedMax(&pending), false)?;
             let settled = pending
                 .iter()
                 .filter(|&&(l, t)| self.seen_max[l] >= t - tolerance(t))
@@ -451,10 +484,12 @@ impl Component {
         Ok(())
     }
 
-    /// Whether feasible points already show the variable at 0 and at `k` or above.
-    pub fn settled(&self, local: usize, k: u64) -> bool {
+    /// Whether feasible points already show the variable at `k` or above, and (with
+    /// `needs_zero`) at 0.
+    pub fn settled(&self, local: usize, k: u64, needs_zero: bool) -> bool {
         let k_f = k as f64;
-        self.seen_min[local] <= tolerance(0.0) && self.seen_max[local] >= k_f - tolerance(k_f)
+        (!needs_zero || self.seen_min[local] <= tolerance(0.0))
+            && self.seen_max[local] >= k_f - tolerance(k_f)
     }
 
     /// The simple upper bound of a local variable, as a float.
@@ -464,33 +499,31 @@ impl Component {
 
     /// The least feasible whole value of a local variable.
     pub fn lower(&mut self, local: usize) -> Result<u64, Fault> {
-        if self.seen_min[local] <= tolerance(0.0) {
-            return Ok(0);
+        let floor = self.floors[local] as f64;
+        if self.seen_min[local] <= floor + tolerance(floor) {
+            return Ok(self.floors[local]);
         }
-        let value = self
-            .solve(Objective::One {
-                local,
-                maximise: false,
-            })?
-            .ok_or_else(|| {
-                Fault::Solver("minimisation of a non-negative variable is unbounded".into())
-            })?;
+        let value = self.optimum(local, false)?.ok_or_else(|| {
+            Fault::Solver("minimisation of a non-negative variable is unbounded".into())
+        })?;
         Ok(whole((value - tolerance(value)).ceil()))
     }
 
     /// The greatest feasible whole value of a local variable, `u64::MAX` if unbounded.
     pub fn upper(&mut self, local: usize) -> Result<u64, Fault> {
+        if let Some(cap) = self.caps[local] {
+            let cap_f = cap as f64;
+            if self.seen_max[local] >= cap_f - tolerance(cap_f) {
+                return Ok(cap);
+            }
+        }
         if let Some(bound) = self.simple_upper[local] {
             let bound_f = bound as f64;
             if self.seen_max[local] >= bound_f - tolerance(bound_f) {
                 return Ok(whole(bound_f));
             }
         }
-        let Some(value) = self.solve(Objective::One {
-            local,
-            maximise: true,
-        })?
-        else {
+        let Some(value) = self.optimum(local, true)? else {
             return Ok(u64::MAX);
         };
         let mut upper = whole((value + tolerance(value)).floor());
@@ -498,6 +531,27 @@ impl Component {
             upper = upper.min(whole(bound as f64));
         }
         Ok(upper)
+    }
+
+    /// The optimum of one variable over whole numbers: the LP's, when its optimal point is a
+    /// whole-number point (then no whole-number point does better), otherwise the integer
+    /// programme's. `None` if unbounded.
+    fn optimum(&mut self, local: usize, maximise: bool) -> Result<Option<f64>, Fault> {
+        let objective = Objective::One { local, maximise };
+        let (value, whole_point) = self.solve(objective, false)?;
+        if whole_point || value.is_none() || !self.fits_integer_solver() {
+            return Ok(value);
+        }
+        Ok(self.solve(objective, true)?.0)
+    }
+
+    /// Whether every constant is small enough for the integer solver's 32-bit bounds.
+    fn fits_integer_solver(&self) -> bool {
+        let limit = f64::from(i32::MAX) / 4.0;
+        self.constraints
+            .iter()
+            .chain(&self.at_most)
+            .all(|(_, rhs)| rhs.abs() < limit)
     }
 
     /// Whether the variable can be 0.
@@ -516,16 +570,27 @@ impl Component {
                 return Ok(false);
             }
         }
+        if self.caps[local].is_some_and(|cap| cap < k) {
+            return Ok(false);
+        }
         Ok(self.upper(local)? >= k)
     }
 
-    /// Solves one LP, records its point, and gives the optimum of a single-variable objective
-    /// (`None` if unbounded).
-    fn solve(&mut self, objective: Objective<'_>) -> Result<Option<f64>, Fault> {
+    /// Solves one LP (with `integer`, over whole numbers), records its point if it is a
+    /// whole-number point, and gives the optimum of a single-variable objective (`None` if
+    /// unbounded) and whether the point was whole.
+    fn solve(
+        &mut self,
+        objective: Objective<'_>,
+        integer: bool,
+    ) -> Result<(Option<f64>, bool), Fault> {
         self.lp_count += 1;
         let mut problem = ProblemVariables::new();
         let xs: Vec<Variable> = (0..self.columns)
-            .map(|_| problem.add(variable().min(0.0)))
+            .map(|_| {
+                let column = variable().min(0.0);
+                problem.add(if integer { column.integer() } else { column })
+            })
             .collect();
         let of = |local: usize| -> Expression {
             let (cols, constant) = &self.exprs[local];
@@ -565,19 +630,31 @@ impl Component {
         for cap in caps {
             lp = lp.with(cap);
         }
+        for (local, (&floor, &cap)) in self.floors.iter().zip(&self.caps).enumerate() {
+            if floor > 0 {
+                lp = lp.with(constraint!(of(local) >= floor as f64));
+            }
+            if let Some(cap) = cap {
+                lp = lp.with(constraint!(of(local) <= cap as f64));
+            }
+        }
         match lp.solve() {
             Ok(solution) => {
                 let point: Vec<f64> = xs.iter().map(|&x| solution.value(x)).collect();
+                let whole_point = point.iter().all(|&x| (x - x.round()).abs() <= tolerance(x));
                 self.observe_columns(&point);
-                Ok(match objective {
-                    Objective::One { local, .. } => {
-                        let (cols, constant) = &self.exprs[local];
-                        Some(*constant as f64 + cols.iter().map(|&k| point[k]).sum::<f64>())
-                    }
-                    _ => None,
-                })
+                Ok((
+                    match objective {
+                        Objective::One { local, .. } => {
+                            let (cols, constant) = &self.exprs[local];
+                            Some(*constant as f64 + cols.iter().map(|&k| point[k]).sum::<f64>())
+                        }
+                        _ => None,
+                    },
+                    whole_point,
+                ))
             }
-            Err(ResolutionError::Unbounded) => Ok(None),
+            Err(ResolutionError::Unbounded) => Ok((None, false)),
             Err(ResolutionError::Infeasible) => Err(Fault::Infeasible {
                 table: self.location.0,
                 cell: self.location.1,

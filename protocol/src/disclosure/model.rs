@@ -69,6 +69,8 @@ pub(super) struct Model {
     pub orders: Vec<(usize, usize)>,
     /// Per variable: the order relations it appears in (either side).
     pub var_orders: Vec<Vec<usize>>,
+    /// Per variable: the position of its indicator (0 in a one-indicator model).
+    pub indicator_of: Vec<usize>,
 }
 
 impl Model {
@@ -196,6 +198,7 @@ impl Model {
             var_relations,
             shapes: layouts.iter().map(|(_, shape)| (*shape).clone()).collect(),
             var_orders: vec![Vec::new(); keys_by_var.len()],
+            indicator_of: vec![0; keys_by_var.len()],
             keys: keys_by_var,
             orders: Vec::new(),
         })
@@ -219,6 +222,7 @@ impl Model {
             keys: Vec::new(),
             orders: Vec::new(),
             var_orders: Vec::new(),
+            indicator_of: Vec::new(),
         };
         let mut first_table = Vec::with_capacity(indicators.len());
         let mut first_var = Vec::with_capacity(indicators.len());
@@ -248,6 +252,9 @@ impl Model {
                         .collect::<Vec<_>>()
                 }));
             joint.fixed_dims.extend_from_slice(&part.fixed_dims);
+            joint
+                .indicator_of
+                .extend(std::iter::repeat_n(position, part.var_count()));
             joint
                 .relations
                 .extend(part.relations.iter().map(|relation| Relation {
@@ -330,6 +337,11 @@ impl Model {
             .iter()
             .map(|coords| self.cell_var[table][shape.index(coords)])
             .collect()
+    }
+
+    /// Whether a variable is its indicator's grand total.
+    pub fn is_grand_total(&self, var: usize) -> bool {
+        self.fixed_dims[var] == 0
     }
 
     /// Where a variable first appears.

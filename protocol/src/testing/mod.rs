@@ -33,8 +33,8 @@ use crate::error::DisclosureError;
 use crate::form::Form;
 use crate::ids::{EnvelopeHash, Period, SiteId, UnixTime};
 use crate::report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table};
-use crate::suppress_report;
 use crate::table::{CountTable, Shape};
+use crate::{SuppressionSecret, suppress_report};
 
 /// How the interior counts of a synthetic report are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,6 +185,15 @@ impl<'f> SyntheticReport<'f> {
         })
     }
 
+    /// The secret the report is suppressed with: the seed stands for the site's key.
+    pub fn secret(&self) -> SuppressionSecret {
+        let mut site_secret = [0u8; 32];
+        site_secret[..8].copy_from_slice(&self.seed.to_be_bytes());
+        site_secret[8..8 + self.site.as_str().len().min(24)]
+            .copy_from_slice(&self.site.as_str().as_bytes()[..self.site.as_str().len().min(24)]);
+        SuppressionSecret::for_report(&site_secret, &self.form.reference(), self.period)
+    }
+
     /// The report, every indicator suppressed under the policy.
     pub fn build(&self) -> Result<SiteReport, DisclosureError> {
         self.publishing(&self.truth())
@@ -215,7 +224,7 @@ impl<'f> SyntheticReport<'f> {
     /// The report publishing `truth` (one entry per indicator of the form, in order, as from
     /// [`true_tables`]) suppressed under the policy, instead of drawn counts.
     pub fn publishing(&self, truth: &[Vec<CountTable>]) -> Result<SiteReport, DisclosureError> {
-        let tables = suppress_report(self.form, truth, &self.policy)?;
+        let tables = suppress_report(self.form, truth, &self.policy, &self.secret())?;
         let indicators = self
             .form
             .indicators
@@ -499,7 +508,7 @@ mod tests {
                     .counts(counts)
                     .build_unsuppressed();
                 // Every cell published: the audit refuses any subset cell above its superset.
-                crate::disclosure::audit_report(&form, &raw.indicators)
+                crate::disclosure::audit_report(&form, &raw.indicators, &raw.policy)
                     .expect("every declared relation holds");
             }
         }
@@ -507,7 +516,8 @@ mod tests {
             .counts(Counts::NoSmallCells)
             .small_cell()
             .build_unsuppressed();
-        crate::disclosure::audit_report(&form, &raw.indicators).expect("relations hold");
+        crate::disclosure::audit_report(&form, &raw.indicators, &raw.policy)
+            .expect("relations hold");
     }
 
     #[test]
