@@ -23,27 +23,40 @@
 //! they are for callers with one indicator, and give the same result as the report-level ones
 //! for a form that declares no relations.
 //!
+//! # The attacker model
+//! An outsider — a curious coordinator, a donor, anyone holding every package and every
+//! revision — knows (a) every published cell of every table of every indicator, (b) the
+//! publication rule and this code, (c) the relations the form declares between indicators,
+//! (d) every earlier revision of the same site, form and period, and (e) that counts are
+//! non-negative integers. The audit uses (a), (b), (c) and (e); (d) is not yet audited jointly
+//! (README says so). From (b), whatever the site's secret, the outsider knows the facts listed
+//! in `knowledge.rs`: hidden cells are at least 1 when zeros are published; a hidden grand total
+//! of an indicator that publishes a non-zero cell is at most `2k − 2`; a hidden quantity that
+//! cannot be 0 is a complement, hence at least `k`, when zeros are protected.
+//!
+//! # The promise, per policy ([`crate::ZeroPolicy`])
+//! - `Protected` (the default): every small cell (`0 < n < k`) can be 0 and can reach `k`.
+//! - `Published`: every small cell can reach `k`; that it is not empty is disclosed.
+//!
 //! # Audit
 //! [`audit`] (and [`audit_report`], over a whole report) gives each suppressed cell the least
-//! and greatest value it can take, over non-negative values consistent with every published
-//! cell and every relation: first by
-//! propagating relations with a single unknown (exact), then per connected component of the
-//! remaining unknowns by linear programming (`good_lp` with `microlp`), rounded inwards to whole
-//! numbers after a small float tolerance. The linear relaxation can only widen an interval
-//! compared with an integer programme, never narrow it below what an attacker with an LP
-//! solver gets.
+//! and greatest whole value it can take under the model: first by propagating relations with a
+//! single unknown (exact), then per connected component of the remaining unknowns by linear
+//! programming (`good_lp` with `microlp`). An LP optimum reached at a whole-number point is the
+//! integer optimum; otherwise the integer programme is solved (`bounds.rs`). The complement
+//! inference is repeated until no bound changes.
 //!
 //! An interval's `upper` is `None` when nothing published bounds the cell from above, which
-//! happens only when the indicator's grand total is suppressed: every cell is bounded by the
-//! total otherwise. (The solver in `bounds.rs` reports that case as `u64::MAX`; it is turned into
-//! `None` where each [`Interval`] is built, so no stand-in for "no bound" leaves this module.) [`suppress`] suppresses the total only when it is itself below `k` (then
-//! every non-zero cell is a primary anyway) or as the last resort of repair.
+//! happens only when the indicator's grand total is suppressed and no fact of the rule caps it.
+//! (The solver in `bounds.rs` reports that case as `u64::MAX`; it is turned into `None` where
+//! each [`Interval`] is built, so no stand-in for "no bound" leaves this module.)
 //!
 //! # Suppression
-//! [`suppress`] (per indicator; [`suppress_report`] for a report) suppresses every non-zero cell below `k` (zeros stay published and never serve
-//! as complements), then adds complements until [`audit`] would show the protection rule:
-//! every suppressed cell can reach at least `k`, and every primary can also be 0. See
-//! [`suppress`] for the order in which complements are chosen.
+//! [`suppress`] (per indicator; [`suppress_report`] for a report) hides every small cell, then
+//! adds complements until the audit shows the promise for every one of them, choosing by
+//! information-loss cost with the site's [`SuppressionSecret`] ordering equal costs (see
+//! `suppress.rs`). [`suppress_report_with`] with [`Strategy::FirstFound`] gives the algorithm
+//! from before this model, to compare the two.
 
 mod bounds;
 mod knowledge;

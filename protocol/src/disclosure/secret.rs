@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::form::FormRef;
 use crate::ids::Period;
 
-/// The secret of one report's suppression (see the [module documentation](self)).
+/// The secret of one report's suppression: it orders complements of equal cost and sets each
+/// indicator's hidden-total margin. Derived per (form, period) from the site's secret, which
+/// comes from its signing key, so every revision of a period draws the same choices.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SuppressionSecret([u8; 32]);
 
