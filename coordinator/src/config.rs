@@ -284,11 +284,12 @@ max_connections = @MAX_CONNECTIONS@
 max_connections_per_site = @PER_SITE@
 # Concurrent bidirectional streams per connection (one stream carries one report).
 max_streams_per_connection = @MAX_STREAMS@
-# TLS handshakes in progress at once, and from one IP address. Beyond either cap the oldest
-# handshake in progress (overall, or of that address) is dropped to make room: a peer that
-# starts handshakes and never finishes them displaces its own, not the sites' (whose
-# handshakes finish in a round trip or two).
+# TLS handshakes in progress at once. Beyond this the oldest handshake in progress is
+# dropped to make room: a peer that starts handshakes and never finishes them displaces its
+# own, not the sites' (whose handshakes finish in a round trip or two).
 max_pending_handshakes = @PENDING@
+# TLS handshakes in progress from one IP address; beyond this, that address's oldest is
+# dropped, so that one address cannot take the places of all others.
 max_pending_handshakes_per_address = @PENDING_PER_ADDRESS@
 # When more handshakes than this are in progress, new peers must first prove their address
 # with a QUIC Retry (one extra round trip; spoofed source addresses get nowhere).
