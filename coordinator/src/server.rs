@@ -214,6 +214,8 @@ impl Server {
         }
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         self.endpoint.set_server_config(None);
+        // Handshakes still in progress are abandoned rather than waited for.
+        admission.abandon_handshakes();
         let _ = stop_tx.send(true);
         drop(done_tx);
         let _ = done_rx.recv().await;
@@ -317,6 +319,11 @@ impl Admitted {
                 true
             }
         }
+    }
+
+    /// Tells every handshake in progress to give up (at shutdown).
+    fn abandon_handshakes(&self) {
+        self.lock().handshakes.clear();
     }
 
     /// Handshake or connection `id` is over.
