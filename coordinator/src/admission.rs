@@ -107,8 +107,10 @@ impl Admission {
         self.established.len() >= self.limits.max_connections
     }
 
-    /// A peer at `address` starts a handshake.
+    /// A peer at `address` starts a handshake. (IPv6 addresses count per /64 network, which
+    /// one subscriber typically holds whole; an IPv4-mapped address counts as its IPv4 one.)
     pub fn handshake_started(&mut self, address: IpAddr) -> HandshakeAdmission {
+        let address = source_of(address);
         if self.connections_full() {
             return HandshakeAdmission::Refused;
         }
@@ -196,6 +198,20 @@ impl Admission {
     }
 }
 
+/// The source a per-address cap counts: an IPv4 address, or an IPv6 /64 network.
+fn source_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(network.into())
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -237,6 +253,27 @@ mod tests {
             admission.connection_established(other, &SiteId::new("a").unwrap()),
             ConnectionAdmission::Admitted { replaced: vec![] }
         );
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address_and_mapped_ipv4_as_its_ipv4() {
+        let mut admission = Admission::new(LIMITS);
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let (oldest, _) = admitted(admission.handshake_started(first));
+        admitted(admission.handshake_started("2001:db8:1:2::2".parse().unwrap()));
+        let (_, dropped) =
+            admitted(admission.handshake_started("2001:db8:1:2:ffff::9".parse().unwrap()));
+        assert_eq!(dropped, [oldest], "the same /64");
+        let (_, dropped) =
+            admitted(admission.handshake_started("2001:db8:1:3::1".parse().unwrap()));
+        assert!(dropped.is_empty(), "another /64");
+
+        let mut admission = Admission::new(LIMITS);
+        let (oldest, _) = admitted(admission.handshake_started(ip(7)));
+        admitted(admission.handshake_started(ip(7)));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        let (_, dropped) = admitted(admission.handshake_started(mapped));
+        assert_eq!(dropped, [oldest]);
     }
 
     #[test]

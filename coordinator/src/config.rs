@@ -288,8 +288,8 @@ max_streams_per_connection = @MAX_STREAMS@
 # dropped to make room: a peer that starts handshakes and never finishes them displaces its
 # own, not the sites' (whose handshakes finish in a round trip or two).
 max_pending_handshakes = @PENDING@
-# TLS handshakes in progress from one IP address; beyond this, that address's oldest is
-# dropped, so that one address cannot take the places of all others.
+# TLS handshakes in progress from one IP address (an IPv6 /64 counts as one); beyond this,
+# that address's oldest is dropped, so that one address cannot take the places of all others.
 max_pending_handshakes_per_address = @PENDING_PER_ADDRESS@
 # When more handshakes than this are in progress, new peers must first prove their address
 # with a QUIC Retry (one extra round trip; spoofed source addresses get nowhere).
