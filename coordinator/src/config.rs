@@ -89,15 +89,22 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// Resource limits of the QUIC server.
+/// Resource limits of the QUIC server. A `[limits]` table may name only some of them; the
+/// others keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Connections served at once; further ones are refused.
+    /// Site connections served at once; further ones are refused.
     pub max_connections: usize,
+    /// Connections one site key may hold at once; a newer one closes its oldest.
+    pub max_connections_per_site: usize,
     /// Concurrent bidirectional streams per connection (one stream per report).
     pub max_streams_per_connection: u32,
-    /// Unvalidated handshakes in progress above which new peers must prove their address (Retry).
+    /// TLS handshakes in progress at once; beyond, the oldest in progress is dropped.
+    pub max_pending_handshakes: usize,
+    /// TLS handshakes in progress from one IP address; beyond, that address's oldest is dropped.
+    pub max_pending_handshakes_per_address: usize,
+    /// Handshakes in progress above which new peers must prove their address (Retry).
     pub retry_above_pending_handshakes: usize,
     /// Seconds a connection may stay silent before it is closed.
     pub idle_timeout_secs: u64,
@@ -111,10 +118,13 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 512,
+            max_connections_per_site: 2,
             max_streams_per_connection: 4,
-            retry_above_pending_handshakes: 64,
+            max_pending_handshakes: 256,
+            max_pending_handshakes_per_address: 64,
+            retry_above_pending_handshakes: 8,
             idle_timeout_secs: 30,
-            handshake_timeout_secs: 10,
+            handshake_timeout_secs: 5,
             stream_timeout_secs: 10,
         }
     }
@@ -128,6 +138,15 @@ impl Limits {
     /// The handshake timeout.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs.max(1))
+    }
+    /// The caps of [`crate::admission::Admission`].
+    pub fn admission(&self) -> crate::admission::AdmissionLimits {
+        crate::admission::AdmissionLimits {
+            max_pending_handshakes: self.max_pending_handshakes,
+            max_pending_handshakes_per_address: self.max_pending_handshakes_per_address,
+            max_connections: self.max_connections,
+            max_connections_per_site: self.max_connections_per_site,
+        }
     }
     /// The per-stream timeout.
     pub fn stream_timeout(&self) -> Duration {
@@ -213,6 +232,15 @@ impl Config {
                 &self.limits.max_connections.to_string(),
             )
             .replace(
+                "@PER_SITE@",
+                &self.limits.max_connections_per_site.to_string(),
+            )
+            .replace("@PENDING@", &self.limits.max_pending_handshakes.to_string())
+            .replace(
+                "@PENDING_PER_ADDRESS@",
+                &self.limits.max_pending_handshakes_per_address.to_string(),
+            )
+            .replace(
                 "@MAX_STREAMS@",
                 &self.limits.max_streams_per_connection.to_string(),
             )
@@ -260,16 +288,31 @@ on_time_days = @ON_TIME@
 max_period_age_days = @MAX_AGE@
 
 [limits]
-# Connections served at once; beyond this, new connections are refused.
+# What these protect: the province's server against floods of half-open handshakes, greedy
+# sites and stalled streams, so that enrolled sites can always deliver. Missing keys keep
+# their defaults.
+#
+# Site connections served at once (only enrolled sites ever hold one); beyond this, new
+# connections are refused.
 max_connections = @MAX_CONNECTIONS@
+# Connections one site key may hold at once (a site needs one); a newer connection closes
+# that site's oldest, so one site can never take the slots of the others.
+max_connections_per_site = @PER_SITE@
 # Concurrent bidirectional streams per connection (one stream carries one report).
 max_streams_per_connection = @MAX_STREAMS@
-# When more unvalidated handshakes than this are in progress, new peers must first prove
-# their address with a QUIC Retry.
+# TLS handshakes in progress at once. Beyond this the oldest handshake in progress is
+# dropped to make room: a peer that starts handshakes and never finishes them displaces its
+# own, not the sites' (whose handshakes finish in a round trip or two).
+max_pending_handshakes = @PENDING@
+# TLS handshakes in progress from one IP address (an IPv6 /64 counts as one); beyond this,
+# that address's oldest is dropped, so that one address cannot take the places of all others.
+max_pending_handshakes_per_address = @PENDING_PER_ADDRESS@
+# When more handshakes than this are in progress, new peers must first prove their address
+# with a QUIC Retry (one extra round trip; spoofed source addresses get nowhere).
 retry_above_pending_handshakes = @RETRY_ABOVE@
 # Seconds a connection may stay silent before it is closed.
 idle_timeout_secs = @IDLE@
-# Seconds a TLS handshake may take.
+# Seconds a TLS handshake may take (short: a handshake that stalls holds a place).
 handshake_timeout_secs = @HANDSHAKE@
 # Seconds a stream may take to deliver its whole request.
 stream_timeout_secs = @STREAM@
@@ -284,6 +327,9 @@ mod tests {
         let mut config = Config::new("Hà Nội \"test\"");
         config.extra_forms.push(PathBuf::from("forms/q.toml"));
         config.limits.max_connections = 7;
+        config.limits.max_connections_per_site = 3;
+        config.limits.max_pending_handshakes = 9;
+        config.limits.max_pending_handshakes_per_address = 4;
         let text = config.to_documented_toml();
         assert!(!text.contains('@'), "placeholder left in:\n{text}");
         let parsed = Config::parse(&text, Path::new("config.toml")).unwrap();
@@ -297,5 +343,16 @@ mod tests {
         let minimal = Config::parse("province = \"x\"\n", Path::new("c")).unwrap();
         assert_eq!(minimal, Config::new("x"));
         assert_eq!(minimal.listen.to_string(), DEFAULT_LISTEN);
+        // A `[limits]` table written before a limit existed keeps that limit's default.
+        let partial = Config::parse(
+            "province = \"x\"\n[limits]\nmax_connections = 9\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(partial.limits.max_connections, 9);
+        assert_eq!(
+            partial.limits.max_connections_per_site,
+            Limits::default().max_connections_per_site
+        );
     }
 }

@@ -54,6 +54,13 @@ fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store failure during ingest");
+        if let StoreError::DiskFull = error {
+            return refuse(
+                RefusalCode::Internal,
+                "the coordinator's disk is full: the report was not stored and no receipt \
+                 given; it stays in the outbox, retry later",
+            );
+        }
         refuse(
             RefusalCode::Internal,
             "the coordinator could not read or write its store; retry later",

@@ -10,6 +10,7 @@
 //! - [`ingest`]: the decision on one delivered report, testable without a network.
 //! - [`directory`]: the in-memory snapshot of enrolled keys the TLS handshake consults.
 //! - [`server`]: the QUIC server (`run`).
+//! - [`admission`]: the caps on handshakes in progress and on connections per site and overall.
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
 //! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod admission;
 
 pub mod config;
 pub mod directory;

@@ -1,18 +1,20 @@
 //! The QUIC server: moves request bytes from authenticated sites to [`Ingest`] and responses
 //! back, with every resource bounded.
 //!
-//! Bounds: connections (refused beyond `max_connections`; Retry address validation when many
-//! handshakes are pending), handshake time, bidirectional streams per connection (no
+//! Bounds: handshakes in progress, overall and per source address (the oldest dropped beyond
+//! either cap; Retry address validation when more than a few are in progress); handshake
+//! time; connections per site key (the oldest closed beyond it) and overall (refused beyond
+//! `max_connections`), kept by [`crate::admission`]; bidirectional streams per connection (no
 //! unidirectional ones), receive windows sized to one frame, request size
 //! ([`MAX_FRAME_BYTES`]), the time a stream may take to deliver its request, idle time; no
 //! connection migration. Shutdown stops accepting, lets in-flight requests finish (their
 //! transactions commit and their responses are delivered), then closes the endpoint.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -20,9 +22,10 @@ use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Response};
 use quietcount_protocol::{SiteId, fingerprint_of};
 use quietcount_service::tls;
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::admin::Coordinator;
+use crate::admission::{Admission, AdmissionId, ConnectionAdmission, HandshakeAdmission};
 use crate::config::{Limits, files};
 use crate::directory::EnrolledKeys;
 use crate::error::{CoordinatorError, io};
@@ -39,6 +42,8 @@ mod close_code {
     pub const SHUTDOWN: u32 = 2;
     /// Too many connections.
     pub const BUSY: u32 = 3;
+    /// The same site opened a newer connection beyond its share.
+    pub const REPLACED: u32 = 4;
 }
 
 /// Extra receive window beyond one frame, so that an oversize request is seen as such
@@ -117,7 +122,8 @@ impl Server {
         let mut server_config = tls::server_config(&coordinator.identity, directory.clone())?;
         server_config.transport_config(Arc::new(transport_config(&limits)?));
         server_config.migration(false);
-        server_config.max_incoming(limits.max_connections.max(1));
+        // Incoming packets waiting for the accept loop's decision (it decides at once).
+        server_config.max_incoming(limits.max_pending_handshakes.max(1).saturating_mul(4));
         let endpoint =
             Endpoint::server(server_config, listen).map_err(io(Path::new(&listen.to_string())))?;
         tracing::info!(
@@ -148,8 +154,7 @@ impl Server {
             .directory
             .clone()
             .spawn_refresher(self.ingest.store().clone());
-        let connections = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
-        let pending_handshakes = Arc::new(AtomicUsize::new(0));
+        let admission = Admitted::new(Admission::new(self.limits.admission()));
         // Every connection task holds a clone of `done_tx`; when all are dropped, all
         // in-flight work has finished.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -161,15 +166,22 @@ impl Server {
                 incoming = self.endpoint.accept() => incoming,
             };
             let Some(incoming) = incoming else { break };
-            let Ok(permit) = connections.clone().try_acquire_owned() else {
-                tracing::warn!(remote = %incoming.remote_address(), "connection refused: at capacity");
+            let remote = incoming.remote_address();
+            let (full, pending) = {
+                let admission = admission.lock();
+                (
+                    admission.ledger.connections_full(),
+                    admission.ledger.pending_handshakes(),
+                )
+            };
+            if full {
+                tracing::warn!(%remote, "connection refused: at capacity");
                 incoming.refuse();
                 continue;
-            };
+            }
             if !incoming.remote_address_validated()
                 && incoming.may_retry()
-                && pending_handshakes.load(Ordering::Relaxed)
-                    >= self.limits.retry_above_pending_handshakes
+                && pending >= self.limits.retry_above_pending_handshakes
             {
                 // Under load, make the peer prove it owns its address before doing any work.
                 if let Err(error) = incoming.retry() {
@@ -177,26 +189,33 @@ impl Server {
                 }
                 continue;
             }
+            let Some((id, dropped)) = admission.start_handshake(remote) else {
+                tracing::warn!(%remote, "connection refused: at capacity");
+                incoming.refuse();
+                continue;
+            };
             let task = ConnectionTask {
+                id,
                 ingest: self.ingest.clone(),
                 clock: self.clock.clone(),
                 limits: self.limits,
+                admission: admission.clone(),
                 stop: stop_rx.clone(),
                 _done: done_tx.clone(),
             };
-            let pending = pending_handshakes.clone();
+            let admission = admission.clone();
             tokio::spawn(async move {
-                let _permit = permit;
-                pending.fetch_add(1, Ordering::Relaxed);
-                let connection = task.handshake(incoming).await;
-                pending.fetch_sub(1, Ordering::Relaxed);
+                let connection = task.handshake(incoming, dropped).await;
                 if let Some((connection, site)) = connection {
                     task.serve(connection, site).await;
                 }
+                admission.forget(id);
             });
         }
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         self.endpoint.set_server_config(None);
+        // Handshakes still in progress are abandoned rather than waited for.
+        admission.abandon_handshakes();
         let _ = stop_tx.send(true);
         drop(done_tx);
         let _ = done_rx.recv().await;
@@ -232,7 +251,94 @@ fn transport_config(limits: &Limits) -> Result<quinn::TransportConfig, Coordinat
     Ok(transport)
 }
 
+/// The admission ledger with what it takes to act on its decisions: a way to drop each
+/// handshake in progress, and each established connection.
+#[derive(Debug, Clone)]
+struct Admitted(Arc<Mutex<AdmittedState>>);
+
+#[derive(Debug)]
+struct AdmittedState {
+    ledger: Admission,
+    /// Dropping a handshake in progress: its task gives up when this is sent or dropped.
+    handshakes: HashMap<AdmissionId, oneshot::Sender<()>>,
+    connections: HashMap<AdmissionId, Connection>,
+}
+
+impl Admitted {
+    fn new(ledger: Admission) -> Self {
+        Self(Arc::new(Mutex::new(AdmittedState {
+            ledger,
+            handshakes: HashMap::new(),
+            connections: HashMap::new(),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AdmittedState> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent maps.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a handshake from `remote`, dropping the older ones the ledger names. Returns
+    /// its id and the receiver that tells it to give up, or `None` when every slot is taken.
+    fn start_handshake(&self, remote: SocketAddr) -> Option<(AdmissionId, oneshot::Receiver<()>)> {
+        let mut state = self.lock();
+        let HandshakeAdmission::Admitted { id, dropped } =
+            state.ledger.handshake_started(remote.ip())
+        else {
+            return None;
+        };
+        for old in dropped {
+            // Dropping the sender wakes the handshake task, which abandons its handshake.
+            state.handshakes.remove(&old);
+        }
+        let (give_up, dropped) = oneshot::channel();
+        state.handshakes.insert(id, give_up);
+        Some((id, dropped))
+    }
+
+    /// Handshake `id` completed for `site`: records the connection, closing the site's older
+    /// connections beyond its share. `false` if every slot is taken.
+    fn establish(&self, id: AdmissionId, site: &SiteId, connection: &Connection) -> bool {
+        let mut state = self.lock();
+        state.handshakes.remove(&id);
+        match state.ledger.connection_established(id, site) {
+            ConnectionAdmission::Refused => false,
+            ConnectionAdmission::Admitted { replaced } => {
+                for old in replaced {
+                    if let Some(old) = state.connections.remove(&old) {
+                        tracing::info!(site = %site, "closing a site's oldest connection: it opened more than its share");
+                        old.close(
+                            VarInt::from_u32(close_code::REPLACED),
+                            b"replaced by a newer connection of this site",
+                        );
+                    }
+                }
+                state.connections.insert(id, connection.clone());
+                true
+            }
+        }
+    }
+
+    /// Tells every handshake in progress to give up (at shutdown).
+    fn abandon_handshakes(&self) {
+        self.lock().handshakes.clear();
+    }
+
+    /// Handshake or connection `id` is over.
+    fn forget(&self, id: AdmissionId) {
+        let mut state = self.lock();
+        state.handshakes.remove(&id);
+        state.connections.remove(&id);
+        state.ledger.handshake_ended(id);
+        state.ledger.connection_closed(id);
+    }
+}
+
 struct ConnectionTask {
+    id: AdmissionId,
+    admission: Admitted,
     ingest: Ingest,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -243,7 +349,14 @@ struct ConnectionTask {
 impl ConnectionTask {
     /// Completes the handshake within the time limit and checks the peer's key against the
     /// store (not only the snapshot the TLS verifier used).
-    async fn handshake(&self, incoming: quinn::Incoming) -> Option<(Connection, SiteId)> {
+    ///
+    /// Gives up (dropping the handshake) when `dropped` fires: the admission ledger needed the
+    /// place for a newer handshake.
+    async fn handshake(
+        &self,
+        incoming: quinn::Incoming,
+        dropped: oneshot::Receiver<()>,
+    ) -> Option<(Connection, SiteId)> {
         let remote = incoming.remote_address();
         let connecting = match incoming.accept() {
             Ok(connecting) => connecting,
@@ -252,18 +365,25 @@ impl ConnectionTask {
                 return None;
             }
         };
-        let connection =
-            match tokio::time::timeout(self.limits.handshake_timeout(), connecting).await {
-                Ok(Ok(connection)) => connection,
-                Ok(Err(error)) => {
-                    tracing::info!(%remote, %error, "handshake refused or failed");
-                    return None;
+        let connection = tokio::select! {
+            finished = tokio::time::timeout(self.limits.handshake_timeout(), connecting) => {
+                match finished {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => {
+                        tracing::info!(%remote, %error, "handshake refused or failed");
+                        return None;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "handshake timed out");
+                        return None;
+                    }
                 }
-                Err(_) => {
-                    tracing::info!(%remote, "handshake timed out");
-                    return None;
-                }
-            };
+            }
+            _ = dropped => {
+                tracing::debug!(%remote, "handshake dropped to make room for newer ones");
+                return None;
+            }
+        };
         let Some(key) = tls::peer_key(&connection) else {
             connection.close(VarInt::from_u32(close_code::NOT_ENROLLED), b"no client key");
             return None;
@@ -275,6 +395,11 @@ impl ConnectionTask {
             .await
         {
             Ok(Some(record)) if record.revoked_at.is_none() => {
+                if !self.admission.establish(self.id, &record.site, &connection) {
+                    tracing::warn!(%remote, site = %record.site, "connection refused: at capacity");
+                    connection.close(VarInt::from_u32(close_code::BUSY), b"too many connections");
+                    return None;
+                }
                 tracing::debug!(%remote, site = %record.site, "site connected");
                 Some((connection, record.site))
             }

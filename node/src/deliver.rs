@@ -35,6 +35,13 @@ pub enum DeliveryError {
     /// changes nothing until the province enrols it.
     #[error("{0}; reports stay in the outbox until then")]
     KeyNotAccepted(String),
+    /// Delivery is held: the coordinator refused this site's key before, and the key has not
+    /// changed since. The service does not try again; `submit`, run by staff, does.
+    #[error(
+        "delivery is held: {0}; reports stay in the outbox, and the service does not retry with \
+         this key. Once the province has enrolled it, run `quietcount-node submit`"
+    )]
+    KeyHeld(String),
     /// The local TLS or QUIC endpoint could not be set up.
     #[error("cannot set up the QUIC client: {0}")]
     Setup(String),
@@ -68,7 +75,10 @@ impl From<TransportError> for DeliveryError {
 /// A QUIC connection to the coordinator: the node's [`Transport`] over the shared
 /// [`SiteConnection`].
 #[derive(Debug)]
-pub struct QuicTransport(SiteConnection);
+pub struct QuicTransport {
+    connection: SiteConnection,
+    key_refused: Option<String>,
+}
 
 impl QuicTransport {
     /// Resolves `address` and connects with the site identity, pinning the coordinator keys.
@@ -78,19 +88,33 @@ impl QuicTransport {
         pinned: &[Fingerprint],
         timeout: Duration,
     ) -> Result<Self, DeliveryError> {
-        Ok(Self(
-            SiteConnection::connect(address, identity, pinned, timeout).await?,
-        ))
+        Ok(Self {
+            connection: SiteConnection::connect(address, identity, pinned, timeout).await?,
+            key_refused: None,
+        })
+    }
+
+    /// The coordinator's refusal of this site's key, if a request met it. (TLS 1.3 checks the
+    /// client's certificate after the client's side of the handshake, so the refusal can
+    /// surface at the first request rather than at connect.)
+    pub fn key_refused(&self) -> Option<&str> {
+        self.key_refused.as_deref()
     }
 
     /// Closes the connection and waits for the close to be sent.
     pub async fn close(self) {
-        self.0.close().await;
+        self.connection.close().await;
     }
 }
 
 impl Transport for QuicTransport {
     async fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, String> {
-        self.0.exchange(&request).await.map_err(|e| e.to_string())
+        self.connection.exchange(&request).await.map_err(|e| {
+            let text = e.to_string();
+            if matches!(e, TransportError::KeyNotAccepted { .. }) {
+                self.key_refused = Some(text.clone());
+            }
+            text
+        })
     }
 }

@@ -45,6 +45,7 @@ pub use error::NodeError;
 pub use import::{ImportError, ImportSummary, Problem, Progress, RecordKind, RowProblem};
 pub use outbox::{Backoff, Outcome};
 pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
+pub use store::outbox::KeyRefusal;
 pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredReceipt};
 
 /// What `init` needs.
@@ -205,6 +206,8 @@ pub struct Status {
     pub refused: u64,
     /// The latest receipts, newest first.
     pub receipts: Vec<StoredReceipt>,
+    /// Set when delivery is held because the coordinator refused this site's key.
+    pub held: Option<KeyRefusal>,
 }
 
 /// A report built and hashed but not yet signed or stored.
@@ -474,20 +477,36 @@ impl Node {
         Ok(Built { report, latest })
     }
 
-    /// Delivers the pending reports whose retry time has come (what `run` does).
+    /// Delivers the pending reports whose retry time has come (what `run` does). Does not try
+    /// while delivery is held ([`Node::delivery_held`]).
     pub async fn submit_due(&self, now: UnixTime) -> Result<SubmitSummary, NodeError> {
         let entries = self.store.due_entries(now).await?;
+        if entries.is_empty() {
+            return Ok(SubmitSummary::default());
+        }
+        if let Some(held) = self.delivery_held().await? {
+            return Err(deliver::DeliveryError::KeyHeld(held.message).into());
+        }
         self.submit(entries, now).await
     }
 
-    /// Delivers every pending report now, whatever its retry time.
+    /// Delivers every pending report now, whatever its retry time, and even while delivery is
+    /// held (staff run this once the province says the key is enrolled).
     pub async fn submit_all(&self, now: UnixTime) -> Result<SubmitSummary, NodeError> {
         let entries = self.store.pending_entries().await?;
         self.submit(entries, now).await
     }
 
+    /// The coordinator's refusal of this site's current key, if one is recorded: while it is,
+    /// the service does not try to deliver (retrying changes nothing until the province enrols
+    /// the key). A new site key, or a delivery the coordinator answers, lifts it.
+    pub async fn delivery_held(&self) -> Result<Option<KeyRefusal>, NodeError> {
+        Ok(self.store.key_refusal(&self.identity.fingerprint()).await?)
+    }
+
     /// Delivers `entries`. An unreachable coordinator is an error; every entry tried stays
-    /// pending with its next attempt scheduled.
+    /// pending with its next attempt scheduled. A coordinator that refuses this site's key
+    /// ends the round and holds delivery until the key changes or `submit` is run again.
     async fn submit(
         &self,
         entries: Vec<OutboxEntry>,
@@ -497,6 +516,7 @@ impl Node {
             return Ok(SubmitSummary::default());
         }
         let context = self.delivery_context();
+        let fingerprint = self.identity.fingerprint();
         let pinned: Vec<_> = self.coordinator_keys.iter().map(fingerprint_of).collect();
         let timeout = Duration::from_secs(self.config.connect_timeout_secs);
         let mut transport = match deliver::QuicTransport::connect(
@@ -512,17 +532,43 @@ impl Node {
                 for entry in &entries {
                     outbox::retry(&context, entry, error.to_string(), now, rand::random()).await?;
                 }
+                if let deliver::DeliveryError::KeyNotAccepted(message) = &error {
+                    self.hold_delivery(&fingerprint, message, now).await?;
+                }
                 return Err(error.into());
             }
         };
         let mut summary = SubmitSummary::default();
+        let mut key_accepted = false;
         for entry in &entries {
             let outcome =
                 outbox::deliver_entry(&context, &mut transport, entry, now, rand::random()).await?;
+            if let Some(message) = transport.key_refused().map(str::to_owned) {
+                transport.close().await;
+                self.hold_delivery(&fingerprint, &message, now).await?;
+                return Err(deliver::DeliveryError::KeyNotAccepted(message).into());
+            }
+            key_accepted |= !matches!(outcome, Outcome::Retry { .. });
             summary.outcomes.push(outcome);
         }
         transport.close().await;
+        if key_accepted {
+            self.store.clear_key_refusals().await?;
+        }
         Ok(summary)
+    }
+
+    async fn hold_delivery(
+        &self,
+        fingerprint: &quietcount_protocol::Fingerprint,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<(), NodeError> {
+        tracing::warn!(%message, "the coordinator refused this site's key: delivery held until the key is enrolled or changed");
+        self.store
+            .record_key_refusal(fingerprint, message, now)
+            .await?;
+        Ok(())
     }
 
     fn delivery_context(&self) -> outbox::DeliveryContext<'_> {
@@ -605,6 +651,7 @@ impl Node {
             fingerprint: short_fingerprint(&self.identity.fingerprint()),
             entries: self.store.recent_outbox_entries(20).await?,
             receipts: self.store.recent_receipts(10).await?,
+            held: self.delivery_held().await?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of every
 //! configured form for the period that closed once its `report_day` has come, delivers what
-//! is due, and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
+//! is due (unless delivery is held because the coordinator refused this site's key: see
+//! [`Node::delivery_held`]), and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
 //! delivered; the signal future is `quietcount_service::shutdown::shutdown_signal`).
 
 use std::future::Future;
@@ -83,8 +84,12 @@ pub async fn run(
             () = &mut shutdown => break,
         }
         let mut wait = node.config().check_interval_secs;
-        if let Some(due) = node.store().next_due().await? {
-            wait = wait.min(due.saturating_sub(clock.now()).max(1));
+        // While delivery is held (the coordinator refused this site's key), due reports are
+        // not a reason to wake up early: nothing will be sent until the key changes.
+        if node.delivery_held().await?.is_none() {
+            if let Some(due) = node.store().next_due().await? {
+                wait = wait.min(due.saturating_sub(clock.now()).max(1));
+            }
         }
         tracing::debug!(seconds = wait, "sleeping");
         tokio::select! {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Mode, NOV_10_2026, TestCoordinator, default_form_key, october, queue};
+use quietcount_node::deliver::DeliveryError;
 use quietcount_node::{EntryState, Node, NodeError, Outcome, QueueOutcome};
 use quietcount_protocol::wire::{RefusalCode, Request};
 use quietcount_protocol::{Receipt, Sha256Hash};
@@ -246,6 +247,82 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
     assert_eq!(coordinator.stored(), 1);
     let Request::Submit { envelope } = Request::decode(&coordinator.received_bytes()[0]).unwrap();
     assert_eq!(Sha256Hash::of(&envelope.0), hash);
+}
+
+/// A coordinator that does not accept this site's key: the round ends with the refusal in
+/// words and delivery is held. The service's rounds (`submit_due`) no longer try, however much
+/// later, and `status` says why and what to do. Once the province has enrolled the key, the
+/// service still holds (same key) until staff run `submit`, which delivers and lifts the hold.
+#[tokio::test]
+async fn a_refused_key_holds_delivery_until_submit_finds_it_accepted() {
+    let root = tempfile::tempdir().unwrap();
+    let identity = TestCoordinator::identity();
+    let dir = common::init_node(root.path(), "127.0.0.1:9".parse().unwrap(), &identity).await;
+    let node = Node::open(&dir).await.unwrap();
+    let site_key = node.identity().verifying_key();
+    node.close().await;
+    drop(node);
+    let stranger = quietcount_keys::Identity::generate().verifying_key();
+    let refusing = TestCoordinator::start(identity.clone(), stranger);
+    common::set_config(&dir, "coordinator", &format!("\"{}\"", refusing.addr));
+    let node = Node::open(&dir).await.unwrap();
+    queued(&node).await;
+
+    let error = node.submit_due(NOV_10_2026).await.unwrap_err();
+    assert!(
+        matches!(error, NodeError::Delivery(DeliveryError::KeyNotAccepted(_))),
+        "{error}"
+    );
+    let held = node.delivery_held().await.unwrap().expect("delivery held");
+    assert!(
+        held.message.contains("not (or no longer) enrolled"),
+        "{held:?}"
+    );
+    assert_eq!(held.refused_at, NOV_10_2026);
+    // The hold is for this key only: another key is not held.
+    let other = quietcount_keys::Identity::generate().fingerprint();
+    assert_eq!(node.store().key_refusal(&other).await.unwrap(), None);
+    let after_refusal = states(&node).await;
+    assert_eq!(after_refusal, vec![(EntryState::Pending, 1, None)]);
+
+    // The service's next rounds, a day and a month later, do not try again.
+    for later in [86_400, 30 * 86_400] {
+        let error = node.submit_due(NOV_10_2026 + later).await.unwrap_err();
+        assert!(
+            matches!(error, NodeError::Delivery(DeliveryError::KeyHeld(_))),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("quietcount-node submit"),
+            "{error}"
+        );
+        assert_eq!(states(&node).await, after_refusal, "no attempt was made");
+    }
+    let shown = common::run_cli(&dir, &["status"]);
+    for needle in [
+        "DELIVERY HELD since",
+        "not (or no longer) enrolled",
+        "run `quietcount-node submit`",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+    node.close().await;
+    drop(node);
+
+    // The province enrols the key.
+    let accepting = TestCoordinator::start(identity, site_key);
+    common::set_config(&dir, "coordinator", &format!("\"{}\"", accepting.addr));
+    let node = Node::open(&dir).await.unwrap();
+    assert!(matches!(
+        node.submit_due(NOV_10_2026 + 31 * 86_400).await,
+        Err(NodeError::Delivery(DeliveryError::KeyHeld(_)))
+    ));
+    assert_eq!(accepting.stored(), 0);
+    let summary = node.submit_all(NOV_10_2026 + 31 * 86_400).await.unwrap();
+    assert!(summary.all_delivered(), "{summary:?}");
+    assert_eq!(accepting.stored(), 1);
+    assert_eq!(node.delivery_held().await.unwrap(), None);
+    assert!(!common::run_cli(&dir, &["status"]).contains("HELD"));
 }
 
 #[tokio::test]

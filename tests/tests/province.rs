@@ -171,6 +171,11 @@ fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
         status.contains("ask the province to enrol this site's key"),
         "{status}"
     );
+    // The service will not retry with this key: delivery is held, and status says what to do.
+    assert!(
+        status.contains("DELIVERY HELD") && status.contains("run `quietcount-node submit`"),
+        "{status}"
+    );
 
     let package = root.path().join("package");
     coordinator.publish(&period, &package)?;

@@ -54,6 +54,13 @@ pub enum StoreError {
     /// A write transaction failed as a whole.
     #[error("database write failed: {0}")]
     WriteFailed(String),
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`): nothing was stored and
+    /// no receipt given. The store recovers by itself once space is freed.
+    #[error(
+        "the disk holding the coordinator's database is full: nothing was stored; free space on \
+         it, and the next write will succeed without a restart"
+    )]
+    DiskFull,
     /// The database file cannot be served: missing, empty, damaged, or not a coordinator's.
     /// Nothing was created or changed in its place.
     #[error(
@@ -84,7 +91,26 @@ pub enum StoreError {
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Database { operation, source }
+    move |source| {
+        if is_disk_full(&source) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Database { operation, source }
+        }
+    }
+}
+
+/// Whether SQLite said the disk (or the database's size limit) is full: result code
+/// `SQLITE_FULL` (13), alone or as the primary code of an extended one.
+fn is_disk_full(error: &sqlx::Error) -> bool {
+    const SQLITE_FULL: i64 = 13;
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    database
+        .code()
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_FULL)
 }
 
 /// One enrolled key of a site, as the store keeps it.
@@ -216,12 +242,21 @@ impl Store {
 
     async fn connect(path: &Path, create: bool) -> Result<Self> {
         let options = quietcount_service::sqlite::durable_options(path, create);
+        Self::connect_with(path, options, create).await
+    }
+
+    async fn connect_with(
+        path: &Path,
+        options: sqlx::sqlite::SqliteConnectOptions,
+        create: bool,
+    ) -> Result<Self> {
         let unusable = |reason: String| StoreError::Unusable {
             path: path.to_owned(),
             reason,
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|connection, _| Box::pin(connection_is_reusable(connection)))
             .connect_with(options)
             .await
             .map_err(|e| unusable(format!("is damaged or not a database ({e})")))?;
@@ -305,6 +340,23 @@ impl Store {
             .await
             .map_err(db(name))
     }
+}
+
+/// Whether a connection handed back to the pool may serve the next caller: only if no
+/// transaction is left open on it. A failed `COMMIT` (disk full, I/O error) can leave one, or
+/// leave SQLite and the driver disagreeing about whether one is open (SQLite rolled back on
+/// its own, the driver's rollback then fails): every later `BEGIN` on that connection would
+/// fail until a restart. Such a connection is closed instead, and the pool opens a fresh one.
+async fn connection_is_reusable(
+    connection: &mut sqlx::SqliteConnection,
+) -> std::result::Result<bool, sqlx::Error> {
+    // Runs the rollback queued by a dropped transaction before looking.
+    connection.ping().await?;
+    let reusable = !connection.is_in_transaction();
+    if !reusable {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(reusable)
 }
 
 fn site_of(text: String) -> Result<SiteId> {

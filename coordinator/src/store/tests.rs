@@ -104,3 +104,139 @@ async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark
     assert!(broken.is_empty(), "{broken:?}");
     store.close().await;
 }
+
+/// A full disk, injected with SQLite's own size cap (`max_page_count` fails exactly as a full
+/// disk does, with `SQLITE_FULL`) so that the test runs anywhere. The same over QUIC on a
+/// really full file system is `coordinator/tests/full_disk.rs`.
+#[tokio::test]
+async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_space_returns() {
+    use quietcount_protocol::testing::SyntheticReport;
+    use quietcount_protocol::{Form, sign};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coordinator.db");
+    let store = Store::create(&path).await.unwrap();
+    let site = SiteId::new("site-a").unwrap();
+    let identity = quietcount_keys::Identity::generate();
+    store
+        .enroll(&site, "A", &identity.verifying_key(), 0)
+        .await
+        .unwrap();
+    let key_id = store.keys_of(&site).await.unwrap()[0].id;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    store.close().await;
+    let capped = quietcount_service::sqlite::durable_options(&path, false)
+        .pragma("max_page_count", (pages + 64).to_string());
+    let store = Store::connect_with(&path, capped, false).await.unwrap();
+
+    // Fill the "disk", to the last few bytes: blobs of 4000 bytes until one does not fit, then
+    // smaller ones (at most 64 pages, so every loop is bounded).
+    sqlx::query("CREATE TABLE filler (bytes BLOB)")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let mut filled = false;
+    for size in [4000, 400, 40, 4] {
+        filled = false;
+        for _ in 0..10_000 {
+            let inserted = sqlx::query("INSERT INTO filler VALUES (randomblob(?))")
+                .bind(size)
+                .execute(&store.pool)
+                .await;
+            if let Err(error) = inserted {
+                assert!(is_disk_full(&error), "{error}");
+                filled = true;
+                break;
+            }
+        }
+    }
+    assert!(filled, "the size cap never filled");
+    let receipt = || -> SignReceipt { Box::new(|sequence| Ok(sequence.to_be_bytes().to_vec())) };
+    let signed = |period: Period| {
+        let report = SyntheticReport::new(&Form::default_monthly(), site.clone(), period)
+            .seed(1)
+            .build()
+            .unwrap();
+        let envelope = sign(&report, identity.signing_key()).unwrap();
+        (report, envelope)
+    };
+    fn new((report, envelope): &(SiteReport, Vec<u8>), key_id: i64) -> NewReport<'_> {
+        NewReport {
+            report,
+            envelope,
+            hash: Sha256Hash::of(envelope),
+            key_id,
+            received_at: 10,
+        }
+    }
+    // Reports of successive months are stored until the little room left in the reports'
+    // own pages is used up too (bounded: 120 months).
+    let months = (2016..2026).flat_map(|year| (1..=12).map(move |month| (year, month)));
+    let mut stored = 0;
+    let mut refused = None;
+    for (year, month) in months {
+        let report = signed(Period::parse(&format!("{year}-{month:02}")).unwrap());
+        match store.insert_report(new(&report, key_id), receipt()).await {
+            Ok(_) => stored += 1,
+            Err(error) => {
+                refused = Some((report, error));
+                break;
+            }
+        }
+    }
+    let (report, error) = refused.expect("the disk never filled up");
+    // Refused in words, and again: no transaction was left open to fail the next `BEGIN`.
+    assert!(matches!(error, StoreError::DiskFull), "{error}");
+    assert!(error.to_string().contains("disk"), "{error}");
+    let again = store
+        .insert_report(new(&report, key_id), receipt())
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::DiskFull), "{again}");
+    assert_eq!(store.report_count().await.unwrap(), stored);
+    // Space returns: the next report is stored, without reopening the store.
+    sqlx::query("DELETE FROM filler")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store
+        .insert_report(new(&report, key_id), receipt())
+        .await
+        .unwrap();
+    assert_eq!(store.report_count().await.unwrap(), stored + 1);
+    store.close().await;
+}
+
+/// What a `COMMIT` failing on a full disk leaves behind, injected so that it runs anywhere:
+/// SQLite has rolled the transaction back on its own, the driver still counts it open, and its
+/// rollback then fails. Every connection of the pool is left that way; the next write must
+/// still succeed (before the fix: "attempted to call begin_with at non-zero transaction
+/// depth" until a restart).
+#[tokio::test]
+async fn connections_left_inside_a_failed_transaction_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coordinator.db");
+    let store = Store::create(&path).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(store.pool.acquire().await.unwrap());
+    }
+    for connection in &mut held {
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+    }
+    drop(held);
+    let site = SiteId::new("site-a").unwrap();
+    let key = quietcount_keys::Identity::generate().verifying_key();
+    for round in 0..16 {
+        store
+            .enroll(&site, &format!("A{round}"), &key, round)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}

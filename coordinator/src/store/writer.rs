@@ -58,35 +58,57 @@ pub(super) async fn report_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<Wri
 
 async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
     const TX: &str = "store_reports_cells_receipts";
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(TX)) {
         Ok(tx) => tx,
         Err(e) => {
-            let message = e.to_string();
             for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::WriteFailed(message.clone())));
+                let _ = job.reply.send(Err(batch_failure(&e)));
             }
             return;
         }
     };
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut disk_full = false;
     for job in batch {
-        let outcome = insert_one(&mut tx, job.row, job.sign_receipt).await;
+        // Once the disk is full SQLite may have rolled the whole transaction back: the rest of
+        // the batch is not attempted, and nothing of it is committed.
+        let outcome = if disk_full {
+            Err(StoreError::DiskFull)
+        } else {
+            insert_one(&mut tx, job.row, job.sign_receipt).await
+        };
+        disk_full |= matches!(outcome, Err(StoreError::DiskFull));
         outcomes.push((job.reply, outcome));
     }
-    match tx.commit().await.map_err(db(TX)) {
+    let committed = if disk_full {
+        // Dropping the transaction rolls back whatever is left of it; the pool then closes the
+        // connection if the rollback could not make it clean (`connection_is_reusable`).
+        drop(tx);
+        Err(StoreError::DiskFull)
+    } else {
+        tx.commit().await.map_err(db(TX))
+    };
+    match committed {
         Ok(()) => {
             for (reply, outcome) in outcomes {
                 let _ = reply.send(outcome);
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            tracing::error!(error = %e, reports = outcomes.len(), "a batch of reports was not stored");
+            // No receipt without a commit.
             for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome.and(Err(StoreError::WriteFailed(message.clone()))));
+                let _ = reply.send(outcome.and(Err(batch_failure(&e))));
             }
         }
+    }
+}
+
+/// The error every caller of a failed batch is given: disk-full stays disk-full.
+fn batch_failure(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::DiskFull => StoreError::DiskFull,
+        other => StoreError::WriteFailed(other.to_string()),
     }
 }
 
@@ -121,7 +143,9 @@ async fn insert_one(
             return Err(StoreError::SlotTaken);
         }
         Err(e) => {
-            savepoint.rollback().await.map_err(db(TX))?;
+            // The insert's own error says what went wrong (say, disk full), even when the
+            // rollback fails too because SQLite already rolled back.
+            let _ = savepoint.rollback().await;
             return Err(db(TX)(e));
         }
     };
@@ -160,7 +184,7 @@ async fn insert_one(
             Ok(done)
         }
         Err(e) => {
-            savepoint.rollback().await.map_err(db(TX))?;
+            let _ = savepoint.rollback().await;
             Err(e)
         }
     }

@@ -125,6 +125,15 @@ pub fn status(status: &Status) -> String {
         "\nPending: {}  Refused: {}",
         status.pending, status.refused
     );
+    if let Some(held) = &status.held {
+        let _ = writeln!(
+            f,
+            "\nDELIVERY HELD since {}: {}.\nThe service does not retry with this key. Once the \
+             province has enrolled it, run `quietcount-node submit`.",
+            format_time(held.refused_at),
+            held.message
+        );
+    }
     let _ = writeln!(f, "\nLast receipts:");
     if status.receipts.is_empty() {
         let _ = writeln!(f, "  none yet");
@@ -361,6 +370,7 @@ mod tests {
             pending: 0,
             refused: 0,
             receipts: Vec::new(),
+            held: None,
         });
         for line in [
             "site hn-test-01  key K7QX-M2PA-9HZC-4TRE",

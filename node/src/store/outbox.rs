@@ -1,15 +1,27 @@
-//! Outbox entries and the coordinator's receipts.
+//! Outbox entries, the coordinator's receipts, and the coordinator's refusals of this site's
+//! key (which hold delivery until the key changes or is accepted).
 //!
 //! An entry's identity is (form id, form version, period, revision): each form a site
 //! reports has its own revision chain per period. The schema allows one live (not refused)
 //! entry per identity; a refused entry frees its revision, since the coordinator never stored it.
 
-use quietcount_protocol::{EnvelopeHash, Period, Receipt, Sha256Hash, UnixTime};
+use quietcount_protocol::{EnvelopeHash, Fingerprint, Period, Receipt, Sha256Hash, UnixTime};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, db, to_i64, to_u64};
 
 pub use quietcount_protocol::FormKey;
+
+/// The coordinator's refusal of a site key: it is not (or no longer) enrolled there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRefusal {
+    /// The refused key.
+    pub fingerprint: Fingerprint,
+    /// When it was last refused.
+    pub refused_at: UnixTime,
+    /// What the transport said (the coordinator's address and the TLS alert, nothing else).
+    pub message: String,
+}
 
 /// Delivery state of an outbox entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,6 +428,50 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(db("outbox_mark_retry"))?;
+        Ok(())
+    }
+
+    /// The coordinator's refusal of the key `fingerprint`, if one is recorded.
+    pub async fn key_refusal(&self, fingerprint: &Fingerprint) -> Result<Option<KeyRefusal>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT refused_at, message FROM key_refusals WHERE fingerprint = ?")
+                .bind(fingerprint.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("key_refusal"))?;
+        Ok(row.map(|(refused_at, message)| KeyRefusal {
+            fingerprint: *fingerprint,
+            refused_at: to_u64(refused_at),
+            message,
+        }))
+    }
+
+    /// Records that the coordinator refused the key `fingerprint` at `now`.
+    pub async fn record_key_refusal(
+        &self,
+        fingerprint: &Fingerprint,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO key_refusals (fingerprint, refused_at, message) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (fingerprint) DO UPDATE SET refused_at = ?2, message = ?3",
+        )
+        .bind(fingerprint.0.as_slice())
+        .bind(to_i64(now))
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map_err(db("record_key_refusal"))?;
+        Ok(())
+    }
+
+    /// Forgets every recorded key refusal: the coordinator has just accepted this site's key.
+    pub async fn clear_key_refusals(&self) -> Result<()> {
+        sqlx::query("DELETE FROM key_refusals")
+            .execute(&self.pool)
+            .await
+            .map_err(db("clear_key_refusals"))?;
         Ok(())
     }
 
