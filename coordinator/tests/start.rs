@@ -13,7 +13,9 @@ use quietcount_coordinator::{Coordinator, CoordinatorError};
 async fn closed_coordinator(root: &Path, name: &str) -> (PathBuf, PathBuf) {
     let dir = root.join(name);
     let coordinator = coordinator_in(&dir).await.unwrap();
+    // Closing folds the WAL into the database file, so it is whole before a test damages it.
     coordinator.store.close().await;
+    drop(coordinator);
     let database = dir.join(files::DATABASE);
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", files::DATABASE)));
