@@ -1,7 +1,7 @@
 //! Client records and service events: the import's and the simulator's writes (in one named
 //! transaction each, [`RecordsTransaction`]) and the lookups tests and tools need.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
@@ -166,6 +166,24 @@ impl RecordsTransaction {
         Ok(codes.into_iter().collect())
     }
 
+    /// Every stored client's code with its enrolment date (what an events import checks
+    /// its rows against).
+    pub async fn client_enrolments(&mut self) -> Result<HashMap<String, Date>> {
+        let rows =
+            sqlx::query_as::<_, (String, String)>("SELECT client_code, enrolled_on FROM clients")
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(db(self.name))?;
+        rows.into_iter()
+            .map(|(code, enrolled_on)| {
+                let date = vocab::parse_date(&enrolled_on).ok_or(StoreError::CorruptRecord {
+                    column: "enrolled_on",
+                })?;
+                Ok((code, date))
+            })
+            .collect()
+    }
+
     /// Upserts client records by `client_code`; `progress` is told how many rows are done
     /// after each batch.
     pub async fn upsert_clients(
@@ -278,7 +296,11 @@ impl RecordsTransaction {
     }
 }
 
-fn vocab_code(vocabulary: &Vocabulary, stored: &str, column: &'static str) -> Result<&'static str> {
+fn vocab_code(
+    vocabulary: &'static Vocabulary,
+    stored: &str,
+    column: &'static str,
+) -> Result<&'static str> {
     vocabulary
         .code(stored)
         .ok_or(StoreError::CorruptRecord { column })

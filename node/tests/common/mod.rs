@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::Identity;
-use quietcount_node::{ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome};
+use quietcount_node::{
+    DateOrder, ImportOptions, ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome,
+};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
 use quietcount_service::tls::SiteDirectory;
@@ -95,14 +97,27 @@ pub async fn import_fixture_records(node: &Node) {
     import(node, "fixture_services.csv").await.unwrap();
 }
 
+/// How the tests import: today is 2026-11-10, and slash dates are day-first (the fixture's
+/// services file writes `05/10/2026` and no slash date that tells the order).
+pub fn import_options() -> ImportOptions {
+    ImportOptions {
+        date_order: Some(DateOrder::DayMonthYear),
+        ..ImportOptions::at(NOV_10_2026)
+    }
+}
+
 /// Imports a file of `tests/data`.
 pub async fn import(node: &Node, name: &str) -> Result<ImportSummary, NodeError> {
-    node.import_file(&data(name), |_| {}).await
+    node.import_file_with(&data(name), &import_options(), |_| {})
+        .await
+        .map(|imported| imported.summary)
 }
 
 /// Imports CSV `text`, as if from a file called `name`.
 pub async fn import_text(node: &Node, name: &str, text: &str) -> Result<ImportSummary, NodeError> {
-    node.import(text.as_bytes(), Path::new(name), |_| {}).await
+    node.import_bytes(text.as_bytes(), Path::new(name), &import_options(), |_| {})
+        .await
+        .map(|imported| imported.summary)
 }
 
 /// The default form's id.
