@@ -191,26 +191,11 @@ async fn tab_separated_utf16_little_and_big_endian() {
     }
 }
 
-/// Text as Windows encodes it in code page 1258: the base letter with its circumflex, breve
-/// or horn precomposed, the tone as a combining mark.
-fn windows_1258(text: &str) -> Vec<u8> {
-    const TONES: [char; 5] = ['\u{300}', '\u{301}', '\u{303}', '\u{309}', '\u{323}'];
-    let mut spelled = String::new();
-    for c in text.chars() {
-        let (tones, rest): (Vec<char>, Vec<char>) = c.nfd().partition(|m| TONES.contains(m));
-        spelled.extend(rest.into_iter().nfc());
-        spelled.extend(tones);
-    }
-    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1258.encode(&spelled);
-    assert!(!unmappable, "{spelled} fits code page 1258");
-    bytes.into_owned()
-}
-
 #[tokio::test]
 async fn windows_1258_is_the_fallback_and_says_so() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
-    let bytes = windows_1258(&delimited(VIETNAMESE_CLIENTS, ",", "\r\n"));
+    let bytes = common::windows_1258(&delimited(VIETNAMESE_CLIENTS, ",", "\r\n"));
     assert!(std::str::from_utf8(&bytes).is_err(), "not UTF-8");
     let imported = import(&node, "excel.csv", &bytes).await.unwrap();
     assert_eq!(

@@ -373,3 +373,21 @@ pub async fn node_with_coordinator(root: &Path) -> (Node, TestCoordinator) {
     set_config(&dir, "coordinator", &format!("\"{}\"", coordinator.addr));
     (Node::open(&dir).await.unwrap(), coordinator)
 }
+
+/// Text as Windows encodes it in code page 1258: the base letter with its circumflex, breve
+/// or horn precomposed, the tone as a combining mark.
+pub fn windows_1258(text: &str) -> Vec<u8> {
+    const TONES: [char; 5] = ['\u{300}', '\u{301}', '\u{303}', '\u{309}', '\u{323}'];
+    let mut spelled = String::new();
+    for c in text.chars() {
+        let (tones, rest): (Vec<char>, Vec<char>) =
+            unicode_normalization::UnicodeNormalization::nfd(c).partition(|m| TONES.contains(m));
+        spelled.extend(unicode_normalization::UnicodeNormalization::nfc(
+            rest.into_iter(),
+        ));
+        spelled.extend(tones);
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1258.encode(&spelled);
+    assert!(!unmappable, "{spelled} fits code page 1258");
+    bytes.into_owned()
+}
