@@ -6,7 +6,7 @@
 //! case, Vietnamese diacritics (`Nữ` = `nu`), and the separators `_`, `-` and spaces, which
 //! is safe because no two codes of one vocabulary fold to the same text (tested below).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -32,6 +32,8 @@ pub struct Vocabulary {
     pub name: &'static str,
     /// The codes with their labels, in display order.
     pub entries: Vec<Entry>,
+    /// Every folded label with the index of its entry (looked up once per imported cell).
+    folded: HashMap<String, usize>,
 }
 
 /// One code of a vocabulary and its labels.
@@ -66,15 +68,27 @@ impl Entry {
 }
 
 impl Vocabulary {
+    /// A vocabulary of `entries`.
+    pub fn new(name: &'static str, entries: Vec<Entry>) -> Self {
+        let mut folded = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            for label in entry.all_labels() {
+                // The first entry wins; a test checks that no label names two codes.
+                folded.entry(fold(label)).or_insert(index);
+            }
+        }
+        Self {
+            name,
+            entries,
+            folded,
+        }
+    }
+
     /// The code for a label, if known.
     pub fn code(&'static self, label: &str) -> Option<&'static str> {
-        let folded = fold(label);
-        self.entries.iter().find_map(|entry| {
-            entry
-                .all_labels()
-                .any(|l| fold(l) == folded)
-                .then_some(entry.code.as_str())
-        })
+        self.folded
+            .get(&fold(label))
+            .map(|&index| self.entries[index].code.as_str())
     }
 
     /// The codes, for messages.
@@ -173,14 +187,13 @@ static FILE: LazyLock<VocabularyFile> = LazyLock::new(|| {
 });
 
 fn vocabulary(name: &'static str, key: &str) -> Vocabulary {
-    Vocabulary {
+    Vocabulary::new(
         name,
-        entries: FILE
-            .vocabularies
+        FILE.vocabularies
             .get(key)
             .map(|v| v.entries.clone())
             .unwrap_or_default(),
-    }
+    )
 }
 
 /// `sex`.
@@ -192,6 +205,13 @@ pub static SUBSTANCE: LazyLock<Vocabulary> =
 
 /// Labels that mean "unknown" for `primary_substance`.
 pub static UNKNOWN_LABELS: LazyLock<Vec<String>> = LazyLock::new(|| FILE.unknown_substance.clone());
+
+/// Whether `label` means "unknown" for `primary_substance` (empty included).
+pub fn means_unknown(label: &str) -> bool {
+    static FOLDED: LazyLock<Vec<String>> =
+        LazyLock::new(|| UNKNOWN_LABELS.iter().map(|l| fold(l)).collect());
+    FOLDED.contains(&fold(label))
+}
 
 /// `referral_source`.
 pub static REFERRAL_SOURCE: LazyLock<Vocabulary> =

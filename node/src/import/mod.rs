@@ -762,11 +762,7 @@ impl Fields<'_> {
     /// `primary_substance`: a code, or `None` for the labels meaning unknown.
     fn substance(&mut self, column: usize) -> Option<Option<&'static str>> {
         let value = self.text(column).to_owned();
-        let folded = vocab::fold(&value);
-        if vocab::UNKNOWN_LABELS
-            .iter()
-            .any(|u| vocab::fold(u) == folded)
-        {
+        if vocab::means_unknown(&value) {
             return Some(None);
         }
         match vocab::SUBSTANCE.code(&value) {
