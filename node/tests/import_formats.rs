@@ -729,3 +729,44 @@ async fn the_template_has_the_headers_lists_date_columns_and_instructions() {
         "service and outcome"
     );
 }
+
+#[tokio::test]
+async fn a_file_without_identity_columns_keeps_the_stored_identity_values() {
+    let root = tempfile::tempdir().unwrap();
+    let node = fresh_node(root.path()).await;
+    common::import(&node, "fixture_clients.csv").await.unwrap();
+    let before = node.store().client("C5").await.unwrap().unwrap();
+    let codes_only = "Mã khách hàng,Giới tính,Chất sử dụng chính,Nguồn giới thiệu,Ngày tiếp nhận,Hình thức\n\
+                      C5,Nữ,opioids,health_facility,2025-01-01,compulsory\n";
+    let imported = import(&node, "codes.csv", codes_only.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        imported.summary,
+        ImportSummary::Clients {
+            rows: 1,
+            inserted: 0,
+            updated: 1,
+            unchanged: 0
+        }
+    );
+    let after = node.store().client("C5").await.unwrap().unwrap();
+    assert_eq!(after.sex, "female");
+    assert_eq!(
+        (
+            &after.full_name,
+            after.date_of_birth,
+            &after.phone,
+            &after.national_id,
+            &after.address
+        ),
+        (
+            &before.full_name,
+            before.date_of_birth,
+            &before.phone,
+            &before.national_id,
+            &before.address
+        )
+    );
+    assert!(!after.full_name.is_empty());
+}

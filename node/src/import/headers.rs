@@ -60,6 +60,22 @@ pub(crate) enum HeaderProblem {
     Repeated { column: &'static str },
 }
 
+impl Layout {
+    /// The columns of this kind of file that the file does not have.
+    pub(crate) fn absent_columns(&self) -> Vec<&'static str> {
+        let columns: &[&'static str] = match self.kind {
+            RecordKind::Clients => &CLIENT_COLUMNS,
+            RecordKind::Events => &EVENT_COLUMNS,
+        };
+        columns
+            .iter()
+            .zip(&self.positions)
+            .filter(|(_, at)| at.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+}
+
 /// Recognises a header row.
 pub(crate) fn layout(header: &[String]) -> Result<Layout, HeaderProblem> {
     let found: Vec<Option<&'static str>> = header

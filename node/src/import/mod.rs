@@ -342,7 +342,7 @@ pub async fn import(
             let total = clients.len() as u64;
             let mut tx = store.begin_records("import_clients").await?;
             let writes = tx
-                .upsert_clients(&clients, &mut |done| {
+                .upsert_clients(&clients, &layout.absent_columns(), &mut |done| {
                     progress(Progress {
                         records: RecordKind::Clients,
                         done,
