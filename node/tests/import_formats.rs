@@ -770,3 +770,27 @@ async fn a_file_without_identity_columns_keeps_the_stored_identity_values() {
     );
     assert!(!after.full_name.is_empty());
 }
+
+#[tokio::test]
+async fn empty_cells_past_the_last_column_are_no_field_but_values_there_are() {
+    let root = tempfile::tempdir().unwrap();
+    let node = fresh_node(root.path()).await;
+    let header = "client_code,sex,primary_substance,referral_source,enrolled_on,modality";
+    let cleared = format!("{header}\nA,male,opioids,police,2026-01-01,voluntary,,\n");
+    import(&node, "cleared.csv", cleared.as_bytes())
+        .await
+        .unwrap();
+    let extra = format!("{header}\nB,male,opioids,police,2026-01-01,voluntary,,x\n");
+    let (problems, _) = bad_rows(
+        import(&node, "extra.csv", extra.as_bytes())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        problems[0].problem,
+        Problem::FieldCount {
+            found: 8,
+            expected: 6
+        }
+    );
+}

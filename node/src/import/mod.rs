@@ -467,6 +467,12 @@ impl RowChecker<'_> {
         for row in &self.table.rows {
             match &row.cells {
                 None => findings.problem(row.row, None, Problem::Unreadable),
+                // Empty cells past the header's last column (a cleared column) are no field.
+                Some(cells)
+                    if cells.len() > expected && cells[expected..].iter().all(Value::is_empty) =>
+                {
+                    rows.push((row, &cells[..expected]));
+                }
                 Some(cells) if cells.len() != expected => findings.problem(
                     row.row,
                     None,
