@@ -301,7 +301,11 @@ fn cell_value(cell: &Data) -> Value {
         }
         Data::Float(f) => Value::Text(f.to_string()),
         Data::Bool(b) => Value::Text(if *b { "TRUE" } else { "FALSE" }.to_owned()),
-        Data::DateTime(date_time) if date_time.is_datetime() => {
+        // Only days 1..=109574 (1900-01-01 to 2199-12-31) are converted: calamine's
+        // conversion overflows on absurd serials, and no record date lies outside.
+        Data::DateTime(date_time)
+            if date_time.is_datetime() && (1.0..109_575.0).contains(&date_time.as_f64()) =>
+        {
             let (year, month, day, ..) = date_time.to_ymd_hms_milli();
             Date::new(i64::from(year), u32::from(month), u32::from(day))
                 .map_or(Value::Invalid, Value::Date)
@@ -321,6 +325,27 @@ mod tests {
         assert_eq!(detect_separator("a\tb\tc"), '\t');
         assert_eq!(detect_separator("\"a;b\",c"), ',');
         assert_eq!(detect_separator("single"), ',');
+    }
+
+    #[test]
+    fn workbook_cells_become_text_dates_or_invalid_never_a_panic() {
+        use calamine::{ExcelDateTime, ExcelDateTimeType};
+        let date = |serial: f64| {
+            cell_value(&Data::DateTime(ExcelDateTime::new(
+                serial,
+                ExcelDateTimeType::DateTime,
+                false,
+            )))
+        };
+        assert_eq!(date(37110.0), Value::Date(Date::new(2001, 8, 7).unwrap()));
+        for absurd in [1e300, -5.0, f64::NAN, 0.0] {
+            assert_eq!(date(absurd), Value::Invalid, "{absurd}");
+        }
+        assert_eq!(
+            cell_value(&Data::Float(905032582.0)),
+            Value::Text("905032582".into())
+        );
+        assert_eq!(cell_value(&Data::Float(1.5)), Value::Text("1.5".into()));
     }
 
     #[test]
