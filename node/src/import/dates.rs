@@ -202,6 +202,27 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_text_parses_or_not_without_panicking() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let alphabet: Vec<char> = "0123456789/-. :TAPMé".chars().collect();
+        let mut evidence = OrderEvidence::default();
+        for row in 0..20_000 {
+            let length = rng.gen_range(0..24);
+            let text: String = (0..length)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            evidence.observe(row, &text);
+            for order in [DateOrder::DayMonthYear, DateOrder::MonthDayYear] {
+                if let Some(date) = parse(&text, order) {
+                    assert!((1900..=2199).contains(&date.year()), "{text}");
+                }
+            }
+        }
+        let _ = evidence.order();
+    }
+
+    #[test]
     fn slash_dates_decide_their_order_or_leave_it_open() {
         let mut evidence = OrderEvidence::default();
         evidence.observe(2, "07/08/2001");

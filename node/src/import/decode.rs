@@ -349,6 +349,36 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_decode_or_fail_without_panicking() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let alphabet = b",;\t\r\n\"ab1/.-\xff\xfe\x00";
+        for i in 0..2_000 {
+            let length = rng.gen_range(0..200);
+            let mut bytes: Vec<u8> = (0..length)
+                .map(|_| {
+                    if rng.gen_bool(0.7) {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    } else {
+                        rng.r#gen()
+                    }
+                })
+                .collect();
+            let signature: &[u8] = match i % 4 {
+                0 => b"PK\x03\x04",
+                1 => b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+                _ => b"",
+            };
+            bytes.splice(0..0, signature.iter().copied());
+            if let Ok(table) = decode(&bytes) {
+                for row in &table.rows {
+                    assert!(row.row >= 1);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rows_are_numbered_as_excel_shows_them() {
         let text = "h1,h2\r\na,\"two\r\nlines\"\r\n\r\nb,c\r\n";
         let table = decode(text.as_bytes()).unwrap();
