@@ -106,10 +106,22 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
 }
 
 fn decode_text(bytes: &[u8]) -> Result<Table, DecodeError> {
-    let (text, encoding) = to_text(bytes);
-    let header_line = text.lines().next().unwrap_or_default();
-    let separator = detect_separator(header_line);
-    let row_starts = row_starts(&text);
+    let (decoded, encoding) = to_text(bytes);
+    // A first line `sep=;` names the separator; Excel obeys it and does not show it as a row.
+    let first_line = decoded.lines().next().unwrap_or_default();
+    let (text, separator) = match separator_line(first_line) {
+        Some(separator) => {
+            let rest = &decoded[first_line.len()..];
+            let rest = rest
+                .strip_prefix("\r\n")
+                .or_else(|| rest.strip_prefix('\n'))
+                .or_else(|| rest.strip_prefix('\r'))
+                .unwrap_or(rest);
+            (rest, separator)
+        }
+        None => (decoded.as_str(), detect_separator(first_line)),
+    };
+    let row_starts = row_starts(text);
     // The csv crate gives a record's position just after the previous record's first
     // terminator byte (inside a `\r\n`, or before blank lines): the record starts after them.
     let row_of = |byte: u64| -> u64 {
@@ -184,6 +196,14 @@ fn to_text(bytes: &[u8]) -> (String, TextEncoding) {
             (text.nfc().collect(), TextEncoding::Windows1258Assumed)
         }
     }
+}
+
+/// The separator a `sep=X` line names.
+fn separator_line(line: &str) -> Option<char> {
+    let rest = line.strip_prefix("sep=")?;
+    let mut chars = rest.chars();
+    let separator = chars.next()?;
+    (chars.next().is_none() && matches!(separator, ',' | ';' | '\t' | '|')).then_some(separator)
 }
 
 /// The separator of a header line: whichever of `,`, `;` and tab occurs most outside quotes
@@ -325,6 +345,9 @@ mod tests {
         assert_eq!(detect_separator("a\tb\tc"), '\t');
         assert_eq!(detect_separator("\"a;b\",c"), ',');
         assert_eq!(detect_separator("single"), ',');
+        let table = decode(b"sep=;\r\na;b\r\n1;2\r\n").unwrap();
+        assert_eq!(table.header, ["a", "b"]);
+        assert_eq!(table.rows[0].row, 2, "Excel hides the sep= line");
     }
 
     #[test]
