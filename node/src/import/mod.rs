@@ -310,6 +310,24 @@ pub async fn import(
             column,
         },
     })?;
+    // What was read, without the sheet's name or the ignored headers (text from the file).
+    match &table.format {
+        SourceFormat::Text {
+            encoding,
+            separator,
+        } => tracing::info!(
+            ?encoding,
+            ?separator,
+            rows = table.rows.len(),
+            ignored_columns = layout.ignored.len(),
+            "text file read"
+        ),
+        SourceFormat::Workbook { .. } => tracing::info!(
+            rows = table.rows.len(),
+            ignored_columns = layout.ignored.len(),
+            "workbook read"
+        ),
+    }
     let order = date_order(&table, &layout, options).map_err(|(rows, conflicting)| {
         ImportError::AmbiguousDateOrder {
             file: file.clone(),
