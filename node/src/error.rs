@@ -58,7 +58,7 @@ pub enum NodeError {
         /// The form id asked for.
         form: String,
     },
-    /// A CSV import was refused.
+    /// An import was refused.
     #[error(transparent)]
     Import(#[from] ImportError),
     /// The period asked for has not ended yet.

@@ -6,7 +6,9 @@
 //! - [`config`]: the data directory and `config.toml` (including the forms reported).
 //! - [`store`]: the database, the only place with SQL (WAL, `synchronous=FULL`, versioned
 //!   migrations, named transactions).
-//! - [`import`] and [`vocab`]: CSV import with English and Vietnamese labels, whole or not at all.
+//! - [`import`] and [`vocab`]: import of CSV files and Excel workbooks with English and
+//!   Vietnamese headers and labels (from one data file), whole or not at all; the template
+//!   workbook.
 //! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
@@ -42,7 +44,10 @@ use quietcount_protocol::{
 
 pub use config::{Config, DataDir, LogFormat};
 pub use error::NodeError;
-pub use import::{ImportError, ImportSummary, Problem, Progress, RecordKind, RowProblem};
+pub use import::{
+    DateOrder, ImportError, ImportOptions, ImportSummary, Imported, Problem, ProblemGroup,
+    Progress, RecordKind, RowProblem, Warning, WarningGroup,
+};
 pub use outbox::{Backoff, Outcome};
 pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
 pub use store::outbox::KeyRefusal;
@@ -284,28 +289,70 @@ impl Node {
         &self.coordinator_keys
     }
 
-    /// Imports one CSV file read from `reader`, whole or not at all; `name` names it in
-    /// errors, and `progress` is called as rows are written.
+    /// Imports one file read from `reader` (CSV in any encoding and separator Excel writes,
+    /// or an `.xlsx`/`.xls` workbook), whole or not at all, with today's date from the system
+    /// clock and the file's own date order; `name` names it in errors, and `progress` is
+    /// called as rows are written. See [`Node::import_bytes`] for the options and the
+    /// warnings.
     pub async fn import(
         &self,
-        reader: impl std::io::Read,
+        mut reader: impl std::io::Read,
         name: &Path,
-        mut progress: impl FnMut(Progress),
+        progress: impl FnMut(Progress),
     ) -> Result<ImportSummary, NodeError> {
-        import::import(&self.store, reader, name, &mut progress).await
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| ImportError::Io {
+                file: name.to_owned(),
+                source,
+            })?;
+        let options = ImportOptions::at(SystemClock.now());
+        Ok(self
+            .import_bytes(&bytes, name, &options, progress)
+            .await?
+            .summary)
     }
 
-    /// Imports the CSV file at `path` (see [`Node::import`]).
+    /// Imports the file at `path` (see [`Node::import`]).
     pub async fn import_file(
         &self,
         path: &Path,
         progress: impl FnMut(Progress),
     ) -> Result<ImportSummary, NodeError> {
-        let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+        let options = ImportOptions::at(SystemClock.now());
+        Ok(self
+            .import_file_with(path, &options, progress)
+            .await?
+            .summary)
+    }
+
+    /// Imports the file at `path` with `options` (see [`Node::import_bytes`]).
+    pub async fn import_file_with(
+        &self,
+        path: &Path,
+        options: &ImportOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<Imported, NodeError> {
+        let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
             file: path.to_owned(),
             source,
         })?;
-        self.import(file, path, progress).await
+        self.import_bytes(&bytes, path, options, progress).await
+    }
+
+    /// Imports one file given as its bytes, whole or not at all: checks every row (errors
+    /// come back grouped by column and problem in [`ImportError::BadRows`]), then writes
+    /// them in one transaction and returns what was written, how the file was read, the
+    /// columns ignored and the implausible values imported anyway.
+    pub async fn import_bytes(
+        &self,
+        bytes: &[u8],
+        name: &Path,
+        options: &ImportOptions,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Imported, NodeError> {
+        import::import(&self.store, bytes, name, options, &mut progress).await
     }
 
     /// Writes deterministic synthetic records (see [`simulate`]).

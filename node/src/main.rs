@@ -10,7 +10,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::progress::ProgressBar;
 use quietcount_node::simulate::SimulateOptions;
-use quietcount_node::{InitOptions, LogFormat, Node, NodeError, OpenPeriod, QueueOutcome};
+use quietcount_node::vocab::Lang;
+use quietcount_node::{
+    DateOrder, ImportOptions, InitOptions, LogFormat, Node, NodeError, OpenPeriod, QueueOutcome,
+    RecordKind,
+};
 use quietcount_protocol::{Period, PeriodType, SiteId};
 use quietcount_service::clock::{Clock, SystemClock};
 use quietcount_service::logging::LogOutput;
@@ -38,6 +42,34 @@ enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DateOrderArg {
+    /// Day first: 07/08/2001 is 7 August.
+    Dmy,
+    /// Month first: 07/08/2001 is 8 July.
+    Mdy,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    En,
+    Vi,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KindArg {
+    Clients,
+    Services,
+}
+
+fn lang_of(arg: Option<LangArg>) -> Lang {
+    match arg {
+        Some(LangArg::En) => Lang::En,
+        Some(LangArg::Vi) => Lang::Vi,
+        None => cli::import_text::locale_lang(),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a data directory: config, site key, pinned coordinator key, database.
@@ -57,11 +89,32 @@ enum Command {
         #[arg(long)]
         k: Option<u32>,
     },
-    /// Import a clients or services CSV file (whole file or nothing).
+    /// Import a clients or services file (whole file or nothing): CSV as Excel saves it
+    /// (UTF-8, UTF-16 or Windows-1258; `,`, `;` or tab) or an .xlsx/.xls workbook.
     Import {
         #[arg(long)]
         dir: PathBuf,
         file: PathBuf,
+        /// Order of day and month in dates written with slashes, when the file leaves it
+        /// open: dmy (07/08/2001 is 7 August) or mdy (8 July).
+        #[arg(long, value_enum)]
+        date_order: Option<DateOrderArg>,
+        /// Language of the messages (default: from LC_ALL / LANG, else English).
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
+    },
+    /// Write an Excel workbook to fill in: the right headers, drop-down lists, date columns
+    /// and an instructions sheet.
+    Template {
+        /// Which records the workbook is for.
+        #[arg(long, value_enum, default_value = "clients")]
+        kind: KindArg,
+        /// Language of the headers, lists and instructions (default: from LC_ALL / LANG).
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
+        /// The .xlsx file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write deterministic synthetic records.
     Simulate {
@@ -141,7 +194,7 @@ fn main() -> ExitCode {
 
 fn command_dir(command: &Command) -> Option<&PathBuf> {
     match command {
-        Command::Init { .. } => None,
+        Command::Init { .. } | Command::Template { .. } => None,
         Command::Import { dir, .. }
         | Command::Simulate { dir, .. }
         | Command::Report { dir, .. }
@@ -197,12 +250,55 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.site_pub.display()
             );
         }
-        Command::Import { dir, file } => {
+        Command::Import {
+            dir,
+            file,
+            date_order,
+            lang,
+        } => {
+            let lang = lang_of(lang);
             let node = Node::open(&dir).await?;
+            let options = ImportOptions {
+                date_order: date_order.map(|o| match o {
+                    DateOrderArg::Dmy => DateOrder::DayMonthYear,
+                    DateOrderArg::Mdy => DateOrder::MonthDayYear,
+                }),
+                ..ImportOptions::at(clock.now())
+            };
             let mut bar = ProgressBar::default();
-            let summary = node.import_file(&file, |p| bar.update(p)).await;
+            let result = node
+                .import_file_with(&file, &options, |p| bar.update(p))
+                .await;
             bar.finish();
-            println!("{}", cli::render::import_summary(&summary?));
+            match result {
+                Ok(imported) => println!("{}", cli::import_text::imported(&imported, lang)),
+                Err(NodeError::Import(error)) => {
+                    match cli::import_text::refusal(&error, lang) {
+                        Some(text) => eprintln!("error: {text}"),
+                        None => eprintln!("error: {error}"),
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Command::Template { kind, lang, out } => {
+            let lang = lang_of(lang);
+            let kind = match kind {
+                KindArg::Clients => RecordKind::Clients,
+                KindArg::Services => RecordKind::Events,
+            };
+            let bytes = quietcount_node::import::template::template(kind, lang)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .with_context(|| {
+                    format!("{}: cannot create (it must not exist yet)", out.display())
+                })?;
+            std::io::Write::write_all(&mut file, &bytes)
+                .with_context(|| format!("{}: cannot write", out.display()))?;
+            println!("wrote {}", out.display());
         }
         Command::Simulate {
             dir,

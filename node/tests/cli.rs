@@ -109,6 +109,8 @@ fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
     let output = Command::new(BINARY)
         .args([
             "import",
+            "--lang",
+            "en",
             "--dir",
             dir.to_str().unwrap(),
             bad.to_str().unwrap(),
@@ -117,9 +119,13 @@ fn a_failed_import_exits_non_zero_naming_lines_and_columns() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("line 2, column 2 (date)"), "{stderr}");
+    // Grouped by column and problem, each group naming its rows.
     assert!(
-        stderr.contains("line 2, column 1 (client_code)"),
+        stderr.contains("`date` (column 2): not a date") && stderr.contains("on row 2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`client_code` (column 1): no client with this code"),
         "{stderr}"
     );
     assert!(

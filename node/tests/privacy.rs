@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{DEFAULT_FORM, NOV_10_2026, october};
-use quietcount_node::OpenPeriod;
+use quietcount_node::{ImportOptions, OpenPeriod};
 
 const CLIENTS: usize = 60;
 
@@ -90,6 +90,23 @@ fn write_marked_records(root: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     (c, s)
 }
 
+/// A workbook holding the cells of a simple CSV text (no quoted separators) as strings.
+fn as_workbook(csv_text: &str) -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    for (row, record) in reader.records().enumerate() {
+        for (column, value) in record.unwrap().iter().enumerate() {
+            sheet
+                .write_string(row as u32, column as u16, value)
+                .unwrap();
+        }
+    }
+    workbook.save_to_buffer().unwrap()
+}
+
 fn files_outside_the_database(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -159,6 +176,70 @@ async fn no_identifiable_value_leaves_the_database() {
         format!("{err} {err:?}").into_bytes(),
     ));
 
+    // The same records as Excel saves them: a workbook, and semicolon-separated
+    // Windows-1258 text; then refused files in the new paths (a workbook with bad values, a
+    // file whose slash dates leave the order open). Successful imports list warnings (every
+    // marked client is born in 1901): what they carry is checked too.
+    let workbook = root.path().join("marked_clients.xlsx");
+    std::fs::write(
+        &workbook,
+        as_workbook(&std::fs::read_to_string(&clients).unwrap()),
+    )
+    .unwrap();
+    let imported = node
+        .import_file_with(&workbook, &ImportOptions::at(NOV_10_2026), |_| {})
+        .await
+        .unwrap();
+    assert!(!imported.warnings.is_empty(), "1901 births are implausible");
+    outputs.push((
+        "workbook import".into(),
+        format!("{imported:?}").into_bytes(),
+    ));
+    let legacy = root.path().join("marked_clients_1258.csv");
+    let text = std::fs::read_to_string(&clients).unwrap().replace(',', ";");
+    std::fs::write(&legacy, common::windows_1258(&text)).unwrap();
+    let imported = node
+        .import_file_with(&legacy, &ImportOptions::at(NOV_10_2026), |_| {})
+        .await
+        .unwrap();
+    outputs.push(("legacy import".into(), format!("{imported:?}").into_bytes()));
+    let bad_workbook = root.path().join("bad.xlsx");
+    std::fs::write(
+        &bad_workbook,
+        as_workbook(
+            "Mã khách hàng,Họ và tên,Ngày sinh,Giới tính,Điện thoại,CCCD,Địa chỉ,Chất sử dụng chính,Nguồn giới thiệu,Ngày tiếp nhận,Hình thức,Ghi chú\n\
+             ZQCODE-0001,ZQMARK-name,ZQBAD-date,ZQBAD-sex,0999000001,ZQMARK-nid,ZQMARK-addr,ZQBAD-drug,ZQBAD-ref,01/01/1901,ZQBAD-mod,ZQMARK-note\n\
+             ZQCODE-0001,ZQMARK-name,01/01/1901,male,0999000001,ZQMARK-nid,ZQMARK-addr,,police,01/01/1901,voluntary,\n",
+        ),
+    )
+    .unwrap();
+    let err = node.import_file(&bad_workbook, |_| {}).await.unwrap_err();
+    outputs.push((
+        "workbook import error".into(),
+        format!("{err} {err:?}").into_bytes(),
+    ));
+    let open_order = root.path().join("open_order.csv");
+    std::fs::write(
+        &open_order,
+        "client_code,full_name,date_of_birth,sex,phone,national_id,address,primary_substance,referral_source,enrolled_on,modality\n\
+         ZQCODE-0001,ZQMARK-name,05/03/1901,male,0999000001,ZQMARK-nid,ZQMARK-addr,,police,2026-01-01,voluntary\n",
+    )
+    .unwrap();
+    let err = node.import_file(&open_order, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            quietcount_node::NodeError::Import(
+                quietcount_node::ImportError::AmbiguousDateOrder { .. }
+            )
+        ),
+        "{err}"
+    );
+    outputs.push((
+        "date order error".into(),
+        format!("{err} {err:?}").into_bytes(),
+    ));
+
     // Preview, the scheduled build by the service, a manual revision, delivery, status.
     // (The rendered preview, status and summaries are the CLI's: the binary runs below.)
     let preview = node
@@ -200,14 +281,55 @@ async fn no_identifiable_value_leaves_the_database() {
     node.close().await;
     drop(node);
 
-    // The binary at trace level: a refused import, a preview and the status.
+    // The binary at trace level: imports (refused in both languages, from text and from a
+    // workbook, with an open date order; accepted with warnings), a preview and the status.
     let binary = env!("CARGO_BIN_EXE_quietcount-node");
     for args in [
         vec![
             "import",
+            "--lang",
+            "en",
             "--dir",
             dir.to_str().unwrap(),
             bad.to_str().unwrap(),
+        ],
+        vec![
+            "import",
+            "--lang",
+            "vi",
+            "--dir",
+            dir.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        vec![
+            "import",
+            "--lang",
+            "vi",
+            "--dir",
+            dir.to_str().unwrap(),
+            bad_workbook.to_str().unwrap(),
+        ],
+        vec![
+            "import",
+            "--dir",
+            dir.to_str().unwrap(),
+            open_order.to_str().unwrap(),
+        ],
+        vec![
+            "import",
+            "--lang",
+            "vi",
+            "--dir",
+            dir.to_str().unwrap(),
+            workbook.to_str().unwrap(),
+        ],
+        vec![
+            "import",
+            "--lang",
+            "en",
+            "--dir",
+            dir.to_str().unwrap(),
+            legacy.to_str().unwrap(),
         ],
         vec![
             "report",
@@ -246,6 +368,20 @@ async fn no_identifiable_value_leaves_the_database() {
         text_of("binary [\"import\"").contains("bad row(s)"),
         "the binary refused the import"
     );
+    let imports = text_of("binary [\"import\"");
+    for shown in [
+        "dòng có lỗi",
+        "--date-order dmy",
+        "over 90 years old at enrolment",
+        "trên 90 tuổi khi tiếp nhận",
+        "Windows-1258",
+        "đã đọc trang đầu tiên của bảng tính",
+    ] {
+        assert!(
+            imports.contains(shown),
+            "the binary showed {shown:?}: {imports}"
+        );
+    }
     assert!(
         text_of("binary [\"report\"").contains("Clients active"),
         "the binary previewed"

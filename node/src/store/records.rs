@@ -1,7 +1,7 @@
 //! Client records and service events: the import's and the simulator's writes (in one named
 //! transaction each, [`RecordsTransaction`]) and the lookups tests and tools need.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
@@ -12,6 +12,20 @@ use crate::vocab::{self, Vocabulary};
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
 const BATCH_ROWS: usize = 500;
+
+/// The columns an upsert may change (all but the key).
+const UPDATABLE_CLIENT_COLUMNS: [&str; 10] = [
+    "full_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "national_id",
+    "address",
+    "primary_substance",
+    "referral_source",
+    "enrolled_on",
+    "modality",
+];
 
 const CLIENT_COLUMNS: &str = "client_code, full_name, date_of_birth, sex, phone, national_id, address, primary_substance, referral_source, enrolled_on, modality";
 
@@ -166,13 +180,49 @@ impl RecordsTransaction {
         Ok(codes.into_iter().collect())
     }
 
+    /// Every stored client's code with its enrolment date (what an events import checks
+    /// its rows against).
+    pub async fn client_enrolments(&mut self) -> Result<HashMap<String, Date>> {
+        let rows =
+            sqlx::query_as::<_, (String, String)>("SELECT client_code, enrolled_on FROM clients")
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(db(self.name))?;
+        rows.into_iter()
+            .map(|(code, enrolled_on)| {
+                let date = vocab::parse_date(&enrolled_on).ok_or(StoreError::CorruptRecord {
+                    column: "enrolled_on",
+                })?;
+                Ok((code, date))
+            })
+            .collect()
+    }
+
     /// Upserts client records by `client_code`; `progress` is told how many rows are done
-    /// after each batch.
+    /// after each batch. The columns named in `kept` (a file without them) keep their stored
+    /// values for clients already stored: a file of codes only never blanks the names.
     pub async fn upsert_clients(
         &mut self,
         clients: &[ClientRecord],
+        kept: &[&str],
         progress: &mut dyn FnMut(u64),
     ) -> Result<ClientWrites> {
+        let updated: Vec<&str> = UPDATABLE_CLIENT_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| !kept.contains(c))
+            .collect();
+        let set = updated
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let differs = updated
+            .iter()
+            .map(|c| format!("clients.{c} IS NOT excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let on_conflict = format!(" ON CONFLICT (client_code) DO UPDATE SET {set} WHERE {differs}");
         let mut new = 0u64;
         for chunk in clients.chunks(BATCH_ROWS) {
             let mut builder =
@@ -206,19 +256,7 @@ impl RecordsTransaction {
                     .push_bind(c.enrolled_on.to_string())
                     .push_bind(c.modality);
             });
-            builder.push(
-                " ON CONFLICT (client_code) DO UPDATE SET \
-                 full_name = excluded.full_name, date_of_birth = excluded.date_of_birth, sex = excluded.sex, \
-                 phone = excluded.phone, national_id = excluded.national_id, address = excluded.address, \
-                 primary_substance = excluded.primary_substance, referral_source = excluded.referral_source, \
-                 enrolled_on = excluded.enrolled_on, modality = excluded.modality \
-                 WHERE clients.full_name IS NOT excluded.full_name OR clients.date_of_birth IS NOT excluded.date_of_birth \
-                 OR clients.sex IS NOT excluded.sex OR clients.phone IS NOT excluded.phone \
-                 OR clients.national_id IS NOT excluded.national_id OR clients.address IS NOT excluded.address \
-                 OR clients.primary_substance IS NOT excluded.primary_substance \
-                 OR clients.referral_source IS NOT excluded.referral_source \
-                 OR clients.enrolled_on IS NOT excluded.enrolled_on OR clients.modality IS NOT excluded.modality",
-            );
+            builder.push(&on_conflict);
             changed += self.execute_batch(&mut builder).await?;
             done += chunk.len() as u64;
             progress(done);
@@ -278,7 +316,11 @@ impl RecordsTransaction {
     }
 }
 
-fn vocab_code(vocabulary: &Vocabulary, stored: &str, column: &'static str) -> Result<&'static str> {
+fn vocab_code(
+    vocabulary: &'static Vocabulary,
+    stored: &str,
+    column: &'static str,
+) -> Result<&'static str> {
     vocabulary
         .code(stored)
         .ok_or(StoreError::CorruptRecord { column })

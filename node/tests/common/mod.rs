@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::Identity;
-use quietcount_node::{ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome};
+use quietcount_node::{
+    DateOrder, ImportOptions, ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome,
+};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
 use quietcount_service::tls::SiteDirectory;
@@ -95,14 +97,27 @@ pub async fn import_fixture_records(node: &Node) {
     import(node, "fixture_services.csv").await.unwrap();
 }
 
+/// How the tests import: today is 2026-11-10, and slash dates are day-first (the fixture's
+/// services file writes `05/10/2026` and no slash date that tells the order).
+pub fn import_options() -> ImportOptions {
+    ImportOptions {
+        date_order: Some(DateOrder::DayMonthYear),
+        ..ImportOptions::at(NOV_10_2026)
+    }
+}
+
 /// Imports a file of `tests/data`.
 pub async fn import(node: &Node, name: &str) -> Result<ImportSummary, NodeError> {
-    node.import_file(&data(name), |_| {}).await
+    node.import_file_with(&data(name), &import_options(), |_| {})
+        .await
+        .map(|imported| imported.summary)
 }
 
 /// Imports CSV `text`, as if from a file called `name`.
 pub async fn import_text(node: &Node, name: &str, text: &str) -> Result<ImportSummary, NodeError> {
-    node.import(text.as_bytes(), Path::new(name), |_| {}).await
+    node.import_bytes(text.as_bytes(), Path::new(name), &import_options(), |_| {})
+        .await
+        .map(|imported| imported.summary)
 }
 
 /// The default form's id.
@@ -357,4 +372,22 @@ pub async fn node_with_coordinator(root: &Path) -> (Node, TestCoordinator) {
     drop(node);
     set_config(&dir, "coordinator", &format!("\"{}\"", coordinator.addr));
     (Node::open(&dir).await.unwrap(), coordinator)
+}
+
+/// Text as Windows encodes it in code page 1258: the base letter with its circumflex, breve
+/// or horn precomposed, the tone as a combining mark.
+pub fn windows_1258(text: &str) -> Vec<u8> {
+    const TONES: [char; 5] = ['\u{300}', '\u{301}', '\u{303}', '\u{309}', '\u{323}'];
+    let mut spelled = String::new();
+    for c in text.chars() {
+        let (tones, rest): (Vec<char>, Vec<char>) =
+            unicode_normalization::UnicodeNormalization::nfd(c).partition(|m| TONES.contains(m));
+        spelled.extend(unicode_normalization::UnicodeNormalization::nfc(
+            rest.into_iter(),
+        ));
+        spelled.extend(tones);
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1258.encode(&spelled);
+    assert!(!unmappable, "{spelled} fits code page 1258");
+    bytes.into_owned()
 }
