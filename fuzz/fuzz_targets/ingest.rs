@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let rules = IngestRules {
         forms: FORMS.as_slice(),
         min_k: 5,
+        min_zeros: quietcount_protocol::ZeroPolicy::Published,
         max_period_age_days: 365,
     };
     let report = &opened.payload;

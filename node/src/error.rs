@@ -93,6 +93,33 @@ pub enum NodeError {
         /// Why.
         source: DisclosureError,
     },
+    /// A correction that cannot be published yet: jointly with what earlier revisions of the
+    /// period published, every way of publishing it would single people out.
+    #[error(
+        "the correction of {period} ({form}) is held: {changed} client record(s) changed since \
+         the report already sent, and together with it any publication of the correction would \
+         single out the people concerned. The report already sent stays in force; build again \
+         once more corrections for {period} are recorded (more changes hide each other)"
+    )]
+    CorrectionHeld {
+        /// The form.
+        form: quietcount_protocol::FormKey,
+        /// The period.
+        period: quietcount_protocol::Period,
+        /// Client records changed since the last revision sent.
+        changed: u64,
+    },
+    /// An earlier revision kept in the outbox cannot be read back (its envelope or its true
+    /// tables): the next revision cannot be audited against it.
+    #[error("revision {revision} of {period} in the outbox cannot be read back: {problem}")]
+    EarlierRevision {
+        /// The period.
+        period: quietcount_protocol::Period,
+        /// The revision.
+        revision: u32,
+        /// What is wrong.
+        problem: String,
+    },
     /// A report or request could not be encoded.
     #[error("encoding: {0}")]
     Encode(#[from] EncodeError),

@@ -37,9 +37,10 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
+use quietcount_protocol::disclosure::Revision;
 use quietcount_protocol::{
-    ChainHead, EnvelopeHash, Form, Period, SiteId, SiteReport, SuppressionSecret, UnixTime,
-    fingerprint_of, next_revision,
+    ChainHead, CountTable, EnvelopeHash, Form, Period, SiteId, SiteReport, SuppressionSecret,
+    Table, UnixTime, fingerprint_of, next_revision,
 };
 
 pub use config::{Config, DataDir, LogFormat};
@@ -167,6 +168,16 @@ pub enum QueueOutcome {
         /// The latest revision.
         revision: u32,
     },
+    /// A correction that cannot be published yet without singling people out together with
+    /// the revisions already sent: nothing was queued (see [`NodeError::CorrectionHeld`]).
+    Held {
+        /// The form.
+        form: FormKey,
+        /// Period.
+        period: Period,
+        /// Client records changed since the last revision sent.
+        changed: u64,
+    },
     /// Signed and committed to the outbox.
     Queued {
         /// The form.
@@ -219,6 +230,8 @@ pub struct Status {
 struct Built {
     report: SiteReport,
     latest: Option<OutboxEntry>,
+    /// The true tables the report was suppressed from (canonical CBOR), kept with it.
+    truth: Vec<u8>,
 }
 
 impl Node {
@@ -426,7 +439,26 @@ impl Node {
     ) -> Result<QueueOutcome, NodeError> {
         let form = self.form(form)?;
         let key = FormKey::of(form);
-        let Built { report, latest } = self.build(form, period, now, open).await?;
+        let Built {
+            report,
+            latest,
+            truth,
+        } = match self.build(form, period, now, open).await {
+            Ok(built) => built,
+            Err(NodeError::CorrectionHeld {
+                form,
+                period,
+                changed,
+            }) => {
+                tracing::warn!(form = %form, %period, changed, "correction held: it would single people out together with the report already sent");
+                return Ok(QueueOutcome::Held {
+                    form,
+                    period,
+                    changed,
+                });
+            }
+            Err(other) => return Err(other),
+        };
         let content = report::content_hash(&report)?;
         if let Some(latest) = &latest {
             if latest.content_hash == content {
@@ -448,6 +480,7 @@ impl Node {
                 envelope: &envelope,
                 content_hash: content,
                 built_at: now,
+                truth: &truth,
             })
             .await?;
         tracing::info!(form = %key, %period, revision = entry.revision, envelope = %&entry.envelope_hash.to_hex()[..16], "report queued");
@@ -506,6 +539,11 @@ impl Node {
                 })
                 .as_ref(),
         );
+        let earlier = self.earlier_revisions(form, period).await?;
+        let earlier: Vec<Revision<'_>> = earlier
+            .iter()
+            .map(|(truth, published)| Revision { truth, published })
+            .collect();
         let report = report::build_report(
             form,
             &self.config.site,
@@ -517,11 +555,75 @@ impl Node {
                 &form.reference(),
                 period,
             ),
+            &earlier,
             next.revision,
             next.supersedes,
             now,
         )?;
-        Ok(Built { report, latest })
+        // Only the cells are kept: shapes and dimension names come from the form.
+        let cells: Vec<Vec<&[u64]>> = counts
+            .iter()
+            .map(|c| c.tables.iter().map(|t| t.cells.as_slice()).collect())
+            .collect();
+        let truth = quietcount_protocol::cbor::to_canonical(&cells)?;
+        Ok(Built {
+            report,
+            latest,
+            truth,
+        })
+    }
+
+    /// Every live revision of `form` for `period` with the true tables it was built from and
+    /// the tables it published, oldest first: what the next revision is audited with.
+    /// Revisions built before true tables were kept are left out, with a warning.
+    async fn earlier_revisions(
+        &self,
+        form: &Form,
+        period: Period,
+    ) -> Result<Vec<(Vec<Vec<CountTable>>, Vec<Vec<Table>>)>, NodeError> {
+        let key = self.identity.verifying_key();
+        let mut out = Vec::new();
+        for (entry, truth) in self
+            .store
+            .live_revisions(&FormKey::of(form), period)
+            .await?
+        {
+            let Some(truth) = truth else {
+                tracing::warn!(form = %entry.form, %period, revision = entry.revision, "an earlier revision has no true tables kept: the next one is audited without it");
+                continue;
+            };
+            let unreadable = |problem: String| NodeError::EarlierRevision {
+                period,
+                revision: entry.revision,
+                problem,
+            };
+            let cells: Vec<Vec<Vec<u64>>> = quietcount_protocol::cbor::from_canonical(&truth)
+                .map_err(|e| unreadable(format!("true tables: {e}")))?;
+            let truth = form
+                .indicators
+                .iter()
+                .zip(cells)
+                .map(|(indicator, tables)| {
+                    indicator
+                        .tables
+                        .iter()
+                        .zip(form.shapes(indicator))
+                        .zip(tables)
+                        .map(|((dimensions, shape), cells)| CountTable {
+                            dimensions: dimensions.clone(),
+                            shape,
+                            cells,
+                        })
+                        .collect()
+                })
+                .collect();
+            let report = quietcount_protocol::open::<SiteReport>(&entry.envelope, &key)
+                .map_err(|e| unreadable(format!("envelope: {e}")))?
+                .payload;
+            let published = report.indicators.into_iter().map(|i| i.tables).collect();
+            out.push((truth, published));
+        }
+        Ok(out)
     }
 
     /// Delivers the pending reports whose retry time has come (what `run` does). Does not try

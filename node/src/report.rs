@@ -2,10 +2,11 @@
 //! form's categories, put through disclosure control, and assembled into a site report.
 //! (Rendering a report for people is the CLI's job.)
 
+use quietcount_protocol::disclosure::{Revision, suppress_revision};
 use quietcount_protocol::form::{Dimension, Field, UNKNOWN};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Form, IndicatorTables, Period,
-    Sha256Hash, SiteId, SiteReport, SuppressionSecret, UnixTime, suppress_report,
+    CountTable, DisclosureError, DisclosurePolicy, EnvelopeHash, FORMAT_VERSION, Form,
+    IndicatorTables, Period, Sha256Hash, SiteId, SiteReport, SuppressionSecret, UnixTime,
 };
 
 use crate::dates::Date;
@@ -150,17 +151,27 @@ pub fn build_report(
     counts: &[IndicatorCounts],
     policy: DisclosurePolicy,
     secret: &SuppressionSecret,
+    earlier: &[Revision<'_>],
     revision: u32,
     supersedes: Option<EnvelopeHash>,
     now: UnixTime,
 ) -> Result<SiteReport, NodeError> {
     let truth: Vec<Vec<CountTable>> = counts.iter().map(|c| c.tables.clone()).collect();
     // The error names the indicator when it is about one; the report as a whole otherwise.
-    let suppressed =
-        suppress_report(form, &truth, &policy, secret).map_err(|source| NodeError::Disclosure {
-            indicator: "(report)".to_owned(),
-            source,
-        })?;
+    // Jointly with every earlier revision of the period (none for revision 1).
+    let suppressed = suppress_revision(form, earlier, &truth, &policy, secret).map_err(
+        |source| match source {
+            DisclosureError::Unprotectable { changed } => NodeError::CorrectionHeld {
+                form: quietcount_protocol::FormKey::of(form),
+                period,
+                changed,
+            },
+            source => NodeError::Disclosure {
+                indicator: "(report)".to_owned(),
+                source,
+            },
+        },
+    )?;
     let indicators = counts
         .iter()
         .zip(suppressed)

@@ -47,6 +47,9 @@ pub async fn tick(node: &Node, now: UnixTime) -> Result<(), NodeError> {
                 QueueOutcome::Unchanged { revision, .. } => {
                     tracing::info!(form = %key, %period, revision, "scheduled report unchanged");
                 }
+                QueueOutcome::Held { changed, .. } => {
+                    tracing::warn!(form = %key, %period, changed, "scheduled correction held: it would single people out together with the report already sent");
+                }
             }
         }
     }

@@ -365,3 +365,88 @@ async fn a_second_form_for_the_same_month_gets_its_own_revision_one() {
         .unwrap_err();
     assert!(matches!(err, NodeError::UnknownForm { .. }), "{err}");
 }
+
+/// A client's sex corrected after October went out (the issue's example): the correction goes
+/// out only if the joint audit of both revisions, with the one changed record an outsider is
+/// assumed to know of, keeps every small cell of both protected; otherwise it is held, saying
+/// why, and nothing is queued.
+#[tokio::test]
+async fn a_corrected_sex_goes_out_only_if_both_revisions_stay_protected_together() {
+    use quietcount_protocol::IndicatorTables;
+    use quietcount_protocol::disclosure::{changed_records, check_revisions};
+    let root = tempfile::tempdir().unwrap();
+    let node = common::fresh_node(root.path()).await;
+    common::import(&node, "clients.csv").await.unwrap();
+    common::import(&node, "services.csv").await.unwrap();
+    let form = default_form(&node).clone();
+    let truth = |counts: Vec<IndicatorCounts>| -> Vec<Vec<CountTable>> {
+        counts.into_iter().map(|c| c.tables).collect()
+    };
+    let before = truth(
+        compute_counts(node.store(), &form, october())
+            .await
+            .unwrap(),
+    );
+    let QueueOutcome::Queued { revision: 1, .. } = queue(&node, october(), NOV_10_2026).await
+    else {
+        panic!("revision 1 is queued")
+    };
+    // BD-0002 was entered as male ("Nam"); the officer corrects it.
+    common::import_text(
+        &node,
+        "correction.csv",
+        "client_code,full_name,date_of_birth,sex,phone,national_id,address,primary_substance,referral_source,enrolled_on,modality\n\
+         BD-0002,Võ Hữu Cường,07/08/2001,Nữ,0942164119,079309156112,\"Phường Cầu Diễn, Hà Nội\",Ma túy tổng hợp,family,2026-07-25,voluntary\n",
+    )
+    .await
+    .unwrap();
+    let after = truth(
+        compute_counts(node.store(), &form, october())
+            .await
+            .unwrap(),
+    );
+    let changed = changed_records(&form, &before, &after);
+    assert_eq!(changed, 1, "one record changed");
+    let site_key = node.identity().verifying_key();
+    match queue(&node, october(), NOV_10_2026 + 60).await {
+        QueueOutcome::Queued { revision: 2, .. } => {
+            let entries = node.store().outbox_entries().await.unwrap();
+            let published: Vec<Vec<IndicatorTables>> = entries
+                .iter()
+                .map(|e| {
+                    quietcount_protocol::open::<SiteReport>(&e.envelope, &site_key)
+                        .unwrap()
+                        .payload
+                        .indicators
+                })
+                .collect();
+            let policy = node.config().policy();
+            check_revisions(&form, &[&published[0], &published[1]], &[changed], &policy)
+                .expect("both revisions stay protected together");
+            eprintln!("the correction went out as revision 2");
+        }
+        QueueOutcome::Held {
+            period, changed, ..
+        } => {
+            assert_eq!((period, changed), (october(), 1));
+            assert_eq!(node.store().outbox_entries().await.unwrap().len(), 1);
+            let preview = node
+                .preview_report(
+                    DEFAULT_FORM,
+                    october(),
+                    NOV_10_2026 + 60,
+                    OpenPeriod::Refuse,
+                )
+                .await
+                .expect_err("the preview says why");
+            let text = preview.to_string();
+            assert!(text.contains("held") && text.contains("2026-10"), "{text}");
+            assert!(
+                !text.contains("Cường") && !text.contains("BD-0002"),
+                "{text}"
+            );
+            eprintln!("the correction is held: {text}");
+        }
+        other => panic!("the correction changes what is published: {other:?}"),
+    }
+}

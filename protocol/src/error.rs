@@ -293,4 +293,15 @@ pub enum DisclosureError {
         /// The k given.
         k: u32,
     },
+    /// No publication of this revision keeps every small cell of every revision of the period
+    /// protected, given what earlier revisions published: the revision must not be sent yet.
+    #[error(
+        "no publication of this revision keeps the earlier revisions' small cells protected: \
+         {changed} changed record(s) since the last revision would single people out"
+    )]
+    Unprotectable {
+        /// Client records changed since the last revision (as the audit assumes an outsider
+        /// knows).
+        changed: u64,
+    },
 }

@@ -19,6 +19,16 @@ pub fn queue_outcome(outcome: &QueueOutcome) -> String {
         } => format!(
             "report for {period} ({form}) unchanged since revision {revision}; nothing to do"
         ),
+        QueueOutcome::Held {
+            form,
+            period,
+            changed,
+        } => quietcount_node::NodeError::CorrectionHeld {
+            form: form.clone(),
+            period: *period,
+            changed: *changed,
+        }
+        .to_string(),
         QueueOutcome::Queued {
             form,
             period,

@@ -233,6 +233,7 @@ mod tests {
             envelope,
             content_hash: Sha256Hash([3; 32]),
             built_at: 1,
+            truth: &[],
         };
         // Another form's revision 1 of the same month has its own slot...
         let other = FormKey {

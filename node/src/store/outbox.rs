@@ -91,6 +91,9 @@ pub struct NewEntry<'a> {
     pub content_hash: Sha256Hash,
     /// When it was built (it is due at once).
     pub built_at: UnixTime,
+    /// The true tables it was suppressed from (canonical CBOR), kept on the node for the joint
+    /// audit of later revisions.
+    pub truth: &'a [u8],
 }
 
 /// A stored receipt.
@@ -167,8 +170,8 @@ impl Store {
         const TX: &str = "outbox_commit";
         let mut tx = self.begin_write(TX).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING {ENTRY_COLUMNS}"
+            "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at, truth) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) RETURNING {ENTRY_COLUMNS}"
         ))
         .bind(&entry.form.id)
         .bind(i64::from(entry.form.version))
@@ -178,6 +181,7 @@ impl Store {
         .bind(Sha256Hash::of(entry.envelope).0.to_vec())
         .bind(entry.content_hash.0.to_vec())
         .bind(to_i64(entry.built_at))
+        .bind(entry.truth)
         .fetch_one(&mut *tx)
         .await
         .map_err(db(TX))?;
@@ -211,6 +215,33 @@ impl Store {
             "latest_live_outbox_entry",
         )
         .await
+    }
+
+    /// Every revision of a form's chain for a period that the coordinator has stored or may
+    /// still store, oldest first, each with the true tables it was built from (`None` if built
+    /// before they were kept).
+    pub async fn live_revisions(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Vec<(OutboxEntry, Option<Vec<u8>>)>> {
+        const NAME: &str = "live_revisions";
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, truth FROM outbox WHERE form_id = ?1 AND form_version = ?2 \
+             AND period = ?3 AND state <> 'refused' ORDER BY revision, id"
+        ))
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(NAME))?;
+        rows.iter()
+            .map(|row| {
+                let truth: Option<Vec<u8>> = row.try_get("truth").map_err(db(NAME))?;
+                Ok((entry_from_row(row)?, truth))
+            })
+            .collect()
     }
 
     /// The entry of a form and period with the highest revision (then the newest) among those

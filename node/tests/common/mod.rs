@@ -48,6 +48,14 @@ pub async fn init_node(
     })
     .await
     .unwrap();
+    // A fixed site key, so that suppression's secret (derived from it) and with it every
+    // report the tests build are the same in every run.
+    let data = quietcount_node::DataDir::new(&dir);
+    let identity = Identity::from_seed([42; 32]);
+    std::fs::remove_file(data.site_key()).unwrap();
+    identity.save(&data.site_key()).unwrap();
+    std::fs::remove_file(data.site_pub()).unwrap();
+    quietcount_keys::save_public_key(&data.site_pub(), &identity.verifying_key()).unwrap();
     dir
 }
 
@@ -80,12 +88,19 @@ pub async fn fixture_dir_with_two_forms(root: &Path) -> PathBuf {
     dir
 }
 
-/// Records one more event in October (a late entry), which changes October's report.
+/// Records late October events, which change October's report.
+///
+/// Ten group counselling sessions of C2, who already had group counselling in October: the
+/// sessions counted change (and are published), no client count does, so the correction
+/// changes no client cell that the joint audit of revisions would have to protect.
 pub async fn import_late_october_event(node: &Node) {
+    let sessions: String = (20..30)
+        .map(|day| format!("C2,2026-10-{day},counselling_group,\n"))
+        .collect();
     import_text(
         node,
         "late.csv",
-        "client_code,date,service,outcome\nC5,2026-10-30,psychosocial,\n",
+        &format!("client_code,date,service,outcome\n{sessions}"),
     )
     .await
     .unwrap();

@@ -127,9 +127,9 @@ impl<'m> System<'m> {
                 });
             }
         }
-        for &(sub, sup) in &model.orders {
+        for &(sub, sup, slack) in &model.orders {
             if let (Some(low), Some(high)) = (system.known[sub], system.known[sup]) {
-                if low > high {
+                if low > high + slack {
                     let (table, cell) = model.first_cell(sub);
                     return Err(if system.determined[sub] || system.determined[sup] {
                         Fault::Infeasible { table, cell }
@@ -212,7 +212,7 @@ impl<'m> System<'m> {
             Some(value) => Some((Vec::new(), value)),
             None => exprs[v].clone(),
         };
-        for &(sub, sup) in &model.orders {
+        for &(sub, sup, slack) in &model.orders {
             let (Some((sub_cols, sub_constant)), Some((sup_cols, sup_constant))) =
                 (side(sub), side(sup))
             else {
@@ -221,7 +221,7 @@ impl<'m> System<'m> {
             let mut terms: Vec<(usize, f64)> = sub_cols.iter().map(|&k| (k, 1.0)).collect();
             terms.extend(sup_cols.iter().map(|&k| (k, -1.0)));
             if !terms.is_empty() {
-                at_most.push((terms, sup_constant - sub_constant));
+                at_most.push((terms, sup_constant - sub_constant + slack));
             }
         }
         // Components: columns sharing a row or an expression.
@@ -318,8 +318,8 @@ impl<'m> System<'m> {
         let by_order = model.var_orders[v]
             .iter()
             .map(|&o| model.orders[o])
-            .filter(|&(sub, _)| sub == v)
-            .filter_map(|(_, sup)| self.known[sup]);
+            .filter(|&(sub, _, _)| sub == v)
+            .filter_map(|(_, sup, slack)| self.known[sup].map(|n| n + slack));
         model.var_relations[v]
             .iter()
             .map(|&r| &model.relations[r])

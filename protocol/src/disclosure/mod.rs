@@ -61,6 +61,7 @@
 mod bounds;
 mod knowledge;
 mod model;
+mod revisions;
 mod secret;
 mod suppress;
 
@@ -74,6 +75,9 @@ use crate::table::{CountTable, Shape};
 use bounds::System;
 use knowledge::Knowledge;
 use model::{Fault, Model};
+pub use revisions::{
+    Revision, audit_revisions, changed_records, check_revisions, suppress_revision,
+};
 pub use secret::SuppressionSecret;
 use suppress::Rule;
 pub use suppress::Strategy;
@@ -285,11 +289,7 @@ pub fn suppress_with(
         .collect();
     let model = Model::build(&layouts).map_err(into_error)?;
     let flat: Vec<&CountTable> = tables.iter().collect();
-    let rule = Rule {
-        k: u64::from(policy.k),
-        zeros: policy.zeros,
-        strategy,
-    };
+    let rule = Rule::new(u64::from(policy.k), policy.zeros, strategy);
     suppress_model(&model, &flat, &rule).map_err(into_error)
 }
 
@@ -356,11 +356,7 @@ pub fn suppress_report_with(
     let (model, first_table) =
         Model::linked(&layouts, &form.subset_relations()).map_err(|fault| fail(&[], fault))?;
     let flat: Vec<&CountTable> = truth.iter().flatten().collect();
-    let rule = Rule {
-        k: u64::from(policy.k),
-        zeros: policy.zeros,
-        strategy,
-    };
+    let rule = Rule::new(u64::from(policy.k), policy.zeros, strategy);
     let mut published = suppress_model(&model, &flat, &rule)
         .map_err(|fault| fail(&first_table, fault))?
         .into_iter();
@@ -872,6 +868,7 @@ fn component_bounds(
 fn into_error(fault: Fault) -> DisclosureError {
     match fault {
         Fault::Solver(reason) => DisclosureError::Solver(reason),
+        Fault::Unprotectable => DisclosureError::Unprotectable { changed: 0 },
         other => DisclosureError::Inconsistent(into_violation(other).to_string()),
     }
 }
@@ -887,6 +884,9 @@ fn into_violation(fault: Fault) -> Violation {
             reason: format!("table {table}, cell {cell}: count over {MAX_CELL_COUNT}"),
         },
         Fault::Solver(reason) => Violation::Unauditable { reason },
+        Fault::Unprotectable => Violation::Unauditable {
+            reason: "no protecting publication".into(),
+        },
     }
 }
 

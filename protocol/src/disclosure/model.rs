@@ -32,6 +32,9 @@ pub(super) enum Fault {
     TooLarge { table: usize, cell: usize },
     /// The LP solver failed for a reason other than infeasibility.
     Solver(String),
+    /// Every candidate is hidden and a small cell is still not protected (only possible when
+    /// some cells are fixed, as those of earlier revisions are).
+    Unprotectable,
 }
 
 /// One additivity relation: `parent = Σ children`.
@@ -65,8 +68,9 @@ pub(super) struct Model {
     pub shapes: Vec<Shape>,
     /// Per variable: the categories it fixes, as (dimension name, category) sorted by name.
     pub keys: Vec<Vec<(String, usize)>>,
-    /// Every order relation `(sub, sup)`: variable `sub` is at most variable `sup`.
-    pub orders: Vec<(usize, usize)>,
+    /// Every order relation `(sub, sup, slack)`: variable `sub` is at most variable `sup` plus
+    /// `slack` (0 for `subset_of`; the number of changed records between two revisions).
+    pub orders: Vec<(usize, usize, i128)>,
     /// Per variable: the order relations it appears in (either side).
     pub var_orders: Vec<Vec<usize>>,
     /// Per variable: the position of its indicator (0 in a one-indicator model).
@@ -212,6 +216,17 @@ impl Model {
         indicators: &[Vec<(&[String], &Shape)>],
         relations: &[(usize, usize)],
     ) -> Result<(Self, Vec<usize>), Fault> {
+        let relations: Vec<(usize, usize, i128)> =
+            relations.iter().map(|&(sub, sup)| (sub, sup, 0)).collect();
+        Self::linked_with_slack(indicators, &relations)
+    }
+
+    /// [`Model::linked`] with a slack per relation: `sub ≤ sup + slack` for every pair of
+    /// variables fixing the same categories.
+    pub fn linked_with_slack(
+        indicators: &[Vec<(&[String], &Shape)>],
+        relations: &[(usize, usize, i128)],
+    ) -> Result<(Self, Vec<usize>), Fault> {
         let mut joint = Self {
             cell_var: Vec::new(),
             occurrences: Vec::new(),
@@ -279,7 +294,7 @@ impl Model {
             joint.keys.extend(part.keys);
         }
         joint.var_orders = vec![Vec::new(); joint.occurrences.len()];
-        for &(subset, superset) in relations {
+        for &(subset, superset, slack) in relations {
             let (Some(&sub_first), Some(sup_lookup)) =
                 (first_var.get(subset), lookup.get(superset))
             else {
@@ -295,7 +310,7 @@ impl Model {
             for sub in sub_first..sub_end {
                 if let Some(&sup) = sup_lookup.get(&joint.keys[sub]) {
                     let id = joint.orders.len();
-                    joint.orders.push((sub, sup));
+                    joint.orders.push((sub, sup, slack));
                     joint.var_orders[sub].push(id);
                     joint.var_orders[sup].push(id);
                 }

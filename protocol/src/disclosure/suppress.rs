@@ -33,6 +33,30 @@ pub(super) struct Rule<'s> {
     pub k: u64,
     pub zeros: ZeroPolicy,
     pub strategy: Strategy<'s>,
+    /// Per variable: `Some(hidden)` if its state is fixed (a cell of an earlier revision, as
+    /// published), `None` if suppression chooses it. Empty: nothing fixed.
+    pub fixed: &'s [Option<bool>],
+    /// The first variable of the revision being chosen, and its number of indicators: the
+    /// secret's draws count from there, so every revision of a period draws alike.
+    pub block: (usize, usize),
+}
+
+impl<'s> Rule<'s> {
+    /// A rule that fixes nothing.
+    pub fn new(k: u64, zeros: ZeroPolicy, strategy: Strategy<'s>) -> Self {
+        Self {
+            k,
+            zeros,
+            strategy,
+            fixed: &[],
+            block: (0, 0),
+        }
+    }
+
+    /// Whether suppression may change variable `v`.
+    fn free(&self, v: usize) -> bool {
+        self.fixed.get(v).is_none_or(Option::is_none)
+    }
 }
 
 impl Rule<'_> {
@@ -70,7 +94,7 @@ impl Rule<'_> {
                     .iter()
                     .any(|&(t, c)| !model.is_interior(t, c));
                 let band = u64::from(64 - (values[v] / (2 * self.k).max(1)).leading_zeros());
-                (u64::from(margin), band, secret.rank(v), v)
+                (u64::from(margin), band, secret.rank(v - self.block.0), v)
             }
             // Smallest count, then the least aggregated, then the first.
             Strategy::FirstFound => (0, values[v], u64::MAX - model.fixed_dims[v] as u64, v),
@@ -103,7 +127,9 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
     let n = values.len();
     let k = rule.k;
     let primary: Vec<bool> = values.iter().map(|&v| v > 0 && v < k).collect();
-    let mut suppressed = primary.clone();
+    let mut suppressed: Vec<bool> = (0..n)
+        .map(|v| rule.fixed.get(v).copied().flatten().unwrap_or(primary[v]))
+        .collect();
     if !primary.iter().any(|&p| p) {
         return Ok(suppressed);
     }
@@ -112,9 +138,10 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
         for v in (0..n).filter(|&v| primary[v]) {
             has_primary[model.indicator_of[v]] = true;
         }
-        for v in (0..n).filter(|&v| model.is_grand_total(v)) {
+        for v in (0..n).filter(|&v| model.is_grand_total(v) && rule.free(v)) {
             let indicator = model.indicator_of[v];
-            if has_primary[indicator] && values[v] < k + secret.total_margin(indicator, k) {
+            let own = indicator.checked_rem(rule.block.1).unwrap_or(indicator);
+            if has_primary[indicator] && values[v] < k + secret.total_margin(own, k) {
                 suppressed[v] = true;
             }
         }
@@ -124,10 +151,18 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
     let mut pinned = vec![false; n];
     let cost = |v: usize| rule.cost(model, values, v);
     for _round in 0..=2 * n {
-        let candidate = |v: usize| !pinned[v] && rule.may_complement(model, values, v);
+        let candidate =
+            |v: usize| rule.free(v) && !pinned[v] && rule.may_complement(model, values, v);
         cover_singletons(model, &mut suppressed, &candidate, &cost);
-        let (failing, stuck_zeros) =
+        let (mut failing, stuck_zeros) =
             failing_primaries(model, values, &primary, &suppressed, &knowledge)?;
+        // A hidden zero of an earlier revision cannot be published now: it must reach k
+        // through the new revision's cells, like a primary.
+        let (stuck_zeros, stuck_fixed): (Vec<usize>, Vec<usize>) =
+            stuck_zeros.into_iter().partition(|&v| rule.free(v));
+        if failing.is_empty() && !stuck_fixed.is_empty() {
+            failing = stuck_fixed;
+        }
         if failing.is_empty() {
             if stuck_zeros.is_empty() {
                 return Ok(suppressed);
@@ -152,10 +187,16 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
         if !added {
             // Nothing is left near a failing primary: every non-zero candidate, then every
             // non-zero variable.
+            let protected = rule.zeros == ZeroPolicy::Protected;
             added = suppress_all(&mut suppressed, |v| values[v] > 0 && candidate(v))
-                || suppress_all(&mut suppressed, |v| values[v] > 0);
+                || suppress_all(&mut suppressed, |v| values[v] > 0 && rule.free(v))
+                || (protected && suppress_all(&mut suppressed, |v| rule.free(v) && !pinned[v]));
             if !added {
-                break;
+                return Err(if rule.fixed.is_empty() {
+                    Fault::Solver("suppression did not converge".into())
+                } else {
+                    Fault::Unprotectable
+                });
             }
         }
     }
@@ -340,7 +381,7 @@ fn nearest_candidate<C: Ord>(
                 .iter()
                 .flat_map(|&r| model.relations[r].vars())
                 .chain(ordered.iter().flat_map(|&o| {
-                    let (sub, sup) = model.orders[o];
+                    let (sub, sup, _) = model.orders[o];
                     [sub, sup]
                 }));
             for w in neighbours {
