@@ -28,8 +28,8 @@
 //! revision — knows (a) every published cell of every table of every indicator, (b) the
 //! publication rule and this code, (c) the relations the form declares between indicators,
 //! (d) every earlier revision of the same site, form and period, and (e) that counts are
-//! non-negative integers. The audit uses (a), (b), (c) and (e); (d) is not yet audited jointly
-//! (README says so). From (b), whatever the site's secret, the outsider knows the facts listed
+//! non-negative integers. [`audit_report`] uses (a), (b), (c) and (e); (d) is the joint audit
+//! of a period's revisions in `revisions.rs` ([`suppress_revision`], [`check_revisions`]). From (b), whatever the site's secret, the outsider knows the facts listed
 //! in `knowledge.rs`: hidden cells are at least 1 when zeros are published; a hidden grand total
 //! of an indicator that publishes a non-zero cell is at most `2k − 2`; a hidden quantity that
 //! cannot be 0 is a complement, hence at least `k`, when zeros are protected.
