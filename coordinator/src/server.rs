@@ -472,6 +472,7 @@ async fn serve_stream(
             Response::Refused {
                 code: RefusalCode::TooLarge,
                 message: format!("request over the {MAX_FRAME_BYTES}-byte limit"),
+                head: None,
             }
         }
         Ok(Err(error)) => {

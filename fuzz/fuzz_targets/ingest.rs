@@ -31,11 +31,22 @@ fuzz_target!(|data: &[u8]| {
     let rules = IngestRules {
         forms: FORMS.as_slice(),
         min_k: 5,
+        min_zeros: quietcount_protocol::ZeroPolicy::Published,
         max_period_age_days: 365,
     };
     let report = &opened.payload;
     let _ = ingest::check_report(&rules, report, NOW);
     let _ = ingest::check_chain(report, &opened.hash, &ChainState::default());
+    // A slot filled by another envelope of the same content: the re-signed-duplicate path.
+    let _ = ingest::check_chain(
+        report,
+        &opened.hash,
+        &ChainState {
+            head: None,
+            in_slot: Some(quietcount_protocol::Sha256Hash([0; 32])),
+            in_slot_content: quietcount_protocol::content_hash(report).ok(),
+        },
+    );
     let head = ChainHead {
         revision: report.revision,
         envelope_hash: opened.hash,
@@ -47,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         &ChainState {
             head: Some(head),
             in_slot: Some(opened.hash),
+            in_slot_content: quietcount_protocol::content_hash(report).ok(),
         },
     );
 });

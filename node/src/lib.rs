@@ -492,20 +492,26 @@ impl Node {
         }
         let counts = report::compute_counts(&self.store, form, period).await?;
         // The chain continues from what the coordinator holds or may still accept; a refused
-        // envelope is not part of it, and building again after a refusal sends afresh.
-        let latest = self
-            .store
-            .latest_live_outbox_entry(&FormKey::of(form), period)
-            .await?;
-        let next = next_revision(
-            latest
-                .as_ref()
-                .map(|e| ChainHead {
-                    revision: e.revision,
-                    envelope_hash: e.envelope_hash,
-                })
-                .as_ref(),
-        );
+        // envelope is not part of it, and building again after a refusal sends afresh. When a
+        // refusal told the coordinator's own head (this node was restored from an older
+        // backup, or lost entries) and it is not behind this node's, the chain continues
+        // from the coordinator's head instead.
+        let key = FormKey::of(form);
+        let latest = self.store.latest_live_outbox_entry(&key, period).await?;
+        let local = latest.as_ref().map(|e| ChainHead {
+            revision: e.revision,
+            envelope_hash: e.envelope_hash,
+        });
+        let coordinator = self.store.coordinator_head(&key, period).await?;
+        let head = match (local, coordinator) {
+            (Some(local), Some(theirs)) if theirs.revision < local.revision => Some(local),
+            (local, None) => local,
+            (_, theirs) => theirs,
+        };
+        let next = next_revision(head.as_ref());
+        // Content is compared with this node's latest entry only when the chain continues
+        // from it: the coordinator's later head may say something else.
+        let latest = latest.filter(|e| head.is_some_and(|h| h.envelope_hash == e.envelope_hash));
         let report = report::build_report(
             form,
             &self.config.site,
@@ -623,6 +629,7 @@ impl Node {
             store: &self.store,
             site: &self.config.site,
             coordinator_keys: &self.coordinator_keys,
+            site_key: self.identity.verifying_key(),
             backoff: Backoff {
                 base_secs: self.config.retry_base_secs,
                 max_secs: self.config.retry_max_secs,

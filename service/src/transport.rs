@@ -299,10 +299,12 @@ mod tests {
                             Ok(Request::Submit { envelope }) => Response::Accepted {
                                 receipt: Blob(envelope.0.iter().rev().copied().collect()),
                                 duplicate: false,
+                                stored_envelope: None,
                             },
                             Err(_) => Response::Refused {
                                 code: RefusalCode::Malformed,
                                 message: "not a request".into(),
+                                head: None,
                             },
                         };
                         let _ = send.write_all(&response.encode().unwrap()).await;
@@ -336,7 +338,8 @@ mod tests {
                 connection.request(&request).await.unwrap(),
                 Response::Accepted {
                     receipt: Blob(expected),
-                    duplicate: false
+                    duplicate: false,
+                    stored_envelope: None,
                 }
             );
         }

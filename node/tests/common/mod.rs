@@ -308,12 +308,14 @@ impl TestCoordinator {
             return Response::Refused {
                 code: RefusalCode::Malformed,
                 message: "malformed".into(),
+                head: None,
             };
         };
         if let Mode::Refuse(code) = mode {
             return Response::Refused {
                 code,
                 message: "test refusal".into(),
+                head: None,
             };
         }
         let hash = Sha256Hash::of(&envelope.0);
@@ -321,6 +323,7 @@ impl TestCoordinator {
             return Response::Accepted {
                 receipt: Blob(receipt.clone()),
                 duplicate: true,
+                stored_envelope: None,
             };
         }
         let Ok(opened) = quietcount_protocol::open::<SiteReport>(&envelope.0, &self.site_key)
@@ -328,6 +331,7 @@ impl TestCoordinator {
             return Response::Refused {
                 code: RefusalCode::BadSignature,
                 message: "bad envelope".into(),
+                head: None,
             };
         };
         let report = opened.payload;
@@ -357,6 +361,7 @@ impl TestCoordinator {
         Response::Accepted {
             receipt: Blob(signed),
             duplicate: false,
+            stored_envelope: None,
         }
     }
 }

@@ -1,0 +1,12 @@
+-- The latest revision the coordinator said it holds for a (form, period), learnt from a refusal
+-- for staleness or conflict (e.g. after this node was restored from a backup older than its
+-- last delivery). The next report of that form and period is built on it.
+CREATE TABLE coordinator_heads (
+    form_id       TEXT NOT NULL,
+    form_version  INTEGER NOT NULL,
+    period        TEXT NOT NULL,
+    revision      INTEGER NOT NULL,
+    envelope_hash BLOB NOT NULL,
+    learnt_at     INTEGER NOT NULL,
+    PRIMARY KEY (form_id, form_version, period)
+);
