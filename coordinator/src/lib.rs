@@ -12,6 +12,7 @@
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admission`]: the caps on handshakes in progress and on connections per site and overall.
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
+//! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
 //! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
 //! The binary (`main.rs`, with its terminal rendering in `cli.rs`) only parses arguments, calls
@@ -22,6 +23,7 @@ pub mod admin;
 pub mod admission;
 
 pub mod config;
+pub mod conflicts;
 pub mod directory;
 pub mod error;
 pub mod ingest;

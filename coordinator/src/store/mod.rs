@@ -3,6 +3,7 @@
 //! - this file: [`Store`] (opening, migrations, named transactions), its records and errors;
 //! - `keys`: enrolment, revocation and the keys of sites;
 //! - `reports`: reading reports, revision chains and equivocation evidence;
+//! - `conflicts`: contested slots side by side and the province's decisions on them;
 //! - `writer`: the single writer that stores reports in group commits;
 //! - `tests`: the migrations against real databases.
 //!
@@ -209,6 +210,7 @@ pub struct Equivocation {
     pub later_conflicts: u64,
 }
 
+pub use conflicts::{Conflict, Resolution};
 pub use quietcount_protocol::FormKey;
 
 /// The coordinator's database.
@@ -394,6 +396,7 @@ fn to_u32(n: i64) -> Result<u32> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
 }
 
+mod conflicts;
 mod keys;
 mod reports;
 mod writer;
