@@ -12,6 +12,7 @@
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admission`]: the caps on handshakes in progress and on connections per site and overall.
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
+//! - [`backup`]: `backup`, a consistent snapshot of the database while it runs.
 //! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
 //! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
@@ -21,6 +22,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod backup;
 
 pub mod config;
 pub mod conflicts;

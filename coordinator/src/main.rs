@@ -126,6 +126,14 @@ enum Command {
         #[arg(long)]
         form: Option<String>,
     },
+    /// Write a consistent snapshot of the database (safe while `run` serves) to a new file.
+    Backup {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The snapshot file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List conflicting reports (equivocation evidence) and the province's decisions on them.
     Conflicts {
         #[arg(long)]
@@ -305,6 +313,15 @@ async fn execute(command: Command) -> Result<()> {
                 ExportFormat::Json => rows_as_json(&rows),
             };
             write_output(out.as_deref(), &text)?;
+        }
+        Command::Backup { dir, out } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            coordinator.backup(&out).await?;
+            println!("Wrote a snapshot of the database to {}", out.display());
+            println!(
+                "To restore: a new folder with this folder's config.toml, coordinator.key, \
+                 coordinator.pub and form files, and the snapshot as coordinator.db"
+            );
         }
         Command::Conflicts { dir, period } => {
             let coordinator = Coordinator::open(&dir).await?;

@@ -329,6 +329,18 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of the whole database to `path`, which must not exist
+    /// (`VACUUM INTO`: one read transaction, safe while the service writes; the copy is one
+    /// whole file, without a write-ahead log).
+    pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
+        sqlx::query("VACUUM INTO ?1")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(db("backup_vacuum_into"))?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // Fold the write-ahead log into the database first, so that a closed store is one whole
