@@ -32,7 +32,7 @@ fn a_backup_taken_while_running_restores_into_a_working_coordinator() -> Result<
         "taken while the service runs"
     );
     // Never over an existing file.
-    let again = run(&mut coordinator.command("backup").arg("--out").arg(&snapshot))?;
+    let again = run(coordinator.command("backup").arg("--out").arg(&snapshot))?;
     assert!(!again.status.success());
     assert!(text(&again).contains("already exists"), "{}", text(&again));
     #[cfg(unix)]
