@@ -102,6 +102,9 @@ pub enum NodeError {
     /// Synthetic data could not be generated.
     #[error("simulate: {0}")]
     Simulate(String),
+    /// `erase` or `delete-event` could not do what was asked (names no record value).
+    #[error("{0}")]
+    Correction(String),
 }
 
 impl NodeError {

@@ -9,7 +9,9 @@
 //! - [`import`] and [`vocab`]: import of CSV files and Excel workbooks with English and
 //!   Vietnamese headers and labels (from one data file), whole or not at all; the template
 //!   workbook.
-//! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks.
+//! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks (refused
+//!   in a database holding imported records).
+//! - [`corrections`]: erasing a client and deleting an event, each in one transaction.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
 //! - [`deliver`]: the QUIC transport with pinned mutual TLS.
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod corrections;
 pub mod dates;
 pub mod deliver;
 pub mod error;
@@ -361,6 +364,15 @@ impl Node {
         options: simulate::SimulateOptions,
         mut progress: impl FnMut(Progress),
     ) -> Result<simulate::SimulateSummary, NodeError> {
+        // Invented clients must never go into a real site's reports.
+        let imported = self.store.count_imported_clients().await?;
+        if imported > 0 {
+            return Err(NodeError::Simulate(format!(
+                "this database holds {imported} imported client record(s): simulated clients \
+                 would go into the site's real reports. Simulate in a separate folder \
+                 (`quietcount-node init --dir OTHER ...`)"
+            )));
+        }
         simulate::simulate(&self.store, options, &mut progress).await
     }
 
@@ -429,7 +441,17 @@ impl Node {
         let Built { report, latest } = self.build(form, period, now, open).await?;
         let content = report::content_hash(&report)?;
         if let Some(latest) = &latest {
-            if latest.content_hash == content {
+            // Records of the period corrected or erased since the latest entry was built make
+            // a new revision even when the published tables do not change.
+            let corrected = self
+                .store
+                .records_changed_since(
+                    dates::Date::from_civil(period.first_day()),
+                    dates::Date::from_civil(period.last_day()),
+                    latest.built_at,
+                )
+                .await?;
+            if latest.content_hash == content && !corrected {
                 tracing::info!(form = %key, %period, revision = latest.revision, "report content unchanged");
                 return Ok(QueueOutcome::Unchanged {
                     form: key,

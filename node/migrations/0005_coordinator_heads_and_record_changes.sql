@@ -10,3 +10,13 @@ CREATE TABLE coordinator_heads (
     learnt_at     INTEGER NOT NULL,
     PRIMARY KEY (form_id, form_version, period)
 );
+
+-- Days whose records were corrected or erased (`erase`, `delete-event`), and when. The next
+-- report of a period holding such a day, built after the change, is a new revision even if the
+-- published tables happen not to change. No client code or other record value is kept here.
+CREATE TABLE record_changes (
+    id         INTEGER PRIMARY KEY,
+    day        TEXT NOT NULL,      -- ISO YYYY-MM-DD
+    changed_at INTEGER NOT NULL
+);
+CREATE INDEX record_changes_by_day ON record_changes (day, changed_at);
