@@ -122,6 +122,7 @@ impl Ingest {
                     RefusalCode::TooLarge,
                     format!("request over the {MAX_FRAME_BYTES}-byte limit"),
                 ),
+                now,
             );
         }
         match Request::decode(frame) {
@@ -133,6 +134,7 @@ impl Ingest {
                     RefusalCode::Malformed,
                     format!("request is not a canonical CBOR Quietcount request: {e}"),
                 ),
+                now,
             ),
         }
     }
@@ -158,13 +160,14 @@ impl Ingest {
                     receipt: Blob(receipt),
                     duplicate,
                     stored_envelope: stored_envelope.map(Blob),
+                    time: Some(now),
                 }
             }
-            Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal),
+            Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal, now),
         }
     }
 
-    fn log_refusal(&self, site: &SiteId, slot: &Slot, refusal: Refusal) -> Response {
+    fn log_refusal(&self, site: &SiteId, slot: &Slot, refusal: Refusal, now: UnixTime) -> Response {
         tracing::warn!(
             site = %site,
             period = slot.period.as_deref().unwrap_or("?"),
@@ -177,6 +180,7 @@ impl Ingest {
             code: refusal.code,
             message: refusal.message,
             head: refusal.head.map(Into::into),
+            time: Some(now),
         }
     }
 

@@ -473,6 +473,7 @@ async fn serve_stream(
                 code: RefusalCode::TooLarge,
                 message: format!("request over the {MAX_FRAME_BYTES}-byte limit"),
                 head: None,
+                time: Some(clock.now()),
             }
         }
         Ok(Err(error)) => {

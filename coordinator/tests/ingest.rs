@@ -561,8 +561,14 @@ async fn the_same_content_re_signed_gets_the_original_receipt_and_envelope() {
             receipt: again,
             duplicate,
             stored_envelope,
+            time,
         } => {
             assert!(duplicate);
+            assert_eq!(
+                time,
+                Some(f.now),
+                "the coordinator's clock goes with every answer"
+            );
             assert_eq!(again.0, receipt_bytes, "the original receipt");
             assert_eq!(stored_envelope.map(|b| b.0), Some(first.clone()));
         }
@@ -600,8 +606,10 @@ async fn stale_and_conflicting_refusals_carry_the_coordinators_head() {
             Response::Refused {
                 code,
                 head: got_head,
+                time,
                 ..
             } => {
+                assert_eq!(time, Some(f.now));
                 assert_eq!(code, expected);
                 assert_eq!(got_head, Some(head));
             }

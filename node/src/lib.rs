@@ -11,6 +11,7 @@
 //!   workbook.
 //! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks (refused
 //!   in a database holding imported records).
+//! - [`clock_check`]: whether this computer's clock agrees with the coordinator's.
 //! - [`corrections`]: erasing a client and deleting an event, each in one transaction.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
@@ -22,6 +23,7 @@
 //! people is the caller's job.
 #![warn(missing_docs)]
 
+pub mod clock_check;
 pub mod config;
 pub mod corrections;
 pub mod dates;
@@ -45,6 +47,7 @@ use quietcount_protocol::{
     fingerprint_of, next_revision,
 };
 
+pub use clock_check::ClockCheck;
 pub use config::{Config, DataDir, LogFormat};
 pub use error::NodeError;
 pub use import::{
@@ -216,6 +219,8 @@ pub struct Status {
     pub receipts: Vec<StoredReceipt>,
     /// Set when delivery is held because the coordinator refused this site's key.
     pub held: Option<KeyRefusal>,
+    /// The last comparison of this computer's clock with the coordinator's, if any.
+    pub clock: Option<ClockCheck>,
 }
 
 /// A report built and hashed but not yet signed or stored.
@@ -509,8 +514,25 @@ impl Node {
                 expected: form.period,
             });
         }
-        if open == OpenPeriod::Refuse && !period.is_over(now) {
-            return Err(NodeError::PeriodNotOver { period });
+        if open == OpenPeriod::Refuse {
+            // A clock found off at the last delivery is believed less than the coordinator's:
+            // no report for a period that is not over by the coordinator's clock (a computer
+            // whose clock is ahead would sign future months), and a plain explanation, not
+            // "not over yet", for a computer whose clock is behind.
+            let off = self.store.clock_check().await?.filter(ClockCheck::is_off);
+            if let Some(check) = off {
+                let over_here = period.is_over(now);
+                if over_here != period.is_over(check.coordinator_now(now)) {
+                    return Err(NodeError::ClockWrong {
+                        period,
+                        over_here,
+                        warning: check.warning().unwrap_or_default(),
+                    });
+                }
+            }
+            if !period.is_over(now) {
+                return Err(NodeError::PeriodNotOver { period });
+            }
         }
         let counts = report::compute_counts(&self.store, form, period).await?;
         // The chain continues from what the coordinator holds or may still accept; a refused
@@ -728,6 +750,7 @@ impl Node {
             entries: self.store.recent_outbox_entries(20).await?,
             receipts: self.store.recent_receipts(10).await?,
             held: self.delivery_held().await?,
+            clock: self.store.clock_check().await?,
         })
     }
 }

@@ -15,6 +15,7 @@ use quietcount_protocol::{
     ChainHead, Period, Receipt, SiteId, SiteReport, UnixTime, content_hash, fingerprint_of,
 };
 
+use crate::clock_check::ClockCheck;
 use crate::error::NodeError;
 use crate::store::{FormKey, OutboxEntry, Store};
 
@@ -136,6 +137,15 @@ pub async fn deliver_entry<T: Transport>(
         Ok(bytes) => interpret_response(context, entry, &bytes),
         Err(error) => Err(error),
     };
+    let result = match result {
+        Ok((verdict, coordinator_time)) => {
+            if let Some(coordinator_time) = coordinator_time {
+                note_clock(context, now, coordinator_time).await?;
+            }
+            Ok(verdict)
+        }
+        Err(error) => Err(error),
+    };
     match result {
         Ok(Verdict::Accepted {
             receipt_bytes,
@@ -248,11 +258,30 @@ enum Verdict {
     Refused(RefusalCode, String, Option<ChainHead>),
 }
 
+/// Records the coordinator's clock against this computer's, and says so in the log when they
+/// differ by more than the tolerance.
+async fn note_clock(
+    context: &DeliveryContext<'_>,
+    now: UnixTime,
+    coordinator_time: UnixTime,
+) -> Result<(), NodeError> {
+    let check = ClockCheck {
+        checked_at: now,
+        coordinator_time,
+    };
+    if let Some(warning) = check.warning() {
+        tracing::warn!(behind_secs = check.behind_secs(), "{warning}");
+    }
+    context.store.record_clock_check(&check).await?;
+    Ok(())
+}
+
+/// The verdict on a response, and the coordinator's clock if it gave it.
 fn interpret_response(
     context: &DeliveryContext<'_>,
     entry: &OutboxEntry,
     bytes: &[u8],
-) -> Result<Verdict, String> {
+) -> Result<(Verdict, Option<UnixTime>), String> {
     if bytes.len() > MAX_FRAME_BYTES {
         return Err("response too large".into());
     }
@@ -262,6 +291,7 @@ fn interpret_response(
             receipt,
             duplicate,
             stored_envelope,
+            time,
         } => {
             let opened = quietcount_protocol::open_with::<Receipt>(&receipt.0, |kid| {
                 context
@@ -284,18 +314,22 @@ fn interpret_response(
                 check_same_report(context, entry, &stored, &r.report)?;
                 Some(stored)
             };
-            Ok(Verdict::Accepted {
-                receipt_bytes: receipt.0,
-                receipt: opened.payload,
-                duplicate,
-                adopted,
-            })
+            Ok((
+                Verdict::Accepted {
+                    receipt_bytes: receipt.0,
+                    receipt: opened.payload,
+                    duplicate,
+                    adopted,
+                },
+                time,
+            ))
         }
         Response::Refused {
             code,
             message,
             head,
-        } => Ok(Verdict::Refused(code, message, head.map(Into::into))),
+            time,
+        } => Ok((Verdict::Refused(code, message, head.map(Into::into)), time)),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cbor;
 use crate::error::{DecodeError, EncodeError};
-use crate::ids::EnvelopeHash;
+use crate::ids::{EnvelopeHash, UnixTime};
 use crate::revision::ChainHead;
 
 /// ALPN protocol id of Quietcount over QUIC.
@@ -82,6 +82,10 @@ pub enum Response {
         /// site keeps it in place of its re-signed copy so that its chain continues from it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stored_envelope: Option<Blob>,
+        /// The coordinator's clock when it answered (Unix seconds), so a site can tell that
+        /// its own clock is wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<UnixTime>,
     },
     /// Refused; nothing was stored (except equivocation evidence).
     Refused {
@@ -94,6 +98,9 @@ pub enum Response {
         /// revision on it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         head: Option<WireHead>,
+        /// The coordinator's clock when it answered (Unix seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<UnixTime>,
     },
 }
 
@@ -239,12 +246,13 @@ mod tests {
             code: RefusalCode::StaleRevision,
             message: "m".into(),
             head: None,
+            time: None,
         };
         let bytes = old.encode().expect("encodes");
         // The field is left out when absent, so an older decoder reads the same map.
         let tree = cbor::parse_canonical(&bytes).expect("canonical");
         let text = format!("{tree:?}");
-        assert!(!text.contains("head"), "{text}");
+        assert!(!text.contains("head") && !text.contains("time"), "{text}");
         assert_eq!(Response::decode(&bytes).expect("decodes"), old);
 
         let new = Response::Refused {
@@ -254,6 +262,7 @@ mod tests {
                 revision: 3,
                 envelope_hash: Sha256Hash([4; 32]),
             }),
+            time: Some(1_794_000_000),
         };
         let bytes = new.encode().expect("encodes");
         assert_eq!(Response::decode(&bytes).expect("decodes"), new);
@@ -262,6 +271,7 @@ mod tests {
             receipt: Blob(vec![1, 2]),
             duplicate: true,
             stored_envelope: Some(Blob(vec![3])),
+            time: Some(1_794_000_000),
         };
         let bytes = accepted.encode().expect("encodes");
         assert_eq!(Response::decode(&bytes).expect("decodes"), accepted);

@@ -300,11 +300,13 @@ mod tests {
                                 receipt: Blob(envelope.0.iter().rev().copied().collect()),
                                 duplicate: false,
                                 stored_envelope: None,
+                                time: None,
                             },
                             Err(_) => Response::Refused {
                                 code: RefusalCode::Malformed,
                                 message: "not a request".into(),
                                 head: None,
+                                time: None,
                             },
                         };
                         let _ = send.write_all(&response.encode().unwrap()).await;
@@ -340,6 +342,7 @@ mod tests {
                     receipt: Blob(expected),
                     duplicate: false,
                     stored_envelope: None,
+                    time: None,
                 }
             );
         }

@@ -11,9 +11,11 @@
 //! - [`counts`]: the report's GROUP BY queries.
 //! - [`outbox`]: outbox entries and the coordinator's receipts.
 //! - [`backup`]: consistent snapshots (`VACUUM INTO`).
+//! - [`clock`]: the last comparison of this computer's clock with the coordinator's.
 //! - [`corrections`]: erasing a client, deleting an event, and the days they changed.
 
 pub mod backup;
+pub mod clock;
 pub mod corrections;
 pub mod counts;
 pub mod outbox;

@@ -20,3 +20,11 @@ CREATE TABLE record_changes (
     changed_at INTEGER NOT NULL
 );
 CREATE INDEX record_changes_by_day ON record_changes (day, changed_at);
+
+-- The last time the coordinator told its clock (every response carries it): this computer's
+-- clock then, and the coordinator's. One row. `status` says when the two differ by minutes.
+CREATE TABLE clock_checks (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at       INTEGER NOT NULL,
+    coordinator_time INTEGER NOT NULL
+);
