@@ -116,6 +116,9 @@ impl Server {
         listen: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoordinatorError> {
+        if let Some(warning) = coordinator.clock_warning(clock.now()).await? {
+            tracing::error!("{warning}");
+        }
         let limits = coordinator.config.limits;
         let directory = Arc::new(EnrolledKeys::default());
         directory.refresh(&coordinator.store).await?;

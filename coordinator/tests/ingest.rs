@@ -624,3 +624,28 @@ async fn stale_and_conflicting_refusals_carry_the_coordinators_head() {
     assert!(!duplicate);
     assert_eq!(receipt.revision, 2);
 }
+
+#[tokio::test]
+async fn a_clock_before_the_newest_receipt_is_called_wrong() {
+    let f = fixture().await;
+    assert_eq!(
+        f.coordinator.clock_warning(0).await.unwrap(),
+        None,
+        "nothing stored yet"
+    );
+    let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &envelope).await;
+    assert_eq!(f.coordinator.clock_warning(f.now).await.unwrap(), None);
+    assert_eq!(f.coordinator.clock_warning(f.now + 60).await.unwrap(), None);
+    let warning = f
+        .coordinator
+        .clock_warning(f.now - 400 * 86_400)
+        .await
+        .unwrap()
+        .expect("a clock a year before the newest receipt");
+    assert!(warning.contains("CLOCK IS WRONG"), "{warning}");
+    assert!(
+        warning.contains("set this computer's date and time"),
+        "{warning}"
+    );
+}

@@ -245,6 +245,15 @@ impl Store {
         rows.iter().map(report_record).collect()
     }
 
+    /// When the newest stored report was received (by the coordinator's clock then), if any.
+    pub async fn newest_received_at(&self) -> Result<Option<UnixTime>> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(received_at) FROM reports")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("newest_received_at"))?;
+        newest.map(to_u64).transpose()
+    }
+
     /// Number of stored reports.
     pub async fn report_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
