@@ -90,6 +90,9 @@ pub struct SiteStatus {
     pub on_time: Option<bool>,
     /// Whether the site sent conflicting reports for this period.
     pub equivocation: bool,
+    /// Whether the province has decided, for every contested revision, which envelope it
+    /// accepts (`resolve`); the evidence stays, and `equivocation` with it.
+    pub equivocation_resolved: bool,
 }
 
 /// Completeness of one form for one period, as DHIS2 users know it.
@@ -273,6 +276,14 @@ impl Coordinator {
         let keys = self.store.keys().await?;
         let latest = self.store.latest_reports(&form_key, period).await?;
         let equivocating = self.store.equivocating_sites(&form_key, period).await?;
+        let unresolved: BTreeSet<SiteId> = self
+            .store
+            .conflicts(Some(period))
+            .await?
+            .into_iter()
+            .filter(|c| c.form.as_ref().is_none_or(|f| *f == form_key) && c.resolution.is_none())
+            .map(|c| c.site)
+            .collect();
         let days = self.config.on_time_days;
         let mut sites = Vec::new();
         let mut revoked = Vec::new();
@@ -303,6 +314,8 @@ impl Coordinator {
                 received_at,
                 on_time: received_at.map(|t| on_time(period, t, days)),
                 equivocation: equivocating.contains(&key.site),
+                equivocation_resolved: equivocating.contains(&key.site)
+                    && !unresolved.contains(&key.site),
             };
             if key.revoked_at.is_none() {
                 sites.push(status);

@@ -19,7 +19,11 @@ pub fn status(status: &StatusReport) -> String {
             Some(r) => format!("yes (revision {r})"),
             None => "NOT REPORTED".into(),
         };
-        let flag = if s.equivocation { "EQUIVOCATION" } else { "" };
+        let flag = match (s.equivocation, s.equivocation_resolved) {
+            (true, true) => "EQUIVOCATION (resolved)",
+            (true, false) => "EQUIVOCATION",
+            _ => "",
+        };
         [
             s.site.to_string(),
             s.name.clone(),
@@ -80,5 +84,81 @@ pub fn status(status: &StatusReport) -> String {
         "On-time rate:   {}/{} = {:.1}%",
         status.on_time, status.expected, status.on_time_rate
     );
+    out
+}
+
+/// Contested slots as text for people: both envelopes side by side and the decision, if any.
+pub fn conflicts(conflicts: &[quietcount_coordinator::store::Conflict]) -> String {
+    let mut out = String::new();
+    if conflicts.is_empty() {
+        out.push_str("No conflicting reports.\n");
+        return out;
+    }
+    for c in conflicts {
+        let form = c.form.as_ref().map_or_else(
+            || "(any form)".to_owned(),
+            |f| format!("{} v{}", f.id, f.version),
+        );
+        let _ = writeln!(
+            out,
+            "{} {} revision {} ({form}):",
+            c.period, c.site, c.revision
+        );
+        match &c.stored {
+            Some((hash, at)) => {
+                let _ = writeln!(
+                    out,
+                    "  stored    {}  received {}",
+                    hash.to_hex(),
+                    format_utc(*at)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  stored    (none under this form)");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  conflict  {}  received {}{}",
+            c.evidence.to_hex(),
+            format_utc(c.evidence_received_at),
+            if c.later_conflicts > 0 {
+                format!(
+                    " (and {} later conflicting deliveries, counted)",
+                    c.later_conflicts
+                )
+            } else {
+                String::new()
+            }
+        );
+        match &c.resolution {
+            Some(r) => {
+                let which = if Some(r.accepted) == c.stored.map(|(h, _)| h) {
+                    "the stored report"
+                } else {
+                    "the conflicting envelope"
+                };
+                let note = if r.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.note)
+                };
+                let _ = writeln!(
+                    out,
+                    "  resolved: the province accepts {which} ({}), decided by {} on {}{note}",
+                    &r.accepted.to_hex()[..16],
+                    r.decided_by,
+                    format_utc(r.decided_at)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  UNRESOLVED: run `resolve --site {} --period {} --revision {} --accept HASH --by NAME`",
+                    c.site, c.period, c.revision
+                );
+            }
+        }
+    }
     out
 }

@@ -80,6 +80,9 @@ pub enum CoordinatorError {
     /// Export failed.
     #[error("export: {0}")]
     Export(String),
+    /// `resolve` was asked for something it cannot record.
+    #[error("cannot resolve: {0}")]
+    Resolve(String),
     /// Signing failed.
     #[error(transparent)]
     Encode(#[from] quietcount_protocol::EncodeError),

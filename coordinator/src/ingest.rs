@@ -10,11 +10,11 @@ use quietcount_protocol::envelope::claimed_signer;
 use quietcount_protocol::ingest::{self, ChainState, ChainVerdict, IngestRefusal, IngestRules};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport, UnixTime,
-    ZeroPolicy, open, sign,
+    ChainHead, EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport,
+    UnixTime, ZeroPolicy, content_hash, open, open_with, sign,
 };
 
-use crate::store::{Equivocation, NewReport, SignReceipt, Store, StoreError};
+use crate::store::{Equivocation, KeyRecord, NewReport, SignReceipt, Store, StoreError};
 
 /// What ingest accepts, from the configuration.
 #[derive(Debug, Clone)]
@@ -42,12 +42,34 @@ pub struct Ingest {
 struct Refusal {
     code: RefusalCode,
     message: String,
+    /// The chain's head, for a refusal the site can get past by building on it.
+    head: Option<ChainHead>,
 }
 
 fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
+        head: None,
+    }
+}
+
+/// What an accepted submission is answered with.
+#[derive(Debug)]
+struct Acceptance {
+    receipt: Vec<u8>,
+    duplicate: bool,
+    /// The stored envelope, when it is not the one submitted (same content re-signed).
+    stored_envelope: Option<Vec<u8>>,
+}
+
+impl Acceptance {
+    fn new(receipt: Vec<u8>, duplicate: bool) -> Self {
+        Self {
+            receipt,
+            duplicate,
+            stored_envelope: None,
+        }
     }
 }
 
@@ -100,6 +122,7 @@ impl Ingest {
                     RefusalCode::TooLarge,
                     format!("request over the {MAX_FRAME_BYTES}-byte limit"),
                 ),
+                now,
             );
         }
         match Request::decode(frame) {
@@ -111,6 +134,7 @@ impl Ingest {
                     RefusalCode::Malformed,
                     format!("request is not a canonical CBOR Quietcount request: {e}"),
                 ),
+                now,
             ),
         }
     }
@@ -119,24 +143,31 @@ impl Ingest {
     pub async fn submit(&self, site_from_tls: &SiteId, envelope: &[u8], now: UnixTime) -> Response {
         let mut slot = Slot::default();
         match self.decide(site_from_tls, envelope, now, &mut slot).await {
-            Ok((receipt, duplicate)) => {
+            Ok(Acceptance {
+                receipt,
+                duplicate,
+                stored_envelope,
+            }) => {
                 tracing::info!(
                     site = %site_from_tls,
                     period = slot.period.as_deref().unwrap_or("?"),
                     revision = slot.revision.unwrap_or(0),
                     duplicate,
+                    same_content_resigned = stored_envelope.is_some(),
                     "report accepted"
                 );
                 Response::Accepted {
                     receipt: Blob(receipt),
                     duplicate,
+                    stored_envelope: stored_envelope.map(Blob),
+                    time: Some(now),
                 }
             }
-            Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal),
+            Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal, now),
         }
     }
 
-    fn log_refusal(&self, site: &SiteId, slot: &Slot, refusal: Refusal) -> Response {
+    fn log_refusal(&self, site: &SiteId, slot: &Slot, refusal: Refusal, now: UnixTime) -> Response {
         tracing::warn!(
             site = %site,
             period = slot.period.as_deref().unwrap_or("?"),
@@ -148,6 +179,8 @@ impl Ingest {
         Response::Refused {
             code: refusal.code,
             message: refusal.message,
+            head: refusal.head.map(Into::into),
+            time: Some(now),
         }
     }
 
@@ -157,7 +190,7 @@ impl Ingest {
         envelope: &[u8],
         now: UnixTime,
         slot: &mut Slot,
-    ) -> Result<(Vec<u8>, bool), Refusal> {
+    ) -> Result<Acceptance, Refusal> {
         if envelope.len() > MAX_FRAME_BYTES {
             return Err(refuse(
                 RefusalCode::TooLarge,
@@ -201,7 +234,7 @@ impl Ingest {
 
         // An identical resubmission gets the original receipt back.
         if let Some(stored) = self.store.report_by_hash(&opened.hash).await? {
-            return Ok((stored.receipt, true));
+            return Ok(Acceptance::new(stored.receipt, true));
         }
 
         let rules = IngestRules {
@@ -212,11 +245,11 @@ impl Ingest {
         };
         ingest::check_report(&rules, &report, now).map_err(rule_refusal)?;
 
-        if let Some(receipt) = self
-            .check_slot(site, &report, envelope, &opened.hash, now)
+        if let Some(acceptance) = self
+            .check_slot(site, &keys, &report, envelope, &opened.hash, now)
             .await?
         {
-            return Ok((receipt, true));
+            return Ok(acceptance);
         }
 
         let new = NewReport {
@@ -228,15 +261,15 @@ impl Ingest {
         };
         let receipt_for = receipt_signer(&self.coordinator, &new);
         match self.store.insert_report(new, receipt_for).await {
-            Ok((_, receipt)) => Ok((receipt, false)),
+            Ok((_, receipt)) => Ok(Acceptance::new(receipt, false)),
             // Another connection filled the slot between our checks and our insert: decide
             // again against what is now stored.
             Err(StoreError::SlotTaken) => {
-                if let Some(receipt) = self
-                    .check_slot(site, &report, envelope, &opened.hash, now)
+                if let Some(acceptance) = self
+                    .check_slot(site, &keys, &report, envelope, &opened.hash, now)
                     .await?
                 {
-                    return Ok((receipt, true));
+                    return Ok(acceptance);
                 }
                 Err(refuse(
                     RefusalCode::StaleRevision,
@@ -250,18 +283,22 @@ impl Ingest {
     /// Refuses an envelope whose slot (site, form, period, revision) is already filled by
     /// another (equivocation, kept as evidence), or which is not the next link of its chain
     /// (the rule is `protocol::ingest::check_chain`). Returns the stored receipt if this very
-    /// envelope fills the slot (stored concurrently).
+    /// envelope fills the slot (stored concurrently), or another envelope with the same
+    /// content (re-signed by the site, e.g. after restoring a backup): then the stored
+    /// envelope goes back with its receipt. A refusal for staleness or equivocation carries
+    /// the chain's head, so the site can build its next revision on it.
     ///
     /// Rows are only ever added, so reading the chain's head before the slot is sound: a
     /// report committed between the two reads is seen by the slot read.
     async fn check_slot(
         &self,
         site: &SiteId,
+        keys: &[KeyRecord],
         report: &SiteReport,
         envelope: &[u8],
         hash: &EnvelopeHash,
         now: UnixTime,
-    ) -> Result<Option<Vec<u8>>, Refusal> {
+    ) -> Result<Option<Acceptance>, Refusal> {
         let form = report.form.key();
         let head = self.store.chain_head(site, &form, report.period).await?;
         // A slot filled after the read above makes the insert fail with `SlotTaken`, and this
@@ -273,12 +310,33 @@ impl Ingest {
         } else {
             None
         };
+        // The stored report's content, only when another envelope fills the slot. It was
+        // verified when stored; it is opened with the site's keys (any of them: it may have
+        // been signed with a key since replaced).
+        let in_slot_content = stored
+            .as_ref()
+            .filter(|s| s.hash != *hash)
+            .and_then(|s| {
+                open_with::<SiteReport>(&s.envelope, |kid| {
+                    keys.iter()
+                        .find(|k| k.fingerprint() == *kid)
+                        .map(|k| k.public_key)
+                })
+                .ok()
+            })
+            .and_then(|opened| content_hash(&opened.payload).ok());
         let chain = ChainState {
             head,
             in_slot: stored.as_ref().map(|s| s.hash),
+            in_slot_content,
         };
         match ingest::check_chain(report, hash, &chain) {
-            Ok(ChainVerdict::AlreadyStored) => Ok(stored.map(|s| s.receipt)),
+            Ok(ChainVerdict::AlreadyStored) => Ok(stored.map(|s| Acceptance::new(s.receipt, true))),
+            Ok(ChainVerdict::SameContent { .. }) => Ok(stored.map(|s| Acceptance {
+                receipt: s.receipt,
+                duplicate: true,
+                stored_envelope: Some(s.envelope),
+            })),
             Ok(ChainVerdict::Append) => Ok(None),
             Err(refusal @ IngestRefusal::Equivocation { .. }) => {
                 self.store
@@ -292,9 +350,15 @@ impl Ingest {
                         later_conflicts: 0,
                     })
                     .await?;
-                Err(rule_refusal(refusal))
+                Err(Refusal {
+                    head,
+                    ..rule_refusal(refusal)
+                })
             }
-            Err(refusal) => Err(rule_refusal(refusal)),
+            Err(refusal) => Err(Refusal {
+                head,
+                ..rule_refusal(refusal)
+            }),
         }
     }
 }

@@ -12,6 +12,9 @@
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admission`]: the caps on handshakes in progress and on connections per site and overall.
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
+//! - [`backup`]: `backup`, a consistent snapshot of the database while it runs.
+//! - [`clock_sanity`]: a warning when this computer's clock is before the newest receipt.
+//! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
 //! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
 //! The binary (`main.rs`, with its terminal rendering in `cli.rs`) only parses arguments, calls
@@ -20,8 +23,11 @@
 
 pub mod admin;
 pub mod admission;
+pub mod backup;
+pub mod clock_sanity;
 
 pub mod config;
+pub mod conflicts;
 pub mod directory;
 pub mod error;
 pub mod ingest;

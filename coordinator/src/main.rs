@@ -126,6 +126,44 @@ enum Command {
         #[arg(long)]
         form: Option<String>,
     },
+    /// Write a consistent snapshot of the database (safe while `run` serves) to a new file.
+    Backup {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The snapshot file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List conflicting reports (equivocation evidence) and the province's decisions on them.
+    Conflicts {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Only this period.
+        #[arg(long)]
+        period: Option<Period>,
+    },
+    /// Record which of a contested slot's two envelopes the province accepts (nothing is
+    /// deleted; the latest decision stands).
+    Resolve {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        site: SiteId,
+        #[arg(long)]
+        period: Period,
+        /// The contested revision (needed when the site has several for the period).
+        #[arg(long)]
+        revision: Option<u32>,
+        /// The accepted envelope's hash as `conflicts` shows it (at least 8 hex digits).
+        #[arg(long)]
+        accept: String,
+        /// Who decides (name or role), recorded with the decision.
+        #[arg(long)]
+        by: String,
+        /// Why, recorded with the decision.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Write the signed site registry.
     ExportRegistry {
         #[arg(long)]
@@ -275,6 +313,40 @@ async fn execute(command: Command) -> Result<()> {
                 ExportFormat::Json => rows_as_json(&rows),
             };
             write_output(out.as_deref(), &text)?;
+        }
+        Command::Backup { dir, out } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            coordinator.backup(&out).await?;
+            println!("Wrote a snapshot of the database to {}", out.display());
+            println!(
+                "To restore: a new folder with this folder's config.toml, coordinator.key, \
+                 coordinator.pub and form files, and the snapshot as coordinator.db"
+            );
+        }
+        Command::Conflicts { dir, period } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            print!("{}", cli::conflicts(&coordinator.conflicts(period).await?));
+        }
+        Command::Resolve {
+            dir,
+            site,
+            period,
+            revision,
+            accept,
+            by,
+            note,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let request = quietcount_coordinator::conflicts::ResolveRequest {
+                site: &site,
+                period,
+                revision,
+                accept: &accept,
+                decided_by: &by,
+                note: &note,
+            };
+            let conflict = coordinator.resolve(&request, now).await?;
+            print!("{}", cli::conflicts(std::slice::from_ref(&conflict)));
         }
         Command::ExportRegistry { dir, out } => {
             let coordinator = Coordinator::open(&dir).await?;

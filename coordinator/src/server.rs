@@ -116,6 +116,9 @@ impl Server {
         listen: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoordinatorError> {
+        if let Some(warning) = coordinator.clock_warning(clock.now()).await? {
+            tracing::error!("{warning}");
+        }
         let limits = coordinator.config.limits;
         let directory = Arc::new(EnrolledKeys::default());
         directory.refresh(&coordinator.store).await?;
@@ -472,6 +475,8 @@ async fn serve_stream(
             Response::Refused {
                 code: RefusalCode::TooLarge,
                 message: format!("request over the {MAX_FRAME_BYTES}-byte limit"),
+                head: None,
+                time: Some(clock.now()),
             }
         }
         Ok(Err(error)) => {

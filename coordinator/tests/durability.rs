@@ -165,6 +165,7 @@ async fn receipted_reports_survive_sigkill_and_resubmission_is_idempotent() {
                 Response::Accepted {
                     receipt: again,
                     duplicate,
+                    ..
                 } => {
                     assert!(duplicate);
                     assert_eq!(&again.0, receipt);

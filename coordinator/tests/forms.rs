@@ -65,7 +65,7 @@ fn signed(
 fn accepted(response: Response) -> bool {
     match response {
         Response::Accepted { duplicate, .. } => !duplicate,
-        Response::Refused { code, message } => panic!("refused {code:?}: {message}"),
+        Response::Refused { code, message, .. } => panic!("refused {code:?}: {message}"),
     }
 }
 

@@ -118,7 +118,7 @@ async fn after_a_full_disk_the_next_report_is_stored_without_a_restart() {
                 previous = next;
                 revision += 1;
             }
-            Response::Refused { code, message } => {
+            Response::Refused { code, message, .. } => {
                 assert_eq!(code, RefusalCode::Internal, "{message}");
                 break (next, message);
             }

@@ -73,7 +73,9 @@ impl Fixture {
         let after = self.digest().await;
         assert_eq!(before, after, "a refusal ({code:?}) changed the store");
         match response {
-            Response::Refused { code: got, message } => {
+            Response::Refused {
+                code: got, message, ..
+            } => {
                 assert_eq!(got, code, "wrong code; message: {message}");
                 assert!(!message.is_empty());
                 message
@@ -84,7 +86,9 @@ impl Fixture {
 
     async fn accepted(&self, site: &SiteId, envelope: &[u8]) -> (Receipt, Vec<u8>, bool) {
         match self.ingest.submit(site, envelope, self.now).await {
-            Response::Accepted { receipt, duplicate } => {
+            Response::Accepted {
+                receipt, duplicate, ..
+            } => {
                 let opened =
                     open::<Receipt>(&receipt.0, &self.coordinator.identity.verifying_key())
                         .expect("receipt signed by the coordinator");
@@ -397,7 +401,9 @@ async fn concurrent_identical_and_conflicting_deliveries_store_one_report() {
     let mut fresh = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Response::Accepted { receipt, duplicate } => {
+            Response::Accepted {
+                receipt, duplicate, ..
+            } => {
                 receipts.insert(receipt.0);
                 if !duplicate {
                     fresh += 1;
@@ -447,10 +453,11 @@ async fn evidence_is_bounded_one_envelope_per_slot_and_a_count() {
     f.accepted(&f.a.id, &first).await;
     let conflicts: Vec<Vec<u8>> = (0..200)
         .map(|seed| {
-            // Each a distinct signed envelope for the same slot (its build time differs).
+            // Each a distinct signed envelope for the same slot, with other counts than the
+            // stored report (the same counts re-signed are a duplicate, not a conflict).
             let mut report =
                 SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
-                    .seed(1)
+                    .seed(2 + seed)
                     .build()
                     .unwrap();
             report.generated_at = 1_000 + seed;
@@ -534,4 +541,111 @@ async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export
         "site a left out"
     );
     assert!(rows.iter().any(|r| r.scope == f.b.id.as_str()));
+}
+
+#[tokio::test]
+async fn the_same_content_re_signed_gets_the_original_receipt_and_envelope() {
+    let f = fixture().await;
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    let (receipt, receipt_bytes, _) = f.accepted(&f.a.id, &first).await;
+    // A node restored from a backup builds the same report again, a second later.
+    let mut report = open::<SiteReport>(&first, &f.a.identity.verifying_key())
+        .unwrap()
+        .payload;
+    report.generated_at += 1;
+    let resigned = sign(&report, f.a.identity.signing_key()).unwrap();
+    assert_ne!(resigned, first);
+    let before = f.digest().await;
+    match f.ingest.submit(&f.a.id, &resigned, f.now).await {
+        Response::Accepted {
+            receipt: again,
+            duplicate,
+            stored_envelope,
+            time,
+        } => {
+            assert!(duplicate);
+            assert_eq!(
+                time,
+                Some(f.now),
+                "the coordinator's clock goes with every answer"
+            );
+            assert_eq!(again.0, receipt_bytes, "the original receipt");
+            assert_eq!(stored_envelope.map(|b| b.0), Some(first.clone()));
+        }
+        other => panic!("expected the original receipt, got {other:?}"),
+    }
+    assert_eq!(f.digest().await, before, "no evidence, nothing stored");
+    let evidence = f
+        .coordinator
+        .store
+        .equivocations(&FormKey::of(&Form::default_monthly()), f.period)
+        .await
+        .unwrap();
+    assert!(evidence.is_empty(), "not an equivocation");
+    assert_eq!(receipt.report, Sha256Hash::of(&first));
+}
+
+#[tokio::test]
+async fn stale_and_conflicting_refusals_carry_the_coordinators_head() {
+    let f = fixture().await;
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &first).await;
+    let head = quietcount_protocol::wire::WireHead {
+        revision: 1,
+        envelope_hash: Sha256Hash::of(&first),
+    };
+    let conflicting = f.a.signed_report(f.period, 1, None, 2).unwrap();
+    let stale =
+        f.a.signed_report(f.period, 3, Some(Sha256Hash([9; 32])), 2)
+            .unwrap();
+    for (envelope, expected) in [
+        (conflicting, RefusalCode::Equivocation),
+        (stale, RefusalCode::StaleRevision),
+    ] {
+        match f.ingest.submit(&f.a.id, &envelope, f.now).await {
+            Response::Refused {
+                code,
+                head: got_head,
+                time,
+                ..
+            } => {
+                assert_eq!(time, Some(f.now));
+                assert_eq!(code, expected);
+                assert_eq!(got_head, Some(head));
+            }
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+    // Building on the head given is accepted.
+    let next =
+        f.a.signed_report(f.period, 2, Some(head.envelope_hash), 3)
+            .unwrap();
+    let (receipt, _, duplicate) = f.accepted(&f.a.id, &next).await;
+    assert!(!duplicate);
+    assert_eq!(receipt.revision, 2);
+}
+
+#[tokio::test]
+async fn a_clock_before_the_newest_receipt_is_called_wrong() {
+    let f = fixture().await;
+    assert_eq!(
+        f.coordinator.clock_warning(0).await.unwrap(),
+        None,
+        "nothing stored yet"
+    );
+    let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    f.accepted(&f.a.id, &envelope).await;
+    assert_eq!(f.coordinator.clock_warning(f.now).await.unwrap(), None);
+    assert_eq!(f.coordinator.clock_warning(f.now + 60).await.unwrap(), None);
+    let warning = f
+        .coordinator
+        .clock_warning(f.now - 400 * 86_400)
+        .await
+        .unwrap()
+        .expect("a clock a year before the newest receipt");
+    assert!(warning.contains("CLOCK IS WRONG"), "{warning}");
+    assert!(
+        warning.contains("set this computer's date and time"),
+        "{warning}"
+    );
 }

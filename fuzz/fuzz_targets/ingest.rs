@@ -37,6 +37,16 @@ fuzz_target!(|data: &[u8]| {
     let report = &opened.payload;
     let _ = ingest::check_report(&rules, report, NOW);
     let _ = ingest::check_chain(report, &opened.hash, &ChainState::default());
+    // A slot filled by another envelope of the same content: the re-signed-duplicate path.
+    let _ = ingest::check_chain(
+        report,
+        &opened.hash,
+        &ChainState {
+            head: None,
+            in_slot: Some(quietcount_protocol::Sha256Hash([0; 32])),
+            in_slot_content: quietcount_protocol::content_hash(report).ok(),
+        },
+    );
     let head = ChainHead {
         revision: report.revision,
         envelope_hash: opened.hash,
@@ -48,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         &ChainState {
             head: Some(head),
             in_slot: Some(opened.hash),
+            in_slot_content: quietcount_protocol::content_hash(report).ok(),
         },
     );
 });

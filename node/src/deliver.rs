@@ -42,6 +42,19 @@ pub enum DeliveryError {
          this key. Once the province has enrolled it, run `quietcount-node submit`"
     )]
     KeyHeld(String),
+    /// The coordinator's certificate is outside its validity window by this computer's clock:
+    /// almost always this computer's date is wrong (years behind or ahead).
+    #[error(
+        "cannot connect to the coordinator {address}: by this computer's clock its certificate \
+         is {state}. This computer's date is probably wrong: set its date and time correctly; \
+         reports stay in the outbox and will be retried"
+    )]
+    ClockSuspect {
+        /// `HOST:PORT`.
+        address: String,
+        /// "not valid yet" or "expired".
+        state: &'static str,
+    },
     /// The local TLS or QUIC endpoint could not be set up.
     #[error("cannot set up the QUIC client: {0}")]
     Setup(String),
@@ -62,7 +75,18 @@ impl From<TransportError> for DeliveryError {
         match error {
             TransportError::Resolve { address, reason } => Self::Resolve { address, reason },
             TransportError::Unreachable { address, reason } => {
-                Self::Unreachable { address, reason }
+                // rustls names the certificate error; said in words staff can act on.
+                let state = if reason.contains("NotValidYet") {
+                    Some("not valid yet")
+                } else if reason.contains("Expired") {
+                    Some("expired")
+                } else {
+                    None
+                };
+                match state {
+                    Some(state) => Self::ClockSuspect { address, state },
+                    None => Self::Unreachable { address, reason },
+                }
             }
             refused @ TransportError::KeyNotAccepted { .. } => {
                 Self::KeyNotAccepted(refused.to_string())
@@ -116,5 +140,32 @@ impl Transport for QuicTransport {
             }
             text
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_outside_its_window_is_explained_as_a_wrong_clock() {
+        for (reason, state) in [
+            ("invalid peer certificate: NotValidYet", "not valid yet"),
+            ("invalid peer certificate: Expired", "expired"),
+        ] {
+            let error = DeliveryError::from(TransportError::Unreachable {
+                address: "10.0.0.1:4433".into(),
+                reason: reason.into(),
+            });
+            let text = error.to_string();
+            assert!(text.contains(state), "{text}");
+            assert!(text.contains("set its date and time"), "{text}");
+            assert!(!text.contains("NotValidYet"), "{text}");
+        }
+        let other = DeliveryError::from(TransportError::Unreachable {
+            address: "10.0.0.1:4433".into(),
+            reason: "timed out".into(),
+        });
+        assert!(matches!(other, DeliveryError::Unreachable { .. }));
     }
 }

@@ -67,6 +67,17 @@ pub enum NodeError {
         /// The period.
         period: Period,
     },
+    /// This computer's clock and the coordinator's disagree about whether the period is over:
+    /// the computer's clock is wrong, and no report is built until it is set right.
+    #[error("{}", clock_wrong_message(*period, *over_here, warning))]
+    ClockWrong {
+        /// The period.
+        period: Period,
+        /// Whether this computer's clock says the period is over (it is ahead).
+        over_here: bool,
+        /// The plain sentence on the clock.
+        warning: String,
+    },
     /// The period is of the wrong kind for the form (or for every form the site reports).
     #[error("period {period} is not a {expected:?} period, which the form reports")]
     WrongPeriodType {
@@ -129,6 +140,9 @@ pub enum NodeError {
     /// Synthetic data could not be generated.
     #[error("simulate: {0}")]
     Simulate(String),
+    /// `erase` or `delete-event` could not do what was asked (names no record value).
+    #[error("{0}")]
+    Correction(String),
 }
 
 impl NodeError {
@@ -137,5 +151,16 @@ impl NodeError {
             path: path.into(),
             source,
         }
+    }
+}
+
+fn clock_wrong_message(period: Period, over_here: bool, warning: &str) -> String {
+    if over_here {
+        format!(
+            "period {period} is not over yet by the coordinator's clock, so no report is built \
+             for it. {warning}"
+        )
+    } else {
+        format!("period {period} is over, but not by this computer's clock. {warning}")
     }
 }

@@ -9,7 +9,10 @@
 //! - [`import`] and [`vocab`]: import of CSV files and Excel workbooks with English and
 //!   Vietnamese headers and labels (from one data file), whole or not at all; the template
 //!   workbook.
-//! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks.
+//! - [`simulate`]: deterministic synthetic records for demos, training and benchmarks (refused
+//!   in a database holding imported records).
+//! - [`clock_check`]: whether this computer's clock agrees with the coordinator's.
+//! - [`corrections`]: erasing a client and deleting an event, each in one transaction.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
 //! - [`deliver`]: the QUIC transport with pinned mutual TLS.
@@ -20,7 +23,9 @@
 //! people is the caller's job.
 #![warn(missing_docs)]
 
+pub mod clock_check;
 pub mod config;
+pub mod corrections;
 pub mod dates;
 pub mod deliver;
 pub mod error;
@@ -43,6 +48,7 @@ use quietcount_protocol::{
     Table, UnixTime, fingerprint_of, next_revision,
 };
 
+pub use clock_check::ClockCheck;
 pub use config::{Config, DataDir, LogFormat};
 pub use error::NodeError;
 pub use import::{
@@ -224,6 +230,8 @@ pub struct Status {
     pub receipts: Vec<StoredReceipt>,
     /// Set when delivery is held because the coordinator refused this site's key.
     pub held: Option<KeyRefusal>,
+    /// The last comparison of this computer's clock with the coordinator's, if any.
+    pub clock: Option<ClockCheck>,
 }
 
 /// A report built and hashed but not yet signed or stored.
@@ -374,6 +382,15 @@ impl Node {
         options: simulate::SimulateOptions,
         mut progress: impl FnMut(Progress),
     ) -> Result<simulate::SimulateSummary, NodeError> {
+        // Invented clients must never go into a real site's reports.
+        let imported = self.store.count_imported_clients().await?;
+        if imported > 0 {
+            return Err(NodeError::Simulate(format!(
+                "this database holds {imported} imported client record(s): simulated clients \
+                 would go into the site's real reports. Simulate in a separate folder \
+                 (`quietcount-node init --dir OTHER ...`)"
+            )));
+        }
         simulate::simulate(&self.store, options, &mut progress).await
     }
 
@@ -461,7 +478,17 @@ impl Node {
         };
         let content = report::content_hash(&report)?;
         if let Some(latest) = &latest {
-            if latest.content_hash == content {
+            // Records of the period corrected or erased since the latest entry was built make
+            // a new revision even when the published tables do not change.
+            let corrected = self
+                .store
+                .records_changed_since(
+                    dates::Date::from_civil(period.first_day()),
+                    dates::Date::from_civil(period.last_day()),
+                    latest.built_at,
+                )
+                .await?;
+            if latest.content_hash == content && !corrected {
                 tracing::info!(form = %key, %period, revision = latest.revision, "report content unchanged");
                 return Ok(QueueOutcome::Unchanged {
                     form: key,
@@ -520,25 +547,48 @@ impl Node {
                 expected: form.period,
             });
         }
-        if open == OpenPeriod::Refuse && !period.is_over(now) {
-            return Err(NodeError::PeriodNotOver { period });
+        if open == OpenPeriod::Refuse {
+            // A clock found off at the last delivery is believed less than the coordinator's:
+            // no report for a period that is not over by the coordinator's clock (a computer
+            // whose clock is ahead would sign future months), and a plain explanation, not
+            // "not over yet", for a computer whose clock is behind.
+            let off = self.store.clock_check().await?.filter(ClockCheck::is_off);
+            if let Some(check) = off {
+                let over_here = period.is_over(now);
+                if over_here != period.is_over(check.coordinator_now(now)) {
+                    return Err(NodeError::ClockWrong {
+                        period,
+                        over_here,
+                        warning: check.warning().unwrap_or_default(),
+                    });
+                }
+            }
+            if !period.is_over(now) {
+                return Err(NodeError::PeriodNotOver { period });
+            }
         }
         let counts = report::compute_counts(&self.store, form, period).await?;
         // The chain continues from what the coordinator holds or may still accept; a refused
-        // envelope is not part of it, and building again after a refusal sends afresh.
-        let latest = self
-            .store
-            .latest_live_outbox_entry(&FormKey::of(form), period)
-            .await?;
-        let next = next_revision(
-            latest
-                .as_ref()
-                .map(|e| ChainHead {
-                    revision: e.revision,
-                    envelope_hash: e.envelope_hash,
-                })
-                .as_ref(),
-        );
+        // envelope is not part of it, and building again after a refusal sends afresh. When a
+        // refusal told the coordinator's own head (this node was restored from an older
+        // backup, or lost entries) and it is not behind this node's, the chain continues
+        // from the coordinator's head instead.
+        let key = FormKey::of(form);
+        let latest = self.store.latest_live_outbox_entry(&key, period).await?;
+        let local = latest.as_ref().map(|e| ChainHead {
+            revision: e.revision,
+            envelope_hash: e.envelope_hash,
+        });
+        let coordinator = self.store.coordinator_head(&key, period).await?;
+        let head = match (local, coordinator) {
+            (Some(local), Some(theirs)) if theirs.revision < local.revision => Some(local),
+            (local, None) => local,
+            (_, theirs) => theirs,
+        };
+        let next = next_revision(head.as_ref());
+        // Content is compared with this node's latest entry only when the chain continues
+        // from it: the coordinator's later head may say something else.
+        let latest = latest.filter(|e| head.is_some_and(|h| h.envelope_hash == e.envelope_hash));
         let earlier = self.earlier_revisions(form, period).await?;
         let earlier: Vec<Revision<'_>> = earlier
             .iter()
@@ -725,6 +775,7 @@ impl Node {
             store: &self.store,
             site: &self.config.site,
             coordinator_keys: &self.coordinator_keys,
+            site_key: self.identity.verifying_key(),
             backoff: Backoff {
                 base_secs: self.config.retry_base_secs,
                 max_secs: self.config.retry_max_secs,
@@ -801,6 +852,7 @@ impl Node {
             entries: self.store.recent_outbox_entries(20).await?,
             receipts: self.store.recent_receipts(10).await?,
             held: self.delivery_held().await?,
+            clock: self.store.clock_check().await?,
         })
     }
 }

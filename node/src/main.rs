@@ -161,6 +161,35 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Delete a client and all their service events (an erasure request, or a client entered
+    /// by mistake), in one transaction. The next report of each affected month is a new revision.
+    Erase {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The client's code.
+        #[arg(long)]
+        client: String,
+    },
+    /// Delete one service event (typed by mistake), found by client code, date and service.
+    DeleteEvent {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The client's code.
+        #[arg(long)]
+        client: String,
+        /// The event's date (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long)]
+        date: String,
+        /// The service (code or label, English or Vietnamese).
+        #[arg(long)]
+        service: String,
+        /// The outcome, when several events of that service on that day differ by it.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Delete every matching event.
+        #[arg(long)]
+        all: bool,
+    },
     /// Copy the whole data directory (database snapshot, config, keys) into a new directory.
     Backup {
         #[arg(long)]
@@ -201,6 +230,8 @@ fn command_dir(command: &Command) -> Option<&PathBuf> {
         | Command::Submit { dir }
         | Command::Run { dir }
         | Command::Status { dir }
+        | Command::Erase { dir, .. }
+        | Command::DeleteEvent { dir, .. }
         | Command::Backup { dir, .. } => Some(dir),
     }
 }
@@ -403,6 +434,35 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let node = Node::open(&dir).await?;
             print!("{}", cli::render::status(&node.status().await?));
         }
+        Command::Erase { dir, client } => {
+            let node = Node::open(&dir).await?;
+            let erased = node.erase_client(&client, clock.now()).await?;
+            println!(
+                "Erased the client's record and {} service event(s).",
+                erased.events
+            );
+            print_rebuild_hint(&dir, &erased.periods);
+        }
+        Command::DeleteEvent {
+            dir,
+            client,
+            date,
+            service,
+            outcome,
+            all,
+        } => {
+            let node = Node::open(&dir).await?;
+            let event = quietcount_node::corrections::EventToDelete {
+                client: &client,
+                date: &date,
+                service: &service,
+                outcome: outcome.as_deref(),
+                all,
+            };
+            let (deleted, period) = node.delete_event(&event, clock.now()).await?;
+            println!("Deleted {deleted} service event(s).");
+            print_rebuild_hint(&dir, &[period]);
+        }
         Command::Backup { dir, out } => {
             let node = Node::open(&dir).await?;
             node.backup(&out).await?;
@@ -411,6 +471,20 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which reports a correction changes and how to send them.
+fn print_rebuild_hint(dir: &std::path::Path, periods: &[Period]) {
+    if periods.is_empty() {
+        return;
+    }
+    let list: Vec<String> = periods.iter().map(ToString::to_string).collect();
+    println!(
+        "The next report of {} will be a new revision. For a period already reported, send the \
+         correction with: quietcount-node report --dir {} --period PERIOD, then submit.",
+        list.join(", "),
+        dir.display()
+    );
 }
 
 /// Adds the command-line hint to library errors that a flag can get past.

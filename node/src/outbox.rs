@@ -11,8 +11,11 @@
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
-use quietcount_protocol::{Period, Receipt, SiteId, UnixTime, fingerprint_of};
+use quietcount_protocol::{
+    ChainHead, Period, Receipt, SiteId, SiteReport, UnixTime, content_hash, fingerprint_of,
+};
 
+use crate::clock_check::ClockCheck;
 use crate::error::NodeError;
 use crate::store::{FormKey, OutboxEntry, Store};
 
@@ -111,6 +114,9 @@ pub struct DeliveryContext<'a> {
     pub site: &'a SiteId,
     /// Pinned coordinator keys: receipts must be signed by one of them.
     pub coordinator_keys: &'a [VerifyingKey],
+    /// This site's own public key: a stored envelope the coordinator hands back in place of a
+    /// re-signed one must be signed by it.
+    pub site_key: VerifyingKey,
     /// Retry schedule.
     pub backoff: Backoff,
 }
@@ -131,16 +137,36 @@ pub async fn deliver_entry<T: Transport>(
         Ok(bytes) => interpret_response(context, entry, &bytes),
         Err(error) => Err(error),
     };
+    let result = match result {
+        Ok((verdict, coordinator_time)) => {
+            if let Some(coordinator_time) = coordinator_time {
+                note_clock(context, now, coordinator_time).await?;
+            }
+            Ok(verdict)
+        }
+        Err(error) => Err(error),
+    };
     match result {
         Ok(Verdict::Accepted {
             receipt_bytes,
             receipt,
             duplicate,
+            adopted,
         }) => {
             context
                 .store
-                .mark_delivered(entry, &receipt_bytes, &receipt, duplicate, now)
+                .mark_delivered(
+                    entry,
+                    &receipt_bytes,
+                    &receipt,
+                    duplicate,
+                    adopted.as_deref(),
+                    now,
+                )
                 .await?;
+            if adopted.is_some() {
+                tracing::info!(form = %entry.form, period = %entry.period, revision = entry.revision, "the coordinator already held this report's content, signed earlier by this site (restored from a backup?): its copy is kept in the outbox in place of the new one");
+            }
             tracing::info!(form = %entry.form, period = %entry.period, revision = entry.revision, sequence = receipt.sequence, duplicate, "report delivered");
             Ok(Outcome::Delivered {
                 form: entry.form.clone(),
@@ -150,7 +176,7 @@ pub async fn deliver_entry<T: Transport>(
                 duplicate,
             })
         }
-        Ok(Verdict::Refused(code, message)) if !code.is_transient() => {
+        Ok(Verdict::Refused(code, message, head)) if !code.is_transient() => {
             // The coordinator's message names forms, periods, tables and cells of this very
             // report, never a person: staff are shown it to know what to fix.
             context
@@ -163,6 +189,13 @@ pub async fn deliver_entry<T: Transport>(
                 )
                 .await?;
             tracing::warn!(form = %entry.form, period = %entry.period, revision = entry.revision, %code, "report refused by the coordinator");
+            if let Some(head) = head.filter(|_| continues_from_head(code)) {
+                context
+                    .store
+                    .record_coordinator_head(&entry.form, entry.period, &head, now)
+                    .await?;
+                tracing::info!(form = %entry.form, period = %entry.period, coordinator_revision = head.revision, "the coordinator holds a later or different revision of this report: the next one is built on it");
+            }
             Ok(Outcome::Refused {
                 form: entry.form.clone(),
                 period: entry.period,
@@ -171,7 +204,7 @@ pub async fn deliver_entry<T: Transport>(
                 message,
             })
         }
-        Ok(Verdict::Refused(code, _)) => {
+        Ok(Verdict::Refused(code, _, _)) => {
             retry(
                 context,
                 entry,
@@ -208,26 +241,58 @@ pub async fn retry(
     })
 }
 
+/// Whether a refusal with this code is one the next revision, built on the coordinator's head,
+/// gets past: the chain moved on without this node (stale), or the slot holds other content.
+fn continues_from_head(code: RefusalCode) -> bool {
+    matches!(code, RefusalCode::StaleRevision | RefusalCode::Equivocation)
+}
+
 enum Verdict {
     Accepted {
         receipt_bytes: Vec<u8>,
         receipt: Receipt,
         duplicate: bool,
+        /// The coordinator's stored envelope, to keep in place of the entry's.
+        adopted: Option<Vec<u8>>,
     },
-    Refused(RefusalCode, String),
+    Refused(RefusalCode, String, Option<ChainHead>),
 }
 
+/// Records the coordinator's clock against this computer's, and says so in the log when they
+/// differ by more than the tolerance.
+async fn note_clock(
+    context: &DeliveryContext<'_>,
+    now: UnixTime,
+    coordinator_time: UnixTime,
+) -> Result<(), NodeError> {
+    let check = ClockCheck {
+        checked_at: now,
+        coordinator_time,
+    };
+    if let Some(warning) = check.warning() {
+        tracing::warn!(behind_secs = check.behind_secs(), "{warning}");
+    }
+    context.store.record_clock_check(&check).await?;
+    Ok(())
+}
+
+/// The verdict on a response, and the coordinator's clock if it gave it.
 fn interpret_response(
     context: &DeliveryContext<'_>,
     entry: &OutboxEntry,
     bytes: &[u8],
-) -> Result<Verdict, String> {
+) -> Result<(Verdict, Option<UnixTime>), String> {
     if bytes.len() > MAX_FRAME_BYTES {
         return Err("response too large".into());
     }
     let response = Response::decode(bytes).map_err(|e| format!("undecodable response: {e}"))?;
     match response {
-        Response::Accepted { receipt, duplicate } => {
+        Response::Accepted {
+            receipt,
+            duplicate,
+            stored_envelope,
+            time,
+        } => {
             let opened = quietcount_protocol::open_with::<Receipt>(&receipt.0, |kid| {
                 context
                     .coordinator_keys
@@ -239,21 +304,60 @@ fn interpret_response(
                 format!("receipt does not verify against the pinned coordinator keys: {e}")
             })?;
             let r = &opened.payload;
-            if r.report != entry.envelope_hash
-                || &r.site != context.site
-                || r.period != entry.period
-                || r.revision != entry.revision
-            {
+            if &r.site != context.site || r.period != entry.period || r.revision != entry.revision {
                 return Err("receipt names another report".into());
             }
-            Ok(Verdict::Accepted {
-                receipt_bytes: receipt.0,
-                receipt: opened.payload,
-                duplicate,
-            })
+            let adopted = if r.report == entry.envelope_hash {
+                None
+            } else {
+                let stored = stored_envelope.ok_or("receipt names another report")?.0;
+                check_same_report(context, entry, &stored, &r.report)?;
+                Some(stored)
+            };
+            Ok((
+                Verdict::Accepted {
+                    receipt_bytes: receipt.0,
+                    receipt: opened.payload,
+                    duplicate,
+                    adopted,
+                },
+                time,
+            ))
         }
-        Response::Refused { code, message } => Ok(Verdict::Refused(code, message)),
+        Response::Refused {
+            code,
+            message,
+            head,
+            time,
+        } => Ok((Verdict::Refused(code, message, head.map(Into::into)), time)),
     }
+}
+
+/// Checks that `stored`, which the coordinator holds in place of `entry`'s envelope, is this
+/// site's signature over the same report (form, period, revision and content), and is the
+/// envelope the receipt names.
+fn check_same_report(
+    context: &DeliveryContext<'_>,
+    entry: &OutboxEntry,
+    stored: &[u8],
+    named: &quietcount_protocol::EnvelopeHash,
+) -> Result<(), String> {
+    let mismatch = || "receipt names another report".to_owned();
+    if quietcount_protocol::Sha256Hash::of(stored) != *named {
+        return Err(mismatch());
+    }
+    let opened = quietcount_protocol::open::<SiteReport>(stored, &context.site_key)
+        .map_err(|_| mismatch())?;
+    let report = &opened.payload;
+    let same_content = content_hash(report).is_ok_and(|h| h == entry.content_hash);
+    if !same_content
+        || report.form.key() != entry.form
+        || report.period != entry.period
+        || report.revision != entry.revision
+    {
+        return Err(mismatch());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

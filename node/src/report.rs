@@ -195,14 +195,10 @@ pub fn build_report(
 
 /// The hash of what a report publishes, leaving out when it was built and its place in the
 /// revision chain: two reports with the same content hash say the same thing.
+/// (The one definition is [`quietcount_protocol::content_hash`], which the coordinator also
+/// uses to recognise a re-signed report.)
 pub fn content_hash(report: &SiteReport) -> Result<Sha256Hash, NodeError> {
-    let neutral = SiteReport {
-        revision: 0,
-        supersedes: None,
-        generated_at: 0,
-        ..report.clone()
-    };
-    Ok(Sha256Hash::of(&neutral.encode()?))
+    Ok(quietcount_protocol::content_hash(report)?)
 }
 
 #[cfg(test)]

@@ -431,3 +431,31 @@ fn delivered_first_revision(duplicate: bool) -> Outcome {
         duplicate,
     }
 }
+
+/// A refused report built again within the same second is byte-for-byte the same envelope: it
+/// goes back to pending (sent afresh) rather than failing on the outbox's unique envelope hash.
+#[tokio::test]
+async fn building_again_in_the_same_second_after_a_refusal_sends_the_same_envelope_afresh() {
+    let root = tempfile::tempdir().unwrap();
+    let (node, coordinator) = common::node_with_coordinator(root.path()).await;
+    let first = queued(&node).await;
+    coordinator.set_mode(Mode::Refuse(RefusalCode::PolicyTooWeak));
+    assert!(!node.submit_all(NOV_10_2026).await.unwrap().all_delivered());
+    assert_eq!(
+        states(&node).await,
+        vec![(EntryState::Refused, 1, Some("policy_too_weak".into()))]
+    );
+    let QueueOutcome::Queued {
+        revision,
+        envelope_hash,
+        ..
+    } = queue(&node, october(), NOV_10_2026).await
+    else {
+        panic!("built again")
+    };
+    assert_eq!((revision, envelope_hash), (1, first));
+    assert_eq!(states(&node).await, vec![(EntryState::Pending, 0, None)]);
+    coordinator.set_mode(Mode::Accept);
+    assert!(node.submit_all(NOV_10_2026).await.unwrap().all_delivered());
+    assert_eq!(states(&node).await, vec![(EntryState::Delivered, 0, None)]);
+}

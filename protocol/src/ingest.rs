@@ -12,9 +12,9 @@
 use crate::disclosure::{ReportViolation, check_report as check_report_disclosure};
 use crate::error::MismatchError;
 use crate::form::{Form, FormRef};
-use crate::ids::{EnvelopeHash, Period, UnixTime};
+use crate::ids::{EnvelopeHash, Period, Sha256Hash, UnixTime};
 use crate::report::{SiteReport, ZeroPolicy};
-use crate::revision::{ChainHead, next_revision};
+use crate::revision::{ChainHead, content_hash, next_revision};
 use crate::wire::RefusalCode;
 
 /// What the province accepts, from its configuration.
@@ -37,6 +37,8 @@ pub struct ChainState {
     pub head: Option<ChainHead>,
     /// The envelope stored at the report's own revision, if that slot is filled.
     pub in_slot: Option<EnvelopeHash>,
+    /// The content hash ([`content_hash`]) of the report stored in that slot, if known.
+    pub in_slot_content: Option<Sha256Hash>,
 }
 
 /// Where an acceptable report goes.
@@ -46,6 +48,12 @@ pub enum ChainVerdict {
     Append,
     /// This very envelope already fills its slot: answer with the stored receipt.
     AlreadyStored,
+    /// Another envelope with the same content (same cells, another timestamp) fills the slot:
+    /// a resubmission, not an equivocation. Answer with the stored envelope's receipt.
+    SameContent {
+        /// The envelope stored in the slot.
+        stored: EnvelopeHash,
+    },
 }
 
 /// Why a report is refused. Each variant maps to one wire [`RefusalCode`]; the messages name
@@ -217,7 +225,8 @@ fn disclosure_message(violations: &[ReportViolation]) -> String {
 }
 
 /// Decides where `report` (whose envelope hashes to `hash`) goes in its chain, given what the
-/// store holds for it: already stored, the next link, an equivocation, or stale.
+/// store holds for it: already stored (this envelope, or another with the same content), the
+/// next link, an equivocation (another content in the slot), or stale.
 pub fn check_chain(
     report: &SiteReport,
     hash: &EnvelopeHash,
@@ -226,6 +235,11 @@ pub fn check_chain(
     if let Some(stored) = chain.in_slot {
         if stored == *hash {
             return Ok(ChainVerdict::AlreadyStored);
+        }
+        // Re-signed content already stored (a restored node builds the same report again with
+        // a new timestamp): the same statement, so the original receipt stands.
+        if chain.in_slot_content.is_some() && content_hash(report).ok() == chain.in_slot_content {
+            return Ok(ChainVerdict::SameContent { stored });
         }
         return Err(IngestRefusal::Equivocation {
             period: report.period,
@@ -259,7 +273,7 @@ pub fn slot_may_be_filled(head: Option<&ChainHead>, revision: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Sha256Hash, SiteId};
+    use crate::ids::SiteId;
     use crate::report::{Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, Table};
 
     /// A report of zeros: valid against any form.
@@ -418,6 +432,7 @@ mod tests {
         let chain = ChainState {
             head: Some(head),
             in_slot: None,
+            in_slot_content: None,
         };
         assert_eq!(check_chain(&second, &H2, &chain), Ok(ChainVerdict::Append));
 
@@ -443,6 +458,7 @@ mod tests {
                 envelope_hash: H1,
             }),
             in_slot: Some(H1),
+            in_slot_content: Some(Sha256Hash([9; 32])),
         };
         assert_eq!(
             check_chain(&report, &H1, &chain),
@@ -469,5 +485,32 @@ mod tests {
         assert!(slot_may_be_filled(Some(&head), 1));
         assert!(slot_may_be_filled(Some(&head), 2));
         assert!(!slot_may_be_filled(Some(&head), 3));
+    }
+
+    #[test]
+    fn the_same_content_re_signed_is_a_duplicate_not_an_equivocation() {
+        let form = Form::default_monthly();
+        let stored = zero_report(&form, "2026-10", 1, None);
+        let mut resigned = stored.clone();
+        resigned.generated_at = 1_000;
+        let chain = ChainState {
+            head: Some(ChainHead {
+                revision: 1,
+                envelope_hash: H1,
+            }),
+            in_slot: Some(H1),
+            in_slot_content: content_hash(&stored).ok(),
+        };
+        assert_eq!(
+            check_chain(&resigned, &H2, &chain),
+            Ok(ChainVerdict::SameContent { stored: H1 })
+        );
+        // Different cells in the same slot remain an equivocation.
+        let mut changed = resigned.clone();
+        changed.indicators[0].tables[0].cells[0] = Cell::Suppressed;
+        assert_eq!(
+            check_chain(&changed, &H2, &chain).map_err(|e| e.code()),
+            Err(RefusalCode::Equivocation)
+        );
     }
 }

@@ -58,7 +58,7 @@ pub use ids::{
 pub use report::{
     Cell, DisclosurePolicy, FORMAT_VERSION, IndicatorTables, SiteReport, Table, ZeroPolicy,
 };
-pub use revision::{ChainHead, NextRevision, next_revision};
+pub use revision::{ChainHead, NextRevision, content_hash, next_revision};
 pub use signed::{
     Completeness, ProvincialReport, Receipt, RegistryEntry, ReportInput, SiteRegistry,
 };

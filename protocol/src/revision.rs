@@ -5,7 +5,9 @@
 //! build the next link; the coordinator's ingest rule ([`crate::ingest`]) checks it against
 //! the same definition, so the two cannot disagree.
 
-use crate::ids::EnvelopeHash;
+use crate::error::EncodeError;
+use crate::ids::{EnvelopeHash, Sha256Hash};
+use crate::report::SiteReport;
 
 /// The latest link of a chain: its revision and the hash of its envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +42,21 @@ pub fn next_revision(head: Option<&ChainHead>) -> NextRevision {
             supersedes: Some(head.envelope_hash),
         },
     }
+}
+
+/// The hash of what a report publishes, leaving out when it was built and its place in the
+/// revision chain (revision, supersedes): two reports with the same content hash say the same
+/// thing. The node uses it to skip rebuilding an unchanged report; the ingest rule uses it to
+/// answer a resubmission of stored content (re-signed later, e.g. by a node restored from a
+/// backup) with the original receipt rather than calling it equivocation.
+pub fn content_hash(report: &SiteReport) -> Result<Sha256Hash, EncodeError> {
+    let neutral = SiteReport {
+        revision: 0,
+        supersedes: None,
+        generated_at: 0,
+        ..report.clone()
+    };
+    Ok(Sha256Hash::of(&neutral.encode()?))
 }
 
 #[cfg(test)]

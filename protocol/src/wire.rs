@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cbor;
 use crate::error::{DecodeError, EncodeError};
+use crate::ids::{EnvelopeHash, UnixTime};
+use crate::revision::ChainHead;
 
 /// ALPN protocol id of Quietcount over QUIC.
 pub const ALPN: &[u8] = b"quietcount/1";
@@ -71,8 +73,19 @@ pub enum Response {
     Accepted {
         /// The receipt envelope.
         receipt: Blob,
-        /// True if the coordinator already held this exact envelope.
+        /// True if the coordinator already held this exact envelope, or one with the same
+        /// content for the same revision.
         duplicate: bool,
+        /// When the coordinator holds another envelope with the same content for this
+        /// revision (the site re-signed a stored report, e.g. after restoring a backup): that
+        /// stored envelope, which the receipt names. It is the site's own signed report; the
+        /// site keeps it in place of its re-signed copy so that its chain continues from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stored_envelope: Option<Blob>,
+        /// The coordinator's clock when it answered (Unix seconds), so a site can tell that
+        /// its own clock is wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<UnixTime>,
     },
     /// Refused; nothing was stored (except equivocation evidence).
     Refused {
@@ -80,7 +93,42 @@ pub enum Response {
         code: RefusalCode,
         /// Human-readable detail; never echoes payload contents.
         message: String,
+        /// For a stale revision or an equivocation: the latest revision the coordinator
+        /// holds for the report's (site, form, period), so the site can build its next
+        /// revision on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<WireHead>,
+        /// The coordinator's clock when it answered (Unix seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<UnixTime>,
     },
+}
+
+/// The head of a revision chain as the coordinator holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireHead {
+    /// Its revision.
+    pub revision: u32,
+    /// The SHA-256 of its envelope.
+    pub envelope_hash: EnvelopeHash,
+}
+
+impl From<ChainHead> for WireHead {
+    fn from(head: ChainHead) -> Self {
+        Self {
+            revision: head.revision,
+            envelope_hash: head.envelope_hash,
+        }
+    }
+}
+
+impl From<WireHead> for ChainHead {
+    fn from(head: WireHead) -> Self {
+        Self {
+            revision: head.revision,
+            envelope_hash: head.envelope_hash,
+        }
+    }
 }
 
 /// Why the coordinator refused a request.
@@ -185,4 +233,47 @@ fn decode_frame<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Decod
         });
     }
     cbor::from_canonical_with_limit(bytes, MAX_FRAME_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Sha256Hash;
+
+    #[test]
+    fn responses_without_the_new_fields_encode_as_before_and_round_trip_with_them() {
+        let old = Response::Refused {
+            code: RefusalCode::StaleRevision,
+            message: "m".into(),
+            head: None,
+            time: None,
+        };
+        let bytes = old.encode().expect("encodes");
+        // The field is left out when absent, so an older decoder reads the same map.
+        let tree = cbor::parse_canonical(&bytes).expect("canonical");
+        let text = format!("{tree:?}");
+        assert!(!text.contains("head") && !text.contains("time"), "{text}");
+        assert_eq!(Response::decode(&bytes).expect("decodes"), old);
+
+        let new = Response::Refused {
+            code: RefusalCode::Equivocation,
+            message: "m".into(),
+            head: Some(WireHead {
+                revision: 3,
+                envelope_hash: Sha256Hash([4; 32]),
+            }),
+            time: Some(1_794_000_000),
+        };
+        let bytes = new.encode().expect("encodes");
+        assert_eq!(Response::decode(&bytes).expect("decodes"), new);
+
+        let accepted = Response::Accepted {
+            receipt: Blob(vec![1, 2]),
+            duplicate: true,
+            stored_envelope: Some(Blob(vec![3])),
+            time: Some(1_794_000_000),
+        };
+        let bytes = accepted.encode().expect("encodes");
+        assert_eq!(Response::decode(&bytes).expect("decodes"), accepted);
+    }
 }

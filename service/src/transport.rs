@@ -299,10 +299,14 @@ mod tests {
                             Ok(Request::Submit { envelope }) => Response::Accepted {
                                 receipt: Blob(envelope.0.iter().rev().copied().collect()),
                                 duplicate: false,
+                                stored_envelope: None,
+                                time: None,
                             },
                             Err(_) => Response::Refused {
                                 code: RefusalCode::Malformed,
                                 message: "not a request".into(),
+                                head: None,
+                                time: None,
                             },
                         };
                         let _ = send.write_all(&response.encode().unwrap()).await;
@@ -336,7 +340,9 @@ mod tests {
                 connection.request(&request).await.unwrap(),
                 Response::Accepted {
                     receipt: Blob(expected),
-                    duplicate: false
+                    duplicate: false,
+                    stored_envelope: None,
+                    time: None,
                 }
             );
         }

@@ -3,6 +3,7 @@
 //! - this file: [`Store`] (opening, migrations, named transactions), its records and errors;
 //! - `keys`: enrolment, revocation and the keys of sites;
 //! - `reports`: reading reports, revision chains and equivocation evidence;
+//! - `conflicts`: contested slots side by side and the province's decisions on them;
 //! - `writer`: the single writer that stores reports in group commits;
 //! - `tests`: the migrations against real databases.
 //!
@@ -209,6 +210,7 @@ pub struct Equivocation {
     pub later_conflicts: u64,
 }
 
+pub use conflicts::{Conflict, Resolution};
 pub use quietcount_protocol::FormKey;
 
 /// The coordinator's database.
@@ -327,6 +329,18 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of the whole database to `path`, which must not exist
+    /// (`VACUUM INTO`: one read transaction, safe while the service writes; the copy is one
+    /// whole file, without a write-ahead log).
+    pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
+        sqlx::query("VACUUM INTO ?1")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(db("backup_vacuum_into"))?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // Fold the write-ahead log into the database first, so that a closed store is one whole
@@ -394,6 +408,7 @@ fn to_u32(n: i64) -> Result<u32> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
 }
 
+mod conflicts;
 mod keys;
 mod reports;
 mod writer;

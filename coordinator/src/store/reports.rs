@@ -245,6 +245,15 @@ impl Store {
         rows.iter().map(report_record).collect()
     }
 
+    /// When the newest stored report was received (by the coordinator's clock then), if any.
+    pub async fn newest_received_at(&self) -> Result<Option<UnixTime>> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(received_at) FROM reports")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("newest_received_at"))?;
+        newest.map(to_u64).transpose()
+    }
+
     /// Number of stored reports.
     pub async fn report_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
@@ -257,7 +266,7 @@ impl Store {
     /// A digest of everything stored (keys, reports, cells, receipts, equivocations), so a
     /// test can show an operation changed nothing.
     pub async fn digest(&self) -> Result<Sha256Hash> {
-        const QUERIES: [&str; 5] = [
+        const QUERIES: [&str; 6] = [
             "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
             "SELECT sequence, envelope_hash, site, form_id, form_version, period, revision, \
              key_id, envelope, received_at FROM reports ORDER BY sequence",
@@ -266,6 +275,8 @@ impl Store {
             "SELECT sequence, receipt FROM receipts ORDER BY sequence",
             "SELECT envelope_hash, site, form_id, form_version, period, revision, envelope, \
              received_at, later_conflicts FROM equivocations ORDER BY id",
+            "SELECT id, site, form_id, form_version, period, revision, accepted_hash, \
+             decided_by, decided_at, note FROM conflict_resolutions ORDER BY id",
         ];
         let mut text = Vec::new();
         for query in QUERIES {

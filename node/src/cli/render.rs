@@ -92,6 +92,14 @@ pub fn submit_summary(summary: &SubmitSummary) -> String {
 pub fn status(status: &Status) -> String {
     let mut f = String::new();
     let _ = writeln!(f, "site {}  key {}", status.site, status.fingerprint);
+    if let Some(warning) = status.clock.as_ref().and_then(|c| c.warning()) {
+        let checked = status.clock.map_or(0, |c| c.checked_at);
+        let _ = writeln!(
+            f,
+            "\nCLOCK WRONG (as of {}): {warning}",
+            format_time(checked)
+        );
+    }
     let _ = writeln!(f, "\nReports (newest first):");
     if status.entries.is_empty() {
         let _ = writeln!(f, "  none built yet");
@@ -381,7 +389,9 @@ mod tests {
             refused: 0,
             receipts: Vec::new(),
             held: None,
+            clock: None,
         });
+        assert!(!empty.contains("CLOCK"), "{empty}");
         for line in [
             "site hn-test-01  key K7QX-M2PA-9HZC-4TRE",
             "  none built yet",

@@ -11,8 +11,12 @@
 //! - [`counts`]: the report's GROUP BY queries.
 //! - [`outbox`]: outbox entries and the coordinator's receipts.
 //! - [`backup`]: consistent snapshots (`VACUUM INTO`).
+//! - [`clock`]: the last comparison of this computer's clock with the coordinator's.
+//! - [`corrections`]: erasing a client, deleting an event, and the days they changed.
 
 pub mod backup;
+pub mod clock;
+pub mod corrections;
 pub mod counts;
 pub mod outbox;
 pub mod records;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
+pub use corrections::{Erasure, EventDeletion};
 pub use counts::{GroupCount, IndicatorQuery};
 pub use outbox::{EntryState, FormKey, NewEntry, OutboxEntry, StoredReceipt};
 pub use records::{RecordsTransaction, StoredEvent};

@@ -5,7 +5,9 @@
 //! reports has its own revision chain per period. The schema allows one live (not refused)
 //! entry per identity; a refused entry frees its revision, since the coordinator never stored it.
 
-use quietcount_protocol::{EnvelopeHash, Fingerprint, Period, Receipt, Sha256Hash, UnixTime};
+use quietcount_protocol::{
+    ChainHead, EnvelopeHash, Fingerprint, Period, Receipt, Sha256Hash, UnixTime,
+};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, db, to_i64, to_u64};
@@ -166,12 +168,19 @@ fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxEntry> {
 impl Store {
     /// Commits a signed report to the outbox, pending, due at once. Fails if that revision of
     /// the form and period is already live (two builds raced), so a revision is never filled twice.
+    ///
+    /// The very same envelope as a refused entry (built again within the same second, so
+    /// byte-identical) puts that entry back to pending instead: building again after a refusal
+    /// sends afresh.
     pub async fn insert_outbox_entry(&self, entry: NewEntry<'_>) -> Result<OutboxEntry> {
         const TX: &str = "outbox_commit";
         let mut tx = self.begin_write(TX).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, content_hash, built_at, next_attempt_at, truth) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) RETURNING {ENTRY_COLUMNS}"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
+             ON CONFLICT (envelope_hash) DO UPDATE SET state = 'pending', attempts = 0, \
+             next_attempt_at = excluded.next_attempt_at, last_error = NULL, refusal_code = NULL \
+             WHERE state = 'refused' RETURNING {ENTRY_COLUMNS}"
         ))
         .bind(&entry.form.id)
         .bind(i64::from(entry.form.version))
@@ -182,9 +191,16 @@ impl Store {
         .bind(entry.content_hash.0.to_vec())
         .bind(to_i64(entry.built_at))
         .bind(entry.truth)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db(TX))?;
+        // No row: the same envelope is already live, which the caller's check for unchanged
+        // content rules out; say so as the unique constraint would.
+        let row = row.ok_or_else(|| {
+            db(TX)(sqlx::Error::Protocol(
+                "this envelope is already in the outbox and not refused".into(),
+            ))
+        })?;
         let stored = entry_from_row(&row)?;
         tx.commit().await.map_err(db(TX))?;
         Ok(stored)
@@ -384,21 +400,40 @@ impl Store {
 
     /// Stores a verified receipt and marks its entry delivered, in one transaction. A receipt
     /// for an entry already delivered changes nothing.
+    ///
+    /// `adopted` is the coordinator's stored envelope when it holds the same content signed
+    /// earlier (this node re-signed it, e.g. after a restore): the entry takes that envelope
+    /// in place of its own, so the chain continues from what the coordinator holds. The caller
+    /// has verified that it is this site's signature over the same content.
     pub async fn mark_delivered(
         &self,
         entry: &OutboxEntry,
         receipt_bytes: &[u8],
         receipt: &Receipt,
         duplicate: bool,
+        adopted: Option<&[u8]>,
         now: UnixTime,
     ) -> Result<()> {
         const TX: &str = "outbox_mark_delivered";
         let mut tx = self.begin_write(TX).await?;
+        let mut envelope_hash = entry.envelope_hash;
+        if let Some(envelope) = adopted {
+            envelope_hash = Sha256Hash::of(envelope);
+            sqlx::query(
+                "UPDATE outbox SET envelope = ?2, envelope_hash = ?3 WHERE id = ?1 AND state = 'pending'",
+            )
+            .bind(entry.id)
+            .bind(envelope)
+            .bind(envelope_hash.0.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        }
         sqlx::query(
             "INSERT OR IGNORE INTO receipts (envelope_hash, receipt, sequence, received_at, stored_at, duplicate) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .bind(entry.envelope_hash.0.to_vec())
+        .bind(envelope_hash.0.to_vec())
         .bind(receipt_bytes)
         .bind(to_i64(receipt.sequence))
         .bind(to_i64(receipt.received_at))
@@ -459,6 +494,61 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(db("outbox_mark_retry"))?;
+        Ok(())
+    }
+
+    /// The latest revision the coordinator said it holds for a form and period, if a refusal
+    /// told it.
+    pub async fn coordinator_head(
+        &self,
+        form: &FormKey,
+        period: Period,
+    ) -> Result<Option<ChainHead>> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT revision, envelope_hash FROM coordinator_heads \
+             WHERE form_id = ?1 AND form_version = ?2 AND period = ?3",
+        )
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("coordinator_head"))?;
+        let Some((revision, hash)) = row else {
+            return Ok(None);
+        };
+        let corrupt = |problem: &str| StoreError::CorruptOutbox {
+            id: 0,
+            problem: problem.to_owned(),
+        };
+        Ok(Some(ChainHead {
+            revision: u32::try_from(revision).map_err(|_| corrupt("bad head revision"))?,
+            envelope_hash: Sha256Hash(hash.try_into().map_err(|_| corrupt("bad head hash"))?),
+        }))
+    }
+
+    /// Records the coordinator's head of a form and period's chain, learnt at `now`.
+    pub async fn record_coordinator_head(
+        &self,
+        form: &FormKey,
+        period: Period,
+        head: &ChainHead,
+        now: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO coordinator_heads (form_id, form_version, period, revision, envelope_hash, learnt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (form_id, form_version, period) \
+             DO UPDATE SET revision = ?4, envelope_hash = ?5, learnt_at = ?6",
+        )
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .bind(i64::from(head.revision))
+        .bind(head.envelope_hash.0.to_vec())
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db("record_coordinator_head"))?;
         Ok(())
     }
 

@@ -257,6 +257,8 @@ pub struct TestCoordinator {
     pub state: Arc<Mutex<State>>,
     pub mode: Arc<Mutex<Mode>>,
     pub site_key: VerifyingKey,
+    /// The clock time put in responses (0: none given).
+    pub clock: Arc<std::sync::atomic::AtomicU64>,
     endpoint: quinn::Endpoint,
 }
 
@@ -278,6 +280,7 @@ impl TestCoordinator {
             state: Arc::default(),
             mode: Arc::new(Mutex::new(Mode::Accept)),
             site_key,
+            clock: Arc::default(),
             endpoint: endpoint.clone(),
         };
         let server = coordinator.clone();
@@ -303,6 +306,15 @@ impl TestCoordinator {
         coordinator
     }
 
+    /// Puts `now` in every response from now on, as the coordinator's clock.
+    pub fn set_time(&self, now: u64) {
+        self.clock.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn time(&self) -> Option<u64> {
+        Some(self.clock.load(std::sync::atomic::Ordering::SeqCst)).filter(|&t| t != 0)
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
     }
@@ -323,12 +335,16 @@ impl TestCoordinator {
             return Response::Refused {
                 code: RefusalCode::Malformed,
                 message: "malformed".into(),
+                head: None,
+                time: self.time(),
             };
         };
         if let Mode::Refuse(code) = mode {
             return Response::Refused {
                 code,
                 message: "test refusal".into(),
+                head: None,
+                time: self.time(),
             };
         }
         let hash = Sha256Hash::of(&envelope.0);
@@ -336,6 +352,8 @@ impl TestCoordinator {
             return Response::Accepted {
                 receipt: Blob(receipt.clone()),
                 duplicate: true,
+                stored_envelope: None,
+                time: self.time(),
             };
         }
         let Ok(opened) = quietcount_protocol::open::<SiteReport>(&envelope.0, &self.site_key)
@@ -343,6 +361,8 @@ impl TestCoordinator {
             return Response::Refused {
                 code: RefusalCode::BadSignature,
                 message: "bad envelope".into(),
+                head: None,
+                time: self.time(),
             };
         };
         let report = opened.payload;
@@ -372,6 +392,8 @@ impl TestCoordinator {
         Response::Accepted {
             receipt: Blob(signed),
             duplicate: false,
+            stored_envelope: None,
+            time: self.time(),
         }
     }
 }
