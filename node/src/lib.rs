@@ -589,7 +589,13 @@ impl Node {
         // Content is compared with this node's latest entry only when the chain continues
         // from it: the coordinator's later head may say something else.
         let latest = latest.filter(|e| head.is_some_and(|h| h.envelope_hash == e.envelope_hash));
-        let earlier = self.earlier_revisions(form, period).await?;
+        // Only the cells are kept: shapes and dimension names come from the form.
+        let cells: Vec<Vec<&[u64]>> = counts
+            .iter()
+            .map(|c| c.tables.iter().map(|t| t.cells.as_slice()).collect())
+            .collect();
+        let truth = quietcount_protocol::cbor::to_canonical(&cells)?;
+        let earlier = self.earlier_revisions(form, period, &truth).await?;
         let earlier: Vec<Revision<'_>> = earlier
             .iter()
             .map(|(truth, published)| Revision { truth, published })
@@ -610,12 +616,6 @@ impl Node {
             next.supersedes,
             now,
         )?;
-        // Only the cells are kept: shapes and dimension names come from the form.
-        let cells: Vec<Vec<&[u64]>> = counts
-            .iter()
-            .map(|c| c.tables.iter().map(|t| t.cells.as_slice()).collect())
-            .collect();
-        let truth = quietcount_protocol::cbor::to_canonical(&cells)?;
         Ok(Built {
             report,
             latest,
@@ -625,19 +625,28 @@ impl Node {
 
     /// Every live revision of `form` for `period` with the true tables it was built from and
     /// the tables it published, oldest first: what the next revision is audited with.
-    /// Revisions built before true tables were kept are left out, with a warning.
+    /// Revisions built before true tables were kept are left out, with a warning. The latest
+    /// revisions built from the same true tables as now (`current`) are left out too, so that
+    /// building again from unchanged records gives the very same report (the one they gave).
     async fn earlier_revisions(
         &self,
         form: &Form,
         period: Period,
+        current: &[u8],
     ) -> Result<Vec<(Vec<Vec<CountTable>>, Vec<Vec<Table>>)>, NodeError> {
         let key = self.identity.verifying_key();
         let mut out = Vec::new();
-        for (entry, truth) in self
+        let mut live = self
             .store
             .live_revisions(&FormKey::of(form), period)
-            .await?
+            .await?;
+        while live
+            .last()
+            .is_some_and(|(_, truth)| truth.as_deref() == Some(current))
         {
+            live.pop();
+        }
+        for (entry, truth) in live {
             let Some(truth) = truth else {
                 tracing::warn!(form = %entry.form, %period, revision = entry.revision, "an earlier revision has no true tables kept: the next one is audited without it");
                 continue;
