@@ -383,3 +383,58 @@ mod tests {
         }
     }
 }
+
+/// One client's record, identifying fields included (`show`, after an unlock).
+pub fn client(record: &quietcount_node::import::ClientRecord) -> String {
+    let mut out = String::new();
+    let unknown = |v: &str| if v.is_empty() { "-".to_owned() } else { v.to_owned() };
+    let lines = [
+        ("Client code", record.client_code.clone()),
+        ("Full name", unknown(&record.full_name)),
+        (
+            "Date of birth",
+            record
+                .date_of_birth
+                .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+        ),
+        ("Sex", record.sex.to_owned()),
+        ("Phone", unknown(&record.phone)),
+        ("National ID", unknown(&record.national_id)),
+        ("Address", unknown(&record.address)),
+        (
+            "Primary substance",
+            record.primary_substance.unwrap_or("-").to_owned(),
+        ),
+        ("Referral source", record.referral_source.to_owned()),
+        ("Enrolled on", record.enrolled_on.to_string()),
+        ("Modality", record.modality.to_owned()),
+    ];
+    for (label, value) in lines {
+        out.push_str(&format!("{label:<18} {value}\n"));
+    }
+    out
+}
+
+/// The staff who can unlock the records (`staff list`).
+pub fn staff_list(staff: &[quietcount_node::sealed::StaffEntry]) -> String {
+    if staff.is_empty() {
+        return "No staff member can unlock the records yet (only the recovery key can): add one with `quietcount-node staff add`.\n".to_owned();
+    }
+    let mut out = format!("{:<24} {:<28} {}\n", "Staff", "Argon2id (KiB, passes, lanes)", "Changed");
+    for entry in staff {
+        let changed = time::OffsetDateTime::from_unix_timestamp(
+            i64::try_from(entry.changed_at).unwrap_or(0),
+        )
+        .map_or_else(|_| "-".to_owned(), |t| t.date().to_string());
+        out.push_str(&format!(
+            "{:<24} {:<28} {}\n",
+            entry.name,
+            format!(
+                "{}, {}, {}",
+                entry.kdf.m_cost_kib, entry.kdf.t_cost, entry.kdf.p_cost
+            ),
+            changed
+        ));
+    }
+    out
+}
