@@ -52,8 +52,8 @@ pub use import::{
     Progress, RecordKind, RowProblem, Warning, WarningGroup,
 };
 pub use outbox::{Backoff, Outcome};
-pub use sealed::{KdfParams, Keyring, RecordsKey, RecoveryKey, SealError, Unlock};
 pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
+pub use sealed::{KdfParams, Keyring, RecordsKey, RecoveryKey, SealError, Unlock};
 pub use store::outbox::KeyRefusal;
 pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredClient, StoredReceipt};
 
@@ -341,9 +341,8 @@ impl Node {
                     .into());
                 };
                 let (mut keyring, recovery) = Keyring::generate();
-                let key = keyring.unlock(&Unlock::Recovery(RecoveryKey::parse(
-                    &recovery.display(),
-                )?))?;
+                let key =
+                    keyring.unlock(&Unlock::Recovery(RecoveryKey::parse(&recovery.display())?))?;
                 keyring.add_staff(&key, name, passphrase, kdf)?;
                 keyring.save(&self.dir.root)?;
                 tracing::info!(staff = %name, "records key pair made");
@@ -468,7 +467,15 @@ impl Node {
         options: &ImportOptions,
         mut progress: impl FnMut(Progress),
     ) -> Result<Imported, NodeError> {
-        import::import(&self.store, self.sealer.as_ref(), bytes, name, options, &mut progress).await
+        import::import(
+            &self.store,
+            self.sealer.as_ref(),
+            bytes,
+            name,
+            options,
+            &mut progress,
+        )
+        .await
     }
 
     /// Writes deterministic synthetic records (see [`simulate`]).
@@ -908,7 +915,6 @@ impl RecordsKeys {
         tracing::info!(staff = %name, "staff member removed");
         Ok(())
     }
-
 }
 
 /// Restricts a file to its owner (mode 0600).

@@ -15,10 +15,10 @@ use quietcount_node::{
     DateOrder, ImportOptions, InitOptions, KdfParams, LogFormat, Node, NodeError, OpenPeriod,
     QueueOutcome, RecordKind, RecoveryKey, Unlock,
 };
-use zeroize::Zeroizing;
 use quietcount_protocol::{Period, PeriodType, SiteId};
 use quietcount_service::clock::{Clock, SystemClock};
 use quietcount_service::logging::LogOutput;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -601,11 +601,10 @@ fn print_recovery_key(key: &RecoveryKey) {
 /// The first line of `path`, as a secret.
 fn read_secret_file(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?,
+        std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?,
     );
-    Ok(Zeroizing::new(
-        text.lines().next().unwrap_or("").to_owned(),
-    ))
+    Ok(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))
 }
 
 fn prompt(text: &str) -> anyhow::Result<Zeroizing<String>> {
@@ -621,16 +620,23 @@ fn read_new_passphrase(file: Option<&std::path::Path>) -> anyhow::Result<Zeroizi
     }
     let first = prompt("New passphrase: ")?;
     let again = prompt("The same passphrase again: ")?;
-    anyhow::ensure!(*first == *again, "the two passphrases differ; nothing was changed");
+    anyhow::ensure!(
+        *first == *again,
+        "the two passphrases differ; nothing was changed"
+    );
     Ok(first)
 }
 
 fn read_unlock(args: &UnlockArgs) -> anyhow::Result<Unlock> {
     if let Some(path) = &args.recovery_key_file {
-        return Ok(Unlock::Recovery(RecoveryKey::parse(&read_secret_file(path)?)?));
+        return Ok(Unlock::Recovery(RecoveryKey::parse(&read_secret_file(
+            path,
+        )?)?));
     }
     if args.recovery {
-        return Ok(Unlock::Recovery(RecoveryKey::parse(&prompt("Recovery key: ")?)?));
+        return Ok(Unlock::Recovery(RecoveryKey::parse(&prompt(
+            "Recovery key: ",
+        )?)?));
     }
     let name = args
         .staff
@@ -665,7 +671,9 @@ fn staff(command: StaffCommand) -> anyhow::Result<()> {
             let node = quietcount_node::RecordsKeys::new(&dir);
             let how = read_unlock(&unlock)?;
             node.remove_staff(&how, &name)?;
-            println!("{name} can no longer unlock the records on this computer (copies of the data directory taken before still open with the old passphrase).");
+            println!(
+                "{name} can no longer unlock the records on this computer (copies of the data directory taken before still open with the old passphrase)."
+            );
         }
         StaffCommand::Passwd {
             dir,

@@ -365,7 +365,8 @@ impl KdfParams {
     fn derive(&self, passphrase: &str, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let params = argon2::Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
             .map_err(|e| SealError::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut key = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
@@ -498,13 +499,7 @@ fn unwrap(key: &[u8; 32], aad: &[u8], wrap: &Wrap) -> Result<PrivateKey> {
     }
     let secret = Zeroizing::new(
         field_cipher(key)
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &wrapped,
-                    aad,
-                },
-            )
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &wrapped, aad })
             .map_err(|_| SealError::NotAccepted)?,
     );
     PrivateKey::from_bytes(&secret).map_err(|_| SealError::NotAccepted)
@@ -807,7 +802,11 @@ mod tests {
         keyring
             .set_passphrase(&key, "Lan", "a new passphrase", KdfParams::for_tests())
             .unwrap();
-        assert!(keyring.unlock(&staff("Lan", "correct horse battery")).is_err());
+        assert!(
+            keyring
+                .unlock(&staff("Lan", "correct horse battery"))
+                .is_err()
+        );
         assert!(keyring.unlock(&staff("Lan", "a new passphrase")).is_ok());
         keyring.remove_staff("Lan").unwrap();
         assert!(keyring.unlock(&staff("Lan", "a new passphrase")).is_err());

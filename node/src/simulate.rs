@@ -110,7 +110,8 @@ pub async fn simulate(
             make_events(&mut rng, &client, window_start, last, &mut events);
             clients.push(client);
         }
-        tx.upsert_clients(&clients, &[], sealer, &mut |_| {}).await?;
+        tx.upsert_clients(&clients, &[], sealer, &mut |_| {})
+            .await?;
         summary.events_inserted += tx.insert_events(&events, &mut |_| {}).await?;
         summary.clients += clients.len() as u64;
         summary.events += events.len() as u64;

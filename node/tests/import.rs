@@ -101,7 +101,9 @@ async fn reimporting_the_same_files_changes_nothing() {
     let node = fresh_node(root.path()).await;
     import(&node, "clients.csv").await.unwrap();
     import(&node, "services.csv").await.unwrap();
-    async fn snapshot(node: &Node) -> (Vec<ClientRecord>, Vec<quietcount_node::store::StoredEvent>) {
+    async fn snapshot(
+        node: &Node,
+    ) -> (Vec<ClientRecord>, Vec<quietcount_node::store::StoredEvent>) {
         (
             common::clients(node).await,
             node.store().events().await.unwrap(),

@@ -110,7 +110,7 @@ async fn assert_vietnamese_clients(node: &Node, imported: &Imported) {
         }
     );
     assert_eq!(imported.ignored_columns, ["STT", "Ghi chú"]);
-    let one = common::client(&node, "VN-01").await.unwrap();
+    let one = common::client(node, "VN-01").await.unwrap();
     assert_eq!(one.full_name, "Nguyễn Thị Hữu".nfc().collect::<String>());
     assert_eq!(
         (
@@ -131,7 +131,7 @@ async fn assert_vietnamese_clients(node: &Node, imported: &Imported) {
         ),
         ("", "", "")
     );
-    let two = common::client(&node, "VN-02").await.unwrap();
+    let two = common::client(node, "VN-02").await.unwrap();
     assert_eq!(
         (
             two.sex,

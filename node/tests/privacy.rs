@@ -30,11 +30,6 @@ const MARKERS: &[&str] = &[
     "ZQEDIT",  // names and addresses after an edit
 ];
 
-/// The markers of identifying fields: in no byte of any file, the database included.
-fn identifying_markers() -> impl Iterator<Item = &'static &'static str> {
-    MARKERS.iter().filter(|m| **m != "ZQCODE")
-}
-
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
@@ -542,7 +537,13 @@ async fn no_identifiable_value_leaves_the_database() {
     std::fs::write(&wrong, "not the passphrase\n").unwrap();
     let show = |file: &Path| {
         std::process::Command::new(binary)
-            .args(["show", "--dir", dir.to_str().unwrap(), "--client", "ZQCODE-0002"])
+            .args([
+                "show",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--client",
+                "ZQCODE-0002",
+            ])
             .args(["--staff", common::TEST_STAFF, "--passphrase-file"])
             .arg(file)
             .output()
@@ -689,7 +690,11 @@ async fn a_site_from_before_sealed_records_is_sealed_and_no_clear_page_survives(
     assert_eq!(summary.clients_sealed, OLD_CLIENTS as u64);
     let recovery = summary.recovery_key.unwrap();
     assert!(node.is_sealed());
-    assert_eq!(preview(&node).await, report_before, "sealing changes no count");
+    assert_eq!(
+        preview(&node).await,
+        report_before,
+        "sealing changes no count"
+    );
     node.close().await;
     drop(node);
 
@@ -713,7 +718,11 @@ async fn a_site_from_before_sealed_records_is_sealed_and_no_clear_page_survives(
                 one.phone.as_str(),
                 one.date_of_birth.map(|d| d.to_string())
             ),
-            ("ZQMARK-name-0007", "0999000007", Some("1901-08-08".to_owned()))
+            (
+                "ZQMARK-name-0007",
+                "0999000007",
+                Some("1901-08-08".to_owned())
+            )
         );
     }
     // Sealing again does nothing; imports work again.

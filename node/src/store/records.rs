@@ -448,7 +448,10 @@ fn vocab_code(
 }
 
 /// Binds a client's clear columns, in [`UPDATABLE_CLEAR_COLUMNS`] order.
-fn push_clear(row: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, c: &ClientRecord) {
+fn push_clear(
+    row: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>,
+    c: &ClientRecord,
+) {
     row.push_bind(c.sex)
         .push_bind(c.date_of_birth.map(|d| d.year()))
         .push_bind(c.date_of_birth.map(|d| i64::from(d.month())))
@@ -480,15 +483,26 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredClient> {
         sex: vocab_code(&vocab::SEX, &text(1)?, "sex")?,
         birth_year: row.try_get(2).map_err(get)?,
         birth_month: birth_month
-            .map(|m| u32::try_from(m).map_err(|_| StoreError::CorruptRecord { column: "birth_month" }))
+            .map(|m| {
+                u32::try_from(m).map_err(|_| StoreError::CorruptRecord {
+                    column: "birth_month",
+                })
+            })
             .transpose()?,
         primary_substance: optional(4)?
             .map(|s| vocab_code(&vocab::SUBSTANCE, &s, "primary_substance"))
             .transpose()?,
         referral_source: vocab_code(&vocab::REFERRAL_SOURCE, &text(5)?, "referral_source")?,
-        enrolled_on: vocab::parse_date(&text(6)?)
-            .ok_or(StoreError::CorruptRecord { column: "enrolled_on" })?,
+        enrolled_on: vocab::parse_date(&text(6)?).ok_or(StoreError::CorruptRecord {
+            column: "enrolled_on",
+        })?,
         modality: vocab_code(&vocab::MODALITY, &text(7)?, "modality")?,
-        sealed: SealedIdentity([sealed(8)?, sealed(9)?, sealed(10)?, sealed(11)?, sealed(12)?]),
+        sealed: SealedIdentity([
+            sealed(8)?,
+            sealed(9)?,
+            sealed(10)?,
+            sealed(11)?,
+            sealed(12)?,
+        ]),
     })
 }

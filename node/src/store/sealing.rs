@@ -85,7 +85,10 @@ impl Store {
         }
         tx.commit().await.map_err(db(TX))?;
         self.scrub().await?;
-        tracing::info!(clients = sealed_rows, "clear identity values sealed and scrubbed");
+        tracing::info!(
+            clients = sealed_rows,
+            "clear identity values sealed and scrubbed"
+        );
         Ok(sealed_rows)
     }
 
