@@ -335,10 +335,7 @@ impl Node {
             Ok(keyring) => (keyring, None),
             Err(SealError::NoKeyring { .. }) => {
                 let Some((name, passphrase)) = first_staff else {
-                    return Err(SealError::UnknownStaff {
-                        name: String::new(),
-                    }
-                    .into());
+                    return Err(SealError::FirstStaffNeeded.into());
                 };
                 let (mut keyring, recovery) = Keyring::generate();
                 let key =

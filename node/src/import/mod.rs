@@ -185,9 +185,10 @@ pub enum ImportSummary {
         rows: usize,
         /// Clients new to the database.
         inserted: u64,
-        /// Existing clients whose record changed.
+        /// Existing clients with a clear field changed (identity fields are sealed afresh
+        /// from every row: they cannot be compared without the records key).
         updated: u64,
-        /// Rows identical to what was stored.
+        /// Rows whose clear fields are identical to what was stored.
         unchanged: u64,
     },
     /// A services file.

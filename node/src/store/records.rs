@@ -112,9 +112,10 @@ impl StoredClient {
 pub struct ClientWrites {
     /// Clients new to the database.
     pub inserted: u64,
-    /// Existing clients whose record changed.
+    /// Existing clients with a clear field changed (identity fields are sealed afresh from
+    /// every row and cannot be compared without the records key).
     pub updated: u64,
-    /// Rows identical to what was stored.
+    /// Rows whose clear fields are identical to what was stored.
     pub unchanged: u64,
 }
 
