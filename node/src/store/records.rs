@@ -8,7 +8,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use super::{Result, Store, StoreError, db};
 use crate::dates::Date;
 use crate::import::{ClientRecord, EventRecord};
-use crate::sealed::{IdentityFields, RecordsKey, SealError, SealedIdentity, Sealer};
+use crate::sealed::{
+    IDENTITY_FIELDS, IdentityFields, RecordsKey, SealError, SealedIdentity, Sealer,
+};
 use crate::vocab::{self, Vocabulary};
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
@@ -25,26 +27,24 @@ const UPDATABLE_CLEAR_COLUMNS: [&str; 7] = [
     "modality",
 ];
 
-/// The sealed columns, in [`IDENTITY_FIELDS`] order.
-const SEALED_COLUMNS: [&str; 5] = [
-    "sealed_full_name",
-    "sealed_date_of_birth",
-    "sealed_phone",
-    "sealed_national_id",
-    "sealed_address",
-];
+/// The columns of `sealed_identity` after the client code, in [`IDENTITY_FIELDS`] order.
+const SEALED_COLUMNS: [&str; 5] = IDENTITY_FIELDS;
 
-const CLIENT_COLUMNS: &str = "client_code, sex, birth_year, birth_month, primary_substance, referral_source, enrolled_on, modality, sealed_full_name, sealed_date_of_birth, sealed_phone, sealed_national_id, sealed_address";
+const CLIENT_COLUMNS: &str = "c.client_code, c.sex, c.birth_year, c.birth_month, c.primary_substance, c.referral_source, c.enrolled_on, c.modality, s.full_name, s.date_of_birth, s.phone, s.national_id, s.address";
+
+const CLEAR_COLUMNS: &str = "client_code, sex, birth_year, birth_month, primary_substance, referral_source, enrolled_on, modality";
+
+const CLIENTS_JOINED: &str = "clients c JOIN sealed_identity s USING (client_code)";
 
 /// The columns a file without `column` leaves as stored: an identity column's sealed column
 /// (and for the date of birth, its clear year and month).
 fn kept_columns(column: &str) -> &'static [&'static str] {
     match column {
-        "full_name" => &["sealed_full_name"],
-        "date_of_birth" => &["sealed_date_of_birth", "birth_year", "birth_month"],
-        "phone" => &["sealed_phone"],
-        "national_id" => &["sealed_national_id"],
-        "address" => &["sealed_address"],
+        "full_name" => &["full_name"],
+        "date_of_birth" => &["date_of_birth", "birth_year", "birth_month"],
+        "phone" => &["phone"],
+        "national_id" => &["national_id"],
+        "address" => &["address"],
         "sex" => &["sex"],
         "primary_substance" => &["primary_substance"],
         "referral_source" => &["referral_source"],
@@ -148,7 +148,7 @@ impl Store {
     /// The client with this code, if stored (identifying fields sealed).
     pub async fn client(&self, client_code: &str) -> Result<Option<StoredClient>> {
         let row = sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_code = ?1"
+            "SELECT {CLIENT_COLUMNS} FROM {CLIENTS_JOINED} WHERE c.client_code = ?1"
         ))
         .bind(client_code)
         .fetch_optional(&self.pool)
@@ -160,7 +160,7 @@ impl Store {
     /// Every client, by client code (identifying fields sealed).
     pub async fn clients(&self) -> Result<Vec<StoredClient>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_code"
+            "SELECT {CLIENT_COLUMNS} FROM {CLIENTS_JOINED} ORDER BY c.client_code"
         ))
         .fetch_all(&self.pool)
         .await
@@ -293,22 +293,21 @@ impl RecordsTransaction {
         progress: &mut dyn FnMut(u64),
     ) -> Result<ClientWrites> {
         let kept: Vec<&str> = kept.iter().flat_map(|c| kept_columns(c)).copied().collect();
-        let updated: Vec<&str> = UPDATABLE_CLEAR_COLUMNS
-            .iter()
-            .chain(&SEALED_COLUMNS)
-            .copied()
-            .filter(|c| !kept.contains(c))
-            .collect();
-        let set = updated
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let on_conflict = if set.is_empty() {
-            " ON CONFLICT (client_code) DO NOTHING".to_owned()
-        } else {
-            format!(" ON CONFLICT (client_code) DO UPDATE SET {set}")
+        let on_conflict = |columns: &[&str]| {
+            let set = columns
+                .iter()
+                .filter(|c| !kept.contains(c))
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if set.is_empty() {
+                " ON CONFLICT (client_code) DO NOTHING".to_owned()
+            } else {
+                format!(" ON CONFLICT (client_code) DO UPDATE SET {set}")
+            }
         };
+        let clear_conflict = on_conflict(&UPDATABLE_CLEAR_COLUMNS);
+        let sealed_conflict = on_conflict(&SEALED_COLUMNS);
         let compared: Vec<&str> = UPDATABLE_CLEAR_COLUMNS
             .iter()
             .copied()
@@ -340,15 +339,24 @@ impl RecordsTransaction {
                 .iter()
                 .map(|c| sealer.seal(&c.client_code, &identity_of(c)))
                 .collect();
-            let mut builder = QueryBuilder::new(format!("INSERT INTO clients ({CLIENT_COLUMNS}) "));
-            builder.push_values(chunk.iter().zip(&sealed), |mut row, (c, sealed)| {
+            let mut builder = QueryBuilder::new(format!("INSERT INTO clients ({CLEAR_COLUMNS}) "));
+            builder.push_values(chunk, |mut row, c| {
                 row.push_bind(&c.client_code);
                 push_clear(&mut row, c);
-                for value in &sealed.0 {
-                    row.push_bind(value.clone());
+            });
+            builder.push(&clear_conflict);
+            self.execute_batch(&mut builder).await?;
+            let mut builder = QueryBuilder::new(format!(
+                "INSERT INTO sealed_identity (client_code, {}) ",
+                SEALED_COLUMNS.join(", ")
+            ));
+            builder.push_values(chunk.iter().zip(sealed), |mut row, (c, sealed)| {
+                row.push_bind(&c.client_code);
+                for value in sealed.0 {
+                    row.push_bind(value);
                 }
             });
-            builder.push(&on_conflict);
+            builder.push(&sealed_conflict);
             self.execute_batch(&mut builder).await?;
             done += chunk.len() as u64;
             progress(done);

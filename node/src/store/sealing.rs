@@ -62,9 +62,9 @@ impl Store {
             let sealed = sealer.seal(&code, &fields);
             let [name, born, phone, national_id, address] = sealed.0;
             sqlx::query(
-                "UPDATE clients SET sealed_full_name = ?2, sealed_date_of_birth = ?3, \
-                 sealed_phone = ?4, sealed_national_id = ?5, sealed_address = ?6 \
-                 WHERE client_code = ?1",
+                "INSERT OR REPLACE INTO sealed_identity \
+                 (client_code, full_name, date_of_birth, phone, national_id, address) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .bind(&code)
             .bind(name)
