@@ -13,8 +13,9 @@
 //! - [`backup`]: consistent snapshots (`VACUUM INTO`).
 //! - [`sealing`]: sealing a database from before sealed records, and scrubbing the file.
 //!
-//! Identifying client fields are stored only sealed ([`crate::sealed`]); `secure_delete` is on
-//! for every connection, so content SQLite frees is overwritten.
+//! Identifying client fields are stored only sealed ([`crate::sealed`]), in the table
+//! `sealed_identity`, apart from the clear `clients` table the reports join; `secure_delete` is
+//! on for every connection, so content SQLite frees is overwritten.
 
 pub mod backup;
 pub mod counts;
