@@ -256,8 +256,14 @@ impl Node {
             .map(|p| load_public_key(&dir.root.join(p)))
             .collect::<Result<Vec<_>, _>>()?;
         let store = Store::open(&dir.database()).await?;
+        let needs_sealing = store.needs_sealing().await?;
         let sealer = match Keyring::load(&dir.root) {
-            Ok(keyring) if !store.needs_sealing().await? => Some(keyring.sealer()?),
+            Ok(keyring) if !needs_sealing => Some(keyring.sealer()?),
+            Err(SealError::NoKeyring { path }) if !needs_sealing => {
+                // Reports need no key; writing records and reading names do.
+                tracing::error!("{}", SealError::KeyringLost { path });
+                None
+            }
             Ok(_) | Err(SealError::NoKeyring { .. }) => None,
             Err(e) => return Err(e.into()),
         };
@@ -333,6 +339,9 @@ impl Node {
     ) -> Result<SealSummary, NodeError> {
         let (keyring, recovery_key) = match Keyring::load(&self.dir.root) {
             Ok(keyring) => (keyring, None),
+            Err(SealError::NoKeyring { path }) if !self.store.needs_sealing().await? => {
+                return Err(SealError::KeyringLost { path }.into());
+            }
             Err(SealError::NoKeyring { .. }) => {
                 let Some((name, passphrase)) = first_staff else {
                     return Err(SealError::FirstStaffNeeded.into());

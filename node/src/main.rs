@@ -382,6 +382,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let first = if node.keyring().is_ok() {
                 None
+            } else if !node.store().needs_sealing().await? {
+                // A lost keyring: `seal` says so before asking anything.
+                node.seal(None, staff_kdf()).await?;
+                None
             } else {
                 let name = staff.context(
                     "this data directory has no records key yet: name its first staff member with --staff NAME",

@@ -67,6 +67,14 @@ pub enum SealError {
         /// The file expected.
         path: PathBuf,
     },
+    /// The records are sealed but the keyring is gone: a new key pair would open none of them.
+    #[error(
+        "{path} is missing but the records are sealed: restore it from a backup (it is the only way to read their names)"
+    )]
+    KeyringLost {
+        /// The file expected.
+        path: PathBuf,
+    },
     /// Making the records key pair needs its first staff member's name and passphrase.
     #[error("making the records key needs the first staff member's name and passphrase")]
     FirstStaffNeeded,

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{DEFAULT_FORM, NOV_10_2026, october};
-use quietcount_node::{ImportOptions, OpenPeriod};
+use quietcount_node::{ImportOptions, OpenPeriod, SealError};
 
 const CLIENTS: usize = 60;
 
@@ -725,6 +725,31 @@ async fn a_site_from_before_sealed_records_is_sealed_and_no_clear_page_survives(
             )
         );
     }
+    // A sealed directory whose keyring is lost is not given a new key pair by `seal` (it
+    // would open none of the names); with the keyring back, all is well.
+    let keyring = dir.join(quietcount_node::sealed::KEYRING_FILE);
+    let saved = std::fs::read(&keyring).unwrap();
+    std::fs::remove_file(&keyring).unwrap();
+    let mut lost = quietcount_node::Node::open(&dir).await.unwrap();
+    assert!(!lost.is_sealed());
+    let refused = lost
+        .seal(
+            Some(("Someone", "another passphrase")),
+            quietcount_node::KdfParams::for_tests(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            quietcount_node::NodeError::Seal(SealError::KeyringLost { .. })
+        ),
+        "{refused}"
+    );
+    assert!(!keyring.exists());
+    lost.close().await;
+    std::fs::write(&keyring, saved).unwrap();
+
     // Sealing again does nothing; imports work again.
     let mut node = node;
     let again = node
