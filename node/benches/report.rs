@@ -4,7 +4,8 @@
 //! Run with `cargo bench -p quietcount-node --bench report`. Sizes can be changed with
 //! `QC_BENCH_CLIENTS` (default 100000) and `QC_BENCH_MONTHS` (default 12; about 19 events per
 //! client at the default rates, so about 2,000,000 events), and an existing data directory
-//! can be reused with `QC_BENCH_DIR`.
+//! can be reused with `QC_BENCH_DIR`. It also times one staff unlock of the records key at the
+//! real Argon2id parameters.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use quietcount_node::dates::Date;
 use quietcount_node::simulate::SimulateOptions;
-use quietcount_node::{InitOptions, Node, OpenPeriod};
+use quietcount_node::{InitOptions, KdfParams, Keyring, Node, OpenPeriod, Unlock};
 use quietcount_protocol::{Period, SiteId};
 
 fn env_u32(name: &str, default: u32) -> u32 {
@@ -122,6 +123,26 @@ fn main() {
         println!("ratio report / full scan: {:.2}", report.as_secs_f64() / scan.as_secs_f64());
         println!(
             "peak RSS: {peak_before:.1} MiB before (includes simulate), {scan_peak:.1} MiB during scans, {report_peak:.1} MiB during reports"
+        );
+
+        // Unlocking the records key with a staff passphrase at the real Argon2id parameters.
+        let (mut keyring, recovery) = Keyring::generate();
+        let key = keyring.unlock(&Unlock::Recovery(recovery)).unwrap();
+        keyring.add_staff(&key, "bench", "bench passphrase", KdfParams::default()).unwrap();
+        let staff = Unlock::Staff { name: "bench".into(), passphrase: "bench passphrase".to_owned().into() };
+        let mut unlock = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            keyring.unlock(&staff).unwrap();
+            unlock = unlock.min(started.elapsed());
+        }
+        let kdf = KdfParams::default();
+        println!(
+            "unlock (Argon2id {} KiB, {} passes, {} lane): {:.0} ms (best of 3)",
+            kdf.m_cost_kib,
+            kdf.t_cost,
+            kdf.p_cost,
+            unlock.as_secs_f64() * 1e3
         );
     });
 }

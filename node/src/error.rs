@@ -143,6 +143,15 @@ pub enum NodeError {
     /// `erase` or `delete-event` could not do what was asked (names no record value).
     #[error("{0}")]
     Correction(String),
+    /// Sealing, opening or the records keyring failed.
+    #[error(transparent)]
+    Seal(#[from] crate::sealed::SealError),
+    /// The records are not sealed yet (a data directory from before sealed records): writing
+    /// client records and backups wait for `quietcount-node seal`.
+    #[error(
+        "client records are not sealed yet: run `quietcount-node seal` once (it asks for the first staff member's passphrase)"
+    )]
+    NotSealed,
 }
 
 impl NodeError {

@@ -13,6 +13,8 @@
 //!   in a database holding imported records).
 //! - [`clock_check`]: whether this computer's clock agrees with the coordinator's.
 //! - [`corrections`]: erasing a client and deleting an event, each in one transaction.
+//! - [`sealed`]: the records key pair: identifying fields sealed to its public key, the
+//!   private key wrapped per staff member (Argon2id) and under a recovery key.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
 //! - [`deliver`]: the QUIC transport with pinned mutual TLS.
@@ -32,6 +34,7 @@ pub mod error;
 pub mod import;
 pub mod outbox;
 pub mod report;
+pub mod sealed;
 pub mod service;
 pub mod simulate;
 pub mod store;
@@ -57,8 +60,9 @@ pub use import::{
 };
 pub use outbox::{Backoff, Outcome};
 pub use quietcount_service::clock::{Clock, FixedClock, SystemClock};
+pub use sealed::{KdfParams, Keyring, RecordsKey, RecoveryKey, SealError, Unlock};
 pub use store::outbox::KeyRefusal;
-pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredReceipt};
+pub use store::{EntryState, FormKey, OutboxEntry, Store, StoreError, StoredClient, StoredReceipt};
 
 /// What `init` needs.
 #[derive(Debug, Clone)]
@@ -82,6 +86,18 @@ pub struct InitSummary {
     pub short_fingerprint: String,
     /// The public key file to give to the province.
     pub site_pub: PathBuf,
+    /// The recovery key of the records key pair: shown once, to print and store offline. It
+    /// is the only way to read names when no staff passphrase is known.
+    pub recovery_key: RecoveryKey,
+}
+
+/// What sealing a data directory did.
+#[derive(Debug)]
+pub struct SealSummary {
+    /// Clients whose clear identity values were sealed.
+    pub clients_sealed: u64,
+    /// The recovery key, when the records key pair was made now (show it once).
+    pub recovery_key: Option<RecoveryKey>,
 }
 
 /// Creates a data directory: configuration, site key, pinned coordinator key, database.
@@ -124,12 +140,16 @@ pub async fn init(options: &InitOptions) -> Result<InitSummary, NodeError> {
     // (SQLite gives its -wal and -shm files the same mode).
     quietcount_service::files::create_private_file(&dir.database())
         .map_err(|e| NodeError::io(dir.database(), e))?;
+    let (keyring, recovery_key) = Keyring::generate();
+    keyring.save(&dir.root)?;
     let store = Store::create(&dir.database()).await?;
+    store.seal_clear_identity(&keyring.sealer()?).await?;
     store.close().await;
     tracing::info!(site = %options.site, "data directory initialised");
     Ok(InitSummary {
         short_fingerprint: short_fingerprint(&identity.fingerprint()),
         site_pub: dir.site_pub(),
+        recovery_key,
     })
 }
 
@@ -151,6 +171,8 @@ pub struct Node {
     forms: Vec<Form>,
     identity: Identity,
     coordinator_keys: Vec<VerifyingKey>,
+    /// The records public key; `None` until the records are sealed.
+    sealer: Option<sealed::Sealer>,
 }
 
 /// A report as it would leave the site; nothing was written.
@@ -255,6 +277,20 @@ impl Node {
             .map(|p| load_public_key(&dir.root.join(p)))
             .collect::<Result<Vec<_>, _>>()?;
         let store = Store::open(&dir.database()).await?;
+        let needs_sealing = store.needs_sealing().await?;
+        let sealer = match Keyring::load(&dir.root) {
+            Ok(keyring) if !needs_sealing => Some(keyring.sealer()?),
+            Err(SealError::NoKeyring { path }) if !needs_sealing => {
+                // Reports need no key; writing records and reading names do.
+                tracing::error!("{}", SealError::KeyringLost { path });
+                None
+            }
+            Ok(_) | Err(SealError::NoKeyring { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if sealer.is_none() {
+            tracing::warn!("client records are not sealed yet: run `quietcount-node seal`");
+        }
         Ok(Self {
             dir,
             config,
@@ -262,6 +298,91 @@ impl Node {
             forms,
             identity,
             coordinator_keys,
+            sealer,
+        })
+    }
+
+    /// Whether the client records are sealed (always, except in a data directory from before
+    /// sealed records until `seal` ran).
+    pub fn is_sealed(&self) -> bool {
+        self.sealer.is_some()
+    }
+
+    fn sealer(&self) -> Result<&sealed::Sealer, NodeError> {
+        self.sealer.as_ref().ok_or(NodeError::NotSealed)
+    }
+
+    /// The records keyring of this data directory: unlocking and staff.
+    pub fn records_keys(&self) -> RecordsKeys {
+        RecordsKeys::new(&self.dir.root)
+    }
+
+    /// The records keyring (public key and wrapped private keys), read afresh.
+    pub fn keyring(&self) -> Result<Keyring, NodeError> {
+        self.records_keys().keyring()
+    }
+
+    /// Unlocks the records private key (see [`RecordsKeys::unlock`]).
+    pub fn unlock(&self, how: &Unlock) -> Result<RecordsKey, NodeError> {
+        self.records_keys().unlock(how)
+    }
+
+    /// The client with this code, identifying fields opened with `key`.
+    pub async fn client(
+        &self,
+        key: &RecordsKey,
+        client_code: &str,
+    ) -> Result<Option<import::ClientRecord>, NodeError> {
+        match self.store.client(client_code).await? {
+            Some(stored) => Ok(Some(stored.open(key)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every client, by client code, identifying fields opened with `key`.
+    pub async fn clients(&self, key: &RecordsKey) -> Result<Vec<import::ClientRecord>, NodeError> {
+        let stored = self.store.clients().await?;
+        stored
+            .iter()
+            .map(|c| c.open(key).map_err(NodeError::from))
+            .collect()
+    }
+
+    /// Seals a data directory from before sealed records: makes the records key pair if there
+    /// is none (with `first_staff`'s name and passphrase, which it then needs; the recovery
+    /// key comes back to be shown once), seals every clear identity value, drops the clear
+    /// columns and rewrites the database so no clear page survives. Stop the service first.
+    /// Running it on a sealed directory does nothing.
+    pub async fn seal(
+        &mut self,
+        first_staff: Option<(&str, &str)>,
+        kdf: KdfParams,
+    ) -> Result<SealSummary, NodeError> {
+        let (keyring, recovery_key) = match Keyring::load(&self.dir.root) {
+            Ok(keyring) => (keyring, None),
+            Err(SealError::NoKeyring { path }) if !self.store.needs_sealing().await? => {
+                return Err(SealError::KeyringLost { path }.into());
+            }
+            Err(SealError::NoKeyring { .. }) => {
+                let Some((name, passphrase)) = first_staff else {
+                    return Err(SealError::FirstStaffNeeded.into());
+                };
+                let (mut keyring, recovery) = Keyring::generate();
+                let key =
+                    keyring.unlock(&Unlock::Recovery(RecoveryKey::parse(&recovery.display())?))?;
+                keyring.add_staff(&key, name, passphrase, kdf)?;
+                keyring.save(&self.dir.root)?;
+                tracing::info!(staff = %name, "records key pair made");
+                (keyring, Some(recovery))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let sealer = keyring.sealer()?;
+        let clients_sealed = self.store.seal_clear_identity(&sealer).await?;
+        self.sealer = Some(sealer);
+        Ok(SealSummary {
+            clients_sealed,
+            recovery_key,
         })
     }
 
@@ -373,7 +494,15 @@ impl Node {
         options: &ImportOptions,
         mut progress: impl FnMut(Progress),
     ) -> Result<Imported, NodeError> {
-        import::import(&self.store, bytes, name, options, &mut progress).await
+        import::import(
+            &self.store,
+            self.sealer.as_ref(),
+            bytes,
+            name,
+            options,
+            &mut progress,
+        )
+        .await
     }
 
     /// Writes deterministic synthetic records (see [`simulate`]).
@@ -391,7 +520,7 @@ impl Node {
                  (`quietcount-node init --dir OTHER ...`)"
             )));
         }
-        simulate::simulate(&self.store, options, &mut progress).await
+        simulate::simulate(&self.store, self.sealer()?, options, &mut progress).await
     }
 
     /// The forms this site reports whose period type is `period`'s. Refused when there is none.
@@ -796,8 +925,12 @@ impl Node {
     /// consistent snapshot of the database (`VACUUM INTO`, safe while the service runs) and
     /// every other file (configuration, keys). The copy is itself a data directory that
     /// `run` accepts. It holds identifiable records and the site key, so it is created
-    /// readable by its owner only; keep it encrypted.
+    /// readable by its owner only. Identifying fields in it are sealed, and the records key is
+    /// in it only wrapped (reading names from it needs a staff passphrase or the recovery key;
+    /// reporting from it needs neither); it holds the site's signing key, so keep it safe.
+    /// Refused until the records are sealed.
     pub async fn backup(&self, out: &Path) -> Result<(), NodeError> {
+        self.sealer()?;
         let io = |path: &Path, source: std::io::Error| NodeError::Io {
             path: path.to_owned(),
             source,
@@ -863,6 +996,93 @@ impl Node {
             held: self.delivery_held().await?,
             clock: self.store.clock_check().await?,
         })
+    }
+}
+
+/// The records keyring of a data directory, for unlocking and for managing staff. Needs no
+/// database: staff commands work while the service runs.
+#[derive(Debug, Clone)]
+pub struct RecordsKeys {
+    root: PathBuf,
+}
+
+impl RecordsKeys {
+    /// The keyring of the data directory `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            root: dir.to_owned(),
+        }
+    }
+
+    /// The records keyring (public key and wrapped private keys), read afresh.
+    pub fn keyring(&self) -> Result<Keyring, NodeError> {
+        Ok(Keyring::load(&self.root)?)
+    }
+
+    /// Unlocks the records private key with a staff passphrase or the recovery key. Wrong
+    /// answers cost the Argon2 time of a right one and say only that they were not accepted.
+    pub fn unlock(&self, how: &Unlock) -> Result<RecordsKey, NodeError> {
+        let key = self.keyring()?.unlock(how);
+        match (&key, how) {
+            (Ok(_), Unlock::Staff { name, .. }) => {
+                tracing::info!(staff = %name, "records key unlocked");
+            }
+            (Ok(_), Unlock::Recovery(_)) => {
+                tracing::info!("records key unlocked with the recovery key");
+            }
+            (Err(_), _) => tracing::warn!("an unlock of the records key was not accepted"),
+        }
+        Ok(key?)
+    }
+
+    /// Adds staff member `name` with `passphrase` (Argon2id with `kdf`), after an unlock by
+    /// another member or the recovery key.
+    pub fn add_staff(
+        &self,
+        how: &Unlock,
+        name: &str,
+        passphrase: &str,
+        kdf: KdfParams,
+    ) -> Result<(), NodeError> {
+        let mut keyring = self.keyring()?;
+        let key = self.unlock(how)?;
+        keyring.add_staff(&key, name, passphrase, kdf)?;
+        keyring.save(&self.root)?;
+        tracing::info!(staff = %name, "staff member added");
+        Ok(())
+    }
+
+    /// Changes staff member `name`'s passphrase: `how` unlocks as that member (or with the
+    /// recovery key, for a forgotten passphrase).
+    pub fn change_passphrase(
+        &self,
+        how: &Unlock,
+        name: &str,
+        passphrase: &str,
+        kdf: KdfParams,
+    ) -> Result<(), NodeError> {
+        if let Unlock::Staff { name: who, .. } = how {
+            if who != name {
+                return Err(SealError::NotAccepted.into());
+            }
+        }
+        let mut keyring = self.keyring()?;
+        let key = self.unlock(how)?;
+        keyring.set_passphrase(&key, name, passphrase, kdf)?;
+        keyring.save(&self.root)?;
+        tracing::info!(staff = %name, "staff passphrase changed");
+        Ok(())
+    }
+
+    /// Removes staff member `name`'s wrapped key, after an unlock by a member or the recovery
+    /// key. (A copy of the keyring taken before still opens with the old passphrase.)
+    pub fn remove_staff(&self, how: &Unlock, name: &str) -> Result<(), NodeError> {
+        let mut keyring = self.keyring()?;
+        self.unlock(how)?;
+        keyring.remove_staff(name)?;
+        keyring.save(&self.root)?;
+        tracing::info!(staff = %name, "staff member removed");
+        Ok(())
     }
 }
 

@@ -12,12 +12,13 @@ use cli::progress::ProgressBar;
 use quietcount_node::simulate::SimulateOptions;
 use quietcount_node::vocab::Lang;
 use quietcount_node::{
-    DateOrder, ImportOptions, InitOptions, LogFormat, Node, NodeError, OpenPeriod, QueueOutcome,
-    RecordKind,
+    DateOrder, ImportOptions, InitOptions, KdfParams, LogFormat, Node, NodeError, OpenPeriod,
+    QueueOutcome, RecordKind, RecoveryKey, Unlock,
 };
 use quietcount_protocol::{Period, PeriodType, SiteId};
 use quietcount_service::clock::{Clock, SystemClock};
 use quietcount_service::logging::LogOutput;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,6 +69,68 @@ fn lang_of(arg: Option<LangArg>) -> Lang {
         Some(LangArg::Vi) => Lang::Vi,
         None => cli::import_text::locale_lang(),
     }
+}
+
+/// How a command that reads names unlocks the records key.
+#[derive(Debug, clap::Args)]
+struct UnlockArgs {
+    /// Unlock as this staff member (the passphrase is asked for, never given here).
+    #[arg(long)]
+    staff: Option<String>,
+    /// Read the staff passphrase from this file (its first line) instead of asking.
+    #[arg(long, requires = "staff")]
+    passphrase_file: Option<PathBuf>,
+    /// Unlock with the recovery key instead (asked for, or read from --recovery-key-file).
+    #[arg(long, conflicts_with = "staff")]
+    recovery: bool,
+    /// Read the recovery key from this file instead of asking.
+    #[arg(long, conflicts_with = "staff")]
+    recovery_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Give a staff member their own passphrase to the records (unlock as another member or
+    /// with the recovery key first).
+    Add {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The new member's name.
+        #[arg(long)]
+        name: String,
+        /// Read the new member's passphrase from this file instead of asking twice.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        unlock: UnlockArgs,
+    },
+    /// Remove a staff member's passphrase (unlock as another member or with the recovery key).
+    Remove {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        unlock: UnlockArgs,
+    },
+    /// Change a staff member's passphrase (unlock as that member, or with the recovery key
+    /// when the passphrase is forgotten).
+    Passwd {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Read the new passphrase from this file instead of asking twice.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        unlock: UnlockArgs,
+    },
+    /// List the staff members who can unlock the records.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +253,34 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Staff who can read names: add, remove, change a passphrase, list.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Show one client's record with its identifying fields (asks for a staff passphrase).
+    Show {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The client code.
+        #[arg(long)]
+        client: String,
+        #[command(flatten)]
+        unlock: UnlockArgs,
+    },
+    /// Seal the records of a data directory made before sealed records (once, with the
+    /// service stopped): makes the records key, asks for the first staff member's
+    /// passphrase, shows the recovery key once, seals every name and rewrites the database.
+    Seal {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The first staff member's name.
+        #[arg(long)]
+        staff: Option<String>,
+        /// Read the first staff member's passphrase from this file instead of asking twice.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
     /// Copy the whole data directory (database snapshot, config, keys) into a new directory.
     Backup {
         #[arg(long)]
@@ -224,6 +315,13 @@ fn main() -> ExitCode {
 fn command_dir(command: &Command) -> Option<&PathBuf> {
     match command {
         Command::Init { .. } | Command::Template { .. } => None,
+        Command::Staff { command } => match command {
+            StaffCommand::Add { dir, .. }
+            | StaffCommand::Remove { dir, .. }
+            | StaffCommand::Passwd { dir, .. }
+            | StaffCommand::List { dir } => Some(dir),
+        },
+        Command::Show { dir, .. } | Command::Seal { dir, .. } => Some(dir),
         Command::Import { dir, .. }
         | Command::Simulate { dir, .. }
         | Command::Report { dir, .. }
@@ -280,6 +378,66 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 "Public key file to give to the province: {}",
                 summary.site_pub.display()
             );
+            print_recovery_key(&summary.recovery_key);
+            println!(
+                "Next, give each staff member who reads names a passphrase:\n  quietcount-node staff add --dir {} --name NAME --recovery",
+                dir_display(&summary.site_pub)
+            );
+        }
+        Command::Staff { command } => staff(command)?,
+        Command::Show {
+            dir,
+            client,
+            unlock,
+        } => {
+            let node = Node::open(&dir).await?;
+            let how = read_unlock(&unlock)?;
+            let key = node.unlock(&how)?;
+            match node.client(&key, &client).await? {
+                Some(record) => print!("{}", cli::render::client(&record)),
+                None => {
+                    eprintln!("error: no client {client}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Seal {
+            dir,
+            staff,
+            new_passphrase_file,
+        } => {
+            let mut node = Node::open(&dir).await?;
+            if node.is_sealed() {
+                println!("The records are already sealed; nothing to do.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let first = if node.keyring().is_ok() {
+                None
+            } else if !node.store().needs_sealing().await? {
+                // A lost keyring: `seal` says so before asking anything.
+                node.seal(None, staff_kdf()).await?;
+                None
+            } else {
+                let name = staff.context(
+                    "this data directory has no records key yet: name its first staff member with --staff NAME",
+                )?;
+                let passphrase = read_new_passphrase(new_passphrase_file.as_deref())?;
+                Some((name, passphrase))
+            };
+            let summary = node
+                .seal(
+                    first.as_ref().map(|(n, p)| (n.as_str(), p.as_str())),
+                    staff_kdf(),
+                )
+                .await?;
+            println!(
+                "Sealed the identifying fields of {} clients; the database was rewritten without them.",
+                summary.clients_sealed
+            );
+            if let Some(recovery) = &summary.recovery_key {
+                print_recovery_key(recovery);
+            }
+            println!("Delete or re-encrypt old backups: they still hold names in clear.");
         }
         Command::Import {
             dir,
@@ -467,7 +625,9 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let node = Node::open(&dir).await?;
             node.backup(&out).await?;
             println!("Backed up {} to {}", dir.display(), out.display());
-            println!("The copy holds client records and the site key: keep it encrypted.");
+            println!(
+                "Names in the copy are sealed (reading them needs a staff passphrase or the recovery key); it holds the site key: keep it safe."
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -485,6 +645,128 @@ fn print_rebuild_hint(dir: &std::path::Path, periods: &[Period]) {
         list.join(", "),
         dir.display()
     );
+}
+
+/// The Argon2id parameters for new staff passphrases: the real ones. (Builds with the
+/// `test-util` feature accept `QUIETCOUNT_TEST_CHEAP_KDF=1`, for the tests only.)
+fn staff_kdf() -> KdfParams {
+    #[cfg(feature = "test-util")]
+    if std::env::var_os("QUIETCOUNT_TEST_CHEAP_KDF").is_some() {
+        return KdfParams::for_tests();
+    }
+    KdfParams::default()
+}
+
+fn dir_display(site_pub: &std::path::Path) -> String {
+    site_pub
+        .parent()
+        .map_or_else(String::new, |d| d.display().to_string())
+}
+
+fn print_recovery_key(key: &RecoveryKey) {
+    println!();
+    println!("RECOVERY KEY (shown this once; print it or write it down, and keep it offline):");
+    println!();
+    println!("    {}", key.display().as_str());
+    println!();
+    println!(
+        "With it, names can be read when every staff passphrase is lost. Without it or a staff\n\
+         passphrase, nobody can read them: not the province, not Quietcount."
+    );
+    println!();
+}
+
+/// The first line of `path`, as a secret.
+fn read_secret_file(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))
+}
+
+fn prompt(text: &str) -> anyhow::Result<Zeroizing<String>> {
+    Ok(Zeroizing::new(
+        rpassword::prompt_password(text).context("cannot read from the terminal")?,
+    ))
+}
+
+/// A new passphrase: from `file`, or asked twice.
+fn read_new_passphrase(file: Option<&std::path::Path>) -> anyhow::Result<Zeroizing<String>> {
+    if let Some(path) = file {
+        return read_secret_file(path);
+    }
+    let first = prompt("New passphrase: ")?;
+    let again = prompt("The same passphrase again: ")?;
+    anyhow::ensure!(
+        *first == *again,
+        "the two passphrases differ; nothing was changed"
+    );
+    Ok(first)
+}
+
+fn read_unlock(args: &UnlockArgs) -> anyhow::Result<Unlock> {
+    if let Some(path) = &args.recovery_key_file {
+        return Ok(Unlock::Recovery(RecoveryKey::parse(&read_secret_file(
+            path,
+        )?)?));
+    }
+    if args.recovery {
+        return Ok(Unlock::Recovery(RecoveryKey::parse(&prompt(
+            "Recovery key: ",
+        )?)?));
+    }
+    let name = args
+        .staff
+        .clone()
+        .context("reading names needs an unlock: give --staff NAME (or --recovery)")?;
+    let passphrase = match &args.passphrase_file {
+        Some(path) => read_secret_file(path)?,
+        None => prompt(&format!("Passphrase for {name}: "))?,
+    };
+    Ok(Unlock::Staff { name, passphrase })
+}
+
+fn staff(command: StaffCommand) -> anyhow::Result<()> {
+    match command {
+        StaffCommand::List { dir } => {
+            let keyring = quietcount_node::Keyring::load(&dir)?;
+            print!("{}", cli::render::staff_list(keyring.staff()));
+        }
+        StaffCommand::Add {
+            dir,
+            name,
+            new_passphrase_file,
+            unlock,
+        } => {
+            let node = quietcount_node::RecordsKeys::new(&dir);
+            let how = read_unlock(&unlock)?;
+            let passphrase = read_new_passphrase(new_passphrase_file.as_deref())?;
+            node.add_staff(&how, &name, &passphrase, staff_kdf())?;
+            println!("{name} can now unlock the records with their passphrase.");
+        }
+        StaffCommand::Remove { dir, name, unlock } => {
+            let node = quietcount_node::RecordsKeys::new(&dir);
+            let how = read_unlock(&unlock)?;
+            node.remove_staff(&how, &name)?;
+            println!(
+                "{name} can no longer unlock the records on this computer (copies of the data directory taken before still open with the old passphrase)."
+            );
+        }
+        StaffCommand::Passwd {
+            dir,
+            name,
+            new_passphrase_file,
+            unlock,
+        } => {
+            let node = quietcount_node::RecordsKeys::new(&dir);
+            let how = read_unlock(&unlock)?;
+            let passphrase = read_new_passphrase(new_passphrase_file.as_deref())?;
+            node.change_passphrase(&how, &name, &passphrase, staff_kdf())?;
+            println!("The passphrase of {name} was changed.");
+        }
+    }
+    Ok(())
 }
 
 /// Adds the command-line hint to library errors that a flag can get past.

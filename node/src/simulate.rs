@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::dates::Date;
 use crate::error::NodeError;
 use crate::import::{ClientRecord, EventRecord, Progress, RecordKind};
+use crate::sealed::Sealer;
 use crate::store::Store;
 
 /// What to generate.
@@ -76,6 +77,7 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, weighted: &'a [(T, u32)]) -> &'a T {
 /// Generates and writes synthetic clients and events in one transaction.
 pub async fn simulate(
     store: &Store,
+    sealer: &Sealer,
     options: SimulateOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<SimulateSummary, NodeError> {
@@ -108,7 +110,8 @@ pub async fn simulate(
             make_events(&mut rng, &client, window_start, last, &mut events);
             clients.push(client);
         }
-        tx.upsert_clients(&clients, &[], &mut |_| {}).await?;
+        tx.upsert_clients(&clients, &[], sealer, &mut |_| {})
+            .await?;
         summary.events_inserted += tx.insert_events(&events, &mut |_| {}).await?;
         summary.clients += clients.len() as u64;
         summary.events += events.len() as u64;

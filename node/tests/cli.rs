@@ -329,3 +329,145 @@ fn init_with_no_coordinator(root: &std::path::Path) -> std::path::PathBuf {
         &TestCoordinator::identity(),
     ))
 }
+
+#[test]
+fn staff_unlock_the_records_from_files_and_the_recovery_key_is_shown_once_and_kept_nowhere() {
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("coordinator.pem");
+    quietcount_keys::save_public_key(&key, &TestCoordinator::identity().verifying_key()).unwrap();
+    let dir = root.path().join("site");
+    let dir_arg = dir.display().to_string();
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .args(args)
+            .env("QUIETCOUNT_TEST_CHEAP_KDF", "1")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "init",
+        "--dir",
+        &dir_arg,
+        "--site",
+        "hn-test-01",
+        "--coordinator",
+        "coord.example:4433",
+        "--coordinator-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let recovery = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("RECOVERY KEY"))
+        .map(str::trim)
+        .find(|l| l.len() == 64 && l.matches('-').count() == 12)
+        .unwrap_or_else(|| panic!("a recovery key in {stdout}"))
+        .to_owned();
+    assert!(quietcount_node::RecoveryKey::parse(&recovery).is_ok());
+    let recovery_file = root.path().join("recovery.txt");
+    std::fs::write(&recovery_file, &recovery).unwrap();
+    let secret = |name: &str, text: &str| {
+        let path = root.path().join(name);
+        std::fs::write(&path, format!("{text}\n")).unwrap();
+        path.display().to_string()
+    };
+    let first = secret("first.txt", "first passphrase of Lan");
+    let second = secret("second.txt", "second passphrase of Lan");
+    let recovery_arg = recovery_file.display().to_string();
+
+    let ok = |args: &[&str]| {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let listed = ok(&["staff", "list", "--dir", &dir_arg]);
+    assert!(listed.contains("only the recovery key"), "{listed}");
+    ok(&[
+        "staff",
+        "add",
+        "--dir",
+        &dir_arg,
+        "--name",
+        "Lan",
+        "--recovery-key-file",
+        &recovery_arg,
+        "--new-passphrase-file",
+        &first,
+    ]);
+    let listed = ok(&["staff", "list", "--dir", &dir_arg]);
+    assert!(listed.contains("Lan"), "{listed}");
+    ok(&[
+        "import",
+        "--dir",
+        &dir_arg,
+        common::data("fixture_clients.csv").to_str().unwrap(),
+    ]);
+    let show = |passphrase: &str| {
+        run(&[
+            "show",
+            "--dir",
+            &dir_arg,
+            "--client",
+            "C5",
+            "--staff",
+            "Lan",
+            "--passphrase-file",
+            passphrase,
+        ])
+    };
+    let shown = show(&first);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("Epsilon Five"));
+
+    ok(&[
+        "staff",
+        "passwd",
+        "--dir",
+        &dir_arg,
+        "--name",
+        "Lan",
+        "--staff",
+        "Lan",
+        "--passphrase-file",
+        &first,
+        "--new-passphrase-file",
+        &second,
+    ]);
+    let refused = show(&first);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not accepted"));
+    assert!(!String::from_utf8_lossy(&refused.stdout).contains("Epsilon"));
+    assert!(show(&second).status.success());
+    ok(&[
+        "staff",
+        "remove",
+        "--dir",
+        &dir_arg,
+        "--name",
+        "Lan",
+        "--recovery-key-file",
+        &recovery_arg,
+    ]);
+    assert!(!show(&second).status.success());
+
+    // The recovery key is in no file of the data directory.
+    let mut stack = vec![dir.clone()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains(&recovery), "{}", path.display());
+                assert!(
+                    !text.contains(&recovery.replace('-', "")),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ use quietcount_node::import::{ClientRecord, EventRecord};
 use quietcount_node::{ImportSummary, Node, NodeError, Problem};
 
 async fn stored_clients(node: &Node) -> Vec<ClientRecord> {
-    node.store().clients().await.unwrap()
+    common::clients(node).await
 }
 
 async fn stored_events(node: &Node) -> Vec<EventRecord> {
@@ -48,7 +48,7 @@ async fn imports_the_samples_with_vietnamese_labels_and_dates() {
     );
 
     // BD-0002: "07/08/2001", "Nam", "Ma túy tổng hợp" became ISO and codes.
-    let row = node.store().client("BD-0002").await.unwrap().unwrap();
+    let row = common::client(&node, "BD-0002").await.unwrap();
     assert_eq!(
         (
             row.date_of_birth.map(|d| d.to_string()),
@@ -67,7 +67,7 @@ async fn imports_the_samples_with_vietnamese_labels_and_dates() {
     );
     assert_eq!(row.date_of_birth, Date::new(2001, 8, 7));
     // BD-0008: "Nữ", "Chất dạng thuốc phiện".
-    let row = node.store().client("BD-0008").await.unwrap().unwrap();
+    let row = common::client(&node, "BD-0008").await.unwrap();
     assert_eq!(
         (row.sex, row.primary_substance),
         ("female", Some("opioids"))
@@ -101,15 +101,14 @@ async fn reimporting_the_same_files_changes_nothing() {
     let node = fresh_node(root.path()).await;
     import(&node, "clients.csv").await.unwrap();
     import(&node, "services.csv").await.unwrap();
-    let snapshot = |node: &Node| {
-        let store = node.store().clone();
-        async move {
-            (
-                store.clients().await.unwrap(),
-                store.events().await.unwrap(),
-            )
-        }
-    };
+    async fn snapshot(
+        node: &Node,
+    ) -> (Vec<ClientRecord>, Vec<quietcount_node::store::StoredEvent>) {
+        (
+            common::clients(node).await,
+            node.store().events().await.unwrap(),
+        )
+    }
     let before = snapshot(&node).await;
     let again = import(&node, "clients.csv").await.unwrap();
     assert_eq!(

@@ -110,7 +110,7 @@ async fn assert_vietnamese_clients(node: &Node, imported: &Imported) {
         }
     );
     assert_eq!(imported.ignored_columns, ["STT", "Ghi chú"]);
-    let one = node.store().client("VN-01").await.unwrap().unwrap();
+    let one = common::client(node, "VN-01").await.unwrap();
     assert_eq!(one.full_name, "Nguyễn Thị Hữu".nfc().collect::<String>());
     assert_eq!(
         (
@@ -131,7 +131,7 @@ async fn assert_vietnamese_clients(node: &Node, imported: &Imported) {
         ),
         ("", "", "")
     );
-    let two = node.store().client("VN-02").await.unwrap().unwrap();
+    let two = common::client(node, "VN-02").await.unwrap();
     assert_eq!(
         (
             two.sex,
@@ -366,9 +366,9 @@ async fn slash_dates_of_open_order_are_refused_until_the_order_is_given() {
         node.import_bytes(text.as_bytes(), Path::new("open.csv"), &options, |_| {})
             .await
             .unwrap();
-        let a = node.store().client("A").await.unwrap().unwrap();
+        let a = common::client(&node, "A").await.unwrap();
         assert_eq!(a.date_of_birth, Date::new(born.0, born.1, born.2));
-        let b = node.store().client("B").await.unwrap().unwrap();
+        let b = common::client(&node, "B").await.unwrap();
         assert_eq!(
             b.enrolled_on,
             Date::new(enrolled.0, enrolled.1, enrolled.2).unwrap()
@@ -383,7 +383,7 @@ async fn slash_dates_of_open_order_are_refused_until_the_order_is_given() {
     import(&node, "settled.csv", settled.as_bytes())
         .await
         .unwrap();
-    let a = node.store().client("A").await.unwrap().unwrap();
+    let a = common::client(&node, "A").await.unwrap();
     assert_eq!(a.date_of_birth, Date::new(2001, 8, 7));
     let mixed = clients_with_dates(&[
         ("A", "12/31/2001", "2026-10-01"),
@@ -408,7 +408,7 @@ async fn the_shared_samples_show_their_own_date_order() {
     node.import_file(&common::data("clients.csv"), |_| {})
         .await
         .unwrap();
-    let row = node.store().client("BD-0002").await.unwrap().unwrap();
+    let row = common::client(&node, "BD-0002").await.unwrap();
     assert_eq!(row.date_of_birth, Date::new(2001, 8, 7));
 }
 
@@ -735,7 +735,7 @@ async fn a_file_without_identity_columns_keeps_the_stored_identity_values() {
     let root = tempfile::tempdir().unwrap();
     let node = fresh_node(root.path()).await;
     common::import(&node, "fixture_clients.csv").await.unwrap();
-    let before = node.store().client("C5").await.unwrap().unwrap();
+    let before = common::client(&node, "C5").await.unwrap();
     let codes_only = "Mã khách hàng,Giới tính,Chất sử dụng chính,Nguồn giới thiệu,Ngày tiếp nhận,Hình thức\n\
                       C5,Nữ,opioids,health_facility,2025-01-01,compulsory\n";
     let imported = import(&node, "codes.csv", codes_only.as_bytes())
@@ -750,7 +750,7 @@ async fn a_file_without_identity_columns_keeps_the_stored_identity_values() {
             unchanged: 0
         }
     );
-    let after = node.store().client("C5").await.unwrap().unwrap();
+    let after = common::client(&node, "C5").await.unwrap();
     assert_eq!(after.sex, "female");
     assert_eq!(
         (

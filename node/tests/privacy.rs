@@ -1,6 +1,10 @@
 //! The privacy proof: unique markers planted in every identifiable field of many clients
-//! never appear in anything the node writes outside its database, logs (at trace level),
-//! prints, or sends.
+//! never appear in anything the node writes, logs (at trace level), prints, or sends, nor in
+//! any byte of any file of its data directory (database, WAL, shared memory, config, keys) or
+//! of a backup: identifying fields are stored only sealed. Client codes are not identifying
+//! and stay clear in the database, nowhere else. The service reports and delivers a month
+//! without a passphrase; with the recovery key the names come back. A data directory from
+//! before sealed records is sealed by `seal`, and no clear page survives.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,11 +15,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{DEFAULT_FORM, NOV_10_2026, october};
-use quietcount_node::{ImportOptions, OpenPeriod};
+use quietcount_node::{ImportOptions, OpenPeriod, SealError};
 
 const CLIENTS: usize = 60;
 
-/// Byte strings that only the identifiable fields contain.
+/// Byte strings that only the identifiable fields (and client codes) contain.
 const MARKERS: &[&str] = &[
     "ZQMARK",  // names, addresses, national ids
     "ZQCODE",  // client codes
@@ -23,6 +27,7 @@ const MARKERS: &[&str] = &[
     "1901-0",  // birth dates, ISO
     "/1901",   // birth dates, DD/MM/YYYY (in the input files only)
     "ZQBAD",   // values in a refused file
+    "ZQEDIT",  // names and addresses after an edit
 ];
 
 #[derive(Clone, Default)]
@@ -107,16 +112,38 @@ fn as_workbook(csv_text: &str) -> Vec<u8> {
     workbook.save_to_buffer().unwrap()
 }
 
-fn files_outside_the_database(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+/// Every file under `dir`, with whether it is the database (or its WAL or shared memory).
+fn files_under(dir: &Path, out: &mut Vec<(String, bool, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            files_outside_the_database(&path, out);
-        } else if !["node.db", "node.db-wal", "node.db-shm"].contains(&name.as_str()) {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            files_under(&path, out);
+        } else {
+            let database = ["node.db", "node.db-wal", "node.db-shm"].contains(&name.as_str());
+            out.push((
+                path.display().to_string(),
+                database,
+                std::fs::read(&path).unwrap(),
+            ));
         }
     }
+}
+
+/// Asserts that no identifying marker is in any byte of any file under `dir`, and no client
+/// code outside the database; returns the files read.
+fn assert_no_marker_in_files(dir: &Path) -> Vec<(String, bool, Vec<u8>)> {
+    let mut files = Vec::new();
+    files_under(dir, &mut files);
+    for (name, database, bytes) in &files {
+        for marker in MARKERS {
+            if *marker == "ZQCODE" && *database {
+                continue;
+            }
+            assert!(!contains(bytes, marker), "{marker} found in {name}");
+        }
+    }
+    files
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -152,6 +179,25 @@ async fn no_identifiable_value_leaves_the_database() {
         .await
         .unwrap();
     outputs.push(("import progress".into(), progress.concat().into_bytes()));
+
+    // An edit: the same clients again with new names and addresses (sealed afresh, no
+    // passphrase needed); opened, the edited values are there.
+    let edited = root.path().join("edited_clients.csv");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(&clients)
+            .unwrap()
+            .replace("ZQMARK-name-00", "ZQEDIT-name-00")
+            .replace("ZQMARK-addr-00", "ZQEDIT-addr-00"),
+    )
+    .unwrap();
+    node.import_file(&edited, |_| {}).await.unwrap();
+    let opened = common::client(&node, "ZQCODE-0002").await.unwrap();
+    assert_eq!(
+        (opened.full_name.as_str(), opened.address.as_str()),
+        ("ZQEDIT-name-0002", "ZQEDIT-addr-0002, Hà Nội")
+    );
+    node.import_file(&clients, |_| {}).await.unwrap();
 
     // A refused import whose bad values are themselves markers.
     let bad = root.path().join("bad.csv");
@@ -396,21 +442,121 @@ async fn no_identifiable_value_leaves_the_database() {
         "binary logged at trace level"
     );
 
-    files_outside_the_database(&dir, &mut outputs);
+    // A backup (made by the binary, as staff do); the service's work is done, so the WAL
+    // may be checkpointed by closing.
+    let backup = root.path().join("backup");
+    let output = std::process::Command::new(binary)
+        .args(["backup", "--dir", dir.to_str().unwrap(), "--out"])
+        .arg(&backup)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    outputs.push(("binary backup stdout".into(), output.stdout));
+    outputs.push(("binary backup stderr".into(), output.stderr));
+
+    // No identifying marker in any byte of any file of the data directory or the backup:
+    // the database, its WAL and shared memory, config, keys, keyring.
+    let data_files = assert_no_marker_in_files(&dir);
+    let names: Vec<&str> = data_files.iter().map(|(n, _, _)| n.as_str()).collect();
+    for expected in ["node.db", "config.toml", "records-keys.toml", "site.key"] {
+        assert!(
+            names.iter().any(|n| n.ends_with(expected)),
+            "{expected} was searched: {names:?}"
+        );
+    }
+    let backup_files = assert_no_marker_in_files(&backup);
+    assert!(backup_files.iter().any(|(n, _, _)| n.ends_with("node.db")));
+    assert!(
+        backup_files
+            .iter()
+            .any(|(n, _, _)| n.ends_with("records-keys.toml"))
+    );
+    // The search can find a marker where one is: client codes are clear in the database.
+    assert!(
+        data_files
+            .iter()
+            .any(|(_, database, bytes)| *database && contains(bytes, "ZQCODE")),
+        "client codes are in the database"
+    );
+    outputs.extend(
+        data_files
+            .into_iter()
+            .filter(|(_, database, _)| !database)
+            .map(|(n, _, b)| (n, b)),
+    );
     outputs.push(("logs".into(), logs.0.lock().unwrap().clone()));
     for (i, bytes) in coordinator.received_bytes().into_iter().enumerate() {
         outputs.push((format!("received by coordinator {i}"), bytes));
     }
 
-    // The search must be able to find markers: they are in the database.
-    let mut database = std::fs::read(dir.join("node.db")).unwrap();
-    database.extend(std::fs::read(dir.join("node.db-wal")).unwrap_or_default());
-    for marker in &MARKERS[..4] {
-        assert!(
-            contains(&database, marker),
-            "the database should hold {marker}"
-        );
-    }
+    // The backup reports without any passphrase, and with the recovery key (kept apart from
+    // both directories) its names come back: the edited ones, then the re-imported ones.
+    let restored = quietcount_node::Node::open(&backup).await.unwrap();
+    restored
+        .preview_report(DEFAULT_FORM, october(), NOV_10_2026, OpenPeriod::Refuse)
+        .await
+        .unwrap();
+    let recovery = quietcount_node::RecoveryKey::parse(
+        &std::fs::read_to_string(root.path().join(common::RECOVERY_KEY_FILE)).unwrap(),
+    )
+    .unwrap();
+    let key = restored
+        .unlock(&quietcount_node::Unlock::Recovery(recovery))
+        .unwrap();
+    let back = restored.clients(&key).await.unwrap();
+    assert_eq!(back.len(), CLIENTS);
+    let one = back
+        .iter()
+        .find(|c| c.client_code == "ZQCODE-0002")
+        .unwrap();
+    assert_eq!(
+        (
+            one.full_name.as_str(),
+            one.phone.as_str(),
+            one.national_id.as_str(),
+            one.address.as_str(),
+            one.date_of_birth.map(|d| d.to_string())
+        ),
+        (
+            "ZQMARK-name-0002",
+            "0999000002",
+            "ZQMARK-nid-0002",
+            // The last import was the semicolon-separated copy (every comma became `;`).
+            "ZQMARK-addr-0002; Hà Nội",
+            Some("1901-02-03".to_owned())
+        )
+    );
+    restored.close().await;
+
+    // `show` opens one record after an unlock from a passphrase file (never the command
+    // line); a wrong passphrase is "not accepted" and shows nothing.
+    let passphrase = root.path().join("passphrase.txt");
+    std::fs::write(&passphrase, format!("{}\n", common::TEST_PASSPHRASE)).unwrap();
+    let wrong = root.path().join("wrong.txt");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let show = |file: &Path| {
+        std::process::Command::new(binary)
+            .args([
+                "show",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--client",
+                "ZQCODE-0002",
+            ])
+            .args(["--staff", common::TEST_STAFF, "--passphrase-file"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let shown = show(&passphrase);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("ZQMARK-name-0002"));
+    let refused = show(&wrong);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not accepted"));
+    assert!(!contains(&refused.stdout, "ZQMARK") && !contains(&refused.stderr, "ZQMARK"));
+
     let logs_len = outputs
         .iter()
         .find(|(n, _)| n == "logs")
@@ -426,4 +572,192 @@ async fn no_identifiable_value_leaves_the_database() {
             assert!(!contains(bytes, marker), "{marker} found in {name}");
         }
     }
+}
+
+/// A database as sites had it before sealed records (schema version 4): identity in clear.
+async fn database_before_sealing(path: &Path, clients: usize) {
+    let old = path.with_file_name("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    for name in [
+        "0001_records_and_outbox.sql",
+        "0002_events_by_service.sql",
+        "0003_forms_in_outbox_identity.sql",
+        "0004_key_refusals.sql",
+    ] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(name),
+            old.join(name),
+        )
+        .unwrap();
+    }
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for i in 1..=clients {
+        sqlx::query(
+            "INSERT INTO clients (client_code, full_name, date_of_birth, sex, phone, national_id, address, primary_substance, referral_source, enrolled_on, modality) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'opioids', 'police', '2026-01-15', 'voluntary')",
+        )
+        .bind(format!("ZQCODE-{i:04}"))
+        .bind(format!("ZQMARK-name-{i:04}"))
+        .bind(format!("1901-0{}-{:02}", 1 + i % 9, 1 + i % 28))
+        .bind(["male", "female"][i % 2])
+        .bind(format!("0999000{i:03}"))
+        .bind(format!("ZQMARK-nid-{i:04}"))
+        .bind(format!("ZQMARK-addr-{i:04}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO events (client_code, date, service) VALUES (?1, '2026-10-05', 'methadone')")
+            .bind(format!("ZQCODE-{i:04}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    std::fs::remove_dir_all(&old).unwrap();
+}
+
+#[tokio::test]
+async fn a_site_from_before_sealed_records_is_sealed_and_no_clear_page_survives() {
+    const OLD_CLIENTS: usize = 300;
+    let root = tempfile::tempdir().unwrap();
+    let dir = common::init_node(
+        root.path(),
+        "127.0.0.1:9".parse().unwrap(),
+        &common::TestCoordinator::identity(),
+    )
+    .await;
+    // The data directory as it was before: no keyring, names in clear.
+    std::fs::remove_file(dir.join(quietcount_node::sealed::KEYRING_FILE)).unwrap();
+    for name in ["node.db", "node.db-wal", "node.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    database_before_sealing(&dir.join("node.db"), OLD_CLIENTS).await;
+    let mut before = Vec::new();
+    files_under(&dir, &mut before);
+    assert!(
+        before
+            .iter()
+            .any(|(_, database, bytes)| *database && contains(bytes, "ZQMARK-name")),
+        "the old database holds names in clear"
+    );
+
+    let mut node = quietcount_node::Node::open(&dir).await.unwrap();
+    assert!(!node.is_sealed());
+    // Reports work before sealing (birth year and month were filled by the migration)...
+    async fn preview(node: &quietcount_node::Node) -> String {
+        format!(
+            "{:?}",
+            node.preview_report(DEFAULT_FORM, october(), NOV_10_2026, OpenPeriod::Refuse)
+                .await
+                .unwrap()
+                .report
+        )
+    }
+    let report_before = preview(&node).await;
+    // ...but new client records and backups wait for sealing.
+    let (clients, _) = write_marked_records(root.path());
+    assert!(matches!(
+        node.import_file(&clients, |_| {}).await,
+        Err(quietcount_node::NodeError::NotSealed)
+    ));
+    assert!(matches!(
+        node.backup(&root.path().join("early-backup")).await,
+        Err(quietcount_node::NodeError::NotSealed)
+    ));
+
+    let summary = node
+        .seal(
+            Some(("Lan", "first staff passphrase")),
+            quietcount_node::KdfParams::for_tests(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.clients_sealed, OLD_CLIENTS as u64);
+    let recovery = summary.recovery_key.unwrap();
+    assert!(node.is_sealed());
+    assert_eq!(
+        preview(&node).await,
+        report_before,
+        "sealing changes no count"
+    );
+    node.close().await;
+    drop(node);
+
+    // No clear page survives: not in the database, its WAL, or anywhere in the directory.
+    assert_no_marker_in_files(&dir);
+
+    // The names come back with the first staff passphrase and with the recovery key.
+    let node = quietcount_node::Node::open(&dir).await.unwrap();
+    for how in [
+        quietcount_node::Unlock::Staff {
+            name: "Lan".into(),
+            passphrase: "first staff passphrase".to_owned().into(),
+        },
+        quietcount_node::Unlock::Recovery(recovery),
+    ] {
+        let key = node.unlock(&how).unwrap();
+        let one = node.client(&key, "ZQCODE-0007").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                one.full_name.as_str(),
+                one.phone.as_str(),
+                one.date_of_birth.map(|d| d.to_string())
+            ),
+            (
+                "ZQMARK-name-0007",
+                "0999000007",
+                Some("1901-08-08".to_owned())
+            )
+        );
+    }
+    // A sealed directory whose keyring is lost is not given a new key pair by `seal` (it
+    // would open none of the names); with the keyring back, all is well.
+    let keyring = dir.join(quietcount_node::sealed::KEYRING_FILE);
+    let saved = std::fs::read(&keyring).unwrap();
+    std::fs::remove_file(&keyring).unwrap();
+    let mut lost = quietcount_node::Node::open(&dir).await.unwrap();
+    assert!(!lost.is_sealed());
+    let refused = lost
+        .seal(
+            Some(("Someone", "another passphrase")),
+            quietcount_node::KdfParams::for_tests(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            quietcount_node::NodeError::Seal(SealError::KeyringLost { .. })
+        ),
+        "{refused}"
+    );
+    assert!(!keyring.exists());
+    lost.close().await;
+    std::fs::write(&keyring, saved).unwrap();
+
+    // Sealing again does nothing; imports work again.
+    let mut node = node;
+    let again = node
+        .seal(None, quietcount_node::KdfParams::for_tests())
+        .await
+        .unwrap();
+    assert_eq!(again.clients_sealed, 0);
+    assert!(again.recovery_key.is_none());
+    node.import_file(&clients, |_| {}).await.unwrap();
+    node.close().await;
 }

@@ -64,7 +64,7 @@ async fn the_same_seed_gives_the_same_records_and_plausible_mixes() {
     assert_eq!(events(&first).await, events(&second).await);
     assert_ne!(events(&first).await, events(&other).await);
 
-    let clients = first.store().clients().await.unwrap();
+    let clients = common::clients(&first).await;
     let male = share(&clients, |c| c.sex == "male");
     assert!((0.8..0.95).contains(&male), "male share {male}");
     let opioids_or_meth = share(&clients, |c| {

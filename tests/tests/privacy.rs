@@ -4,7 +4,8 @@
 //! birth) of many clients at three sites. After import, reports, delivery, publication and
 //! export, with every service logging at trace level, no marker appears anywhere in the
 //! coordinator's directory (database included), the donor package, the export, any log, any
-//! command output, or any file a node wrote outside its database.
+//! command output, or any byte of any file of a site's data directory: the site database
+//! holds identifying fields only sealed.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -168,7 +169,7 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
     )?);
     coordinator.stop()?;
 
-    // Everything that left the sites or was written outside their databases.
+    // Everything that left the sites, and everything the sites hold.
     let mut haystacks: Vec<(String, Vec<u8>)> =
         vec![("command output".into(), outputs.into_bytes())];
     for (path, bytes) in all_files(&coordinator.dir)
@@ -180,15 +181,13 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
         haystacks.push((path.display().to_string(), bytes));
     }
     for site in &sites {
-        for (path, bytes) in all_files(&site.dir) {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            // The site's own database holds the records by design; nothing else may.
-            if name.contains(".db") || name.contains(".sqlite") {
-                continue;
-            }
+        // The site's database, WAL and shared memory included: identifying fields are sealed.
+        let files = all_files(&site.dir);
+        assert!(
+            files.iter().any(|(path, _)| path.ends_with("node.db")),
+            "the site database is searched"
+        );
+        for (path, bytes) in files {
             haystacks.push((path.display().to_string(), bytes));
         }
     }

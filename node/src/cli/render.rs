@@ -317,6 +317,69 @@ fn render_table(dims: &[&Dimension], cells: &[quietcount_protocol::Cell]) -> Str
     out
 }
 
+/// One client's record, identifying fields included (`show`, after an unlock).
+pub fn client(record: &quietcount_node::import::ClientRecord) -> String {
+    let mut out = String::new();
+    let unknown = |v: &str| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    let lines = [
+        ("Client code", record.client_code.clone()),
+        ("Full name", unknown(&record.full_name)),
+        (
+            "Date of birth",
+            record
+                .date_of_birth
+                .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+        ),
+        ("Sex", record.sex.to_owned()),
+        ("Phone", unknown(&record.phone)),
+        ("National ID", unknown(&record.national_id)),
+        ("Address", unknown(&record.address)),
+        (
+            "Primary substance",
+            record.primary_substance.unwrap_or("-").to_owned(),
+        ),
+        ("Referral source", record.referral_source.to_owned()),
+        ("Enrolled on", record.enrolled_on.to_string()),
+        ("Modality", record.modality.to_owned()),
+    ];
+    for (label, value) in lines {
+        out.push_str(&format!("{label:<18} {value}\n"));
+    }
+    out
+}
+
+/// The staff who can unlock the records (`staff list`).
+pub fn staff_list(staff: &[quietcount_node::sealed::StaffEntry]) -> String {
+    if staff.is_empty() {
+        return "No staff member can unlock the records yet (only the recovery key can): add one with `quietcount-node staff add`.\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<24} {:<28} {}\n",
+        "Staff", "Argon2id (KiB, passes, lanes)", "Changed"
+    );
+    for entry in staff {
+        let changed =
+            time::OffsetDateTime::from_unix_timestamp(i64::try_from(entry.changed_at).unwrap_or(0))
+                .map_or_else(|_| "-".to_owned(), |t| t.date().to_string());
+        out.push_str(&format!(
+            "{:<24} {:<28} {}\n",
+            entry.name,
+            format!(
+                "{}, {}, {}",
+                entry.kdf.m_cost_kib, entry.kdf.t_cost, entry.kdf.p_cost
+            ),
+            changed
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use quietcount_node::FormKey;
@@ -401,5 +464,48 @@ mod tests {
         ] {
             assert!(empty.contains(line), "{line:?} in {empty}");
         }
+    }
+
+    #[test]
+    fn a_client_is_shown_with_every_field_and_dashes_for_unknown_ones() {
+        let record = quietcount_node::import::ClientRecord {
+            client_code: "BD-0002".into(),
+            full_name: "Nguyễn Văn A".into(),
+            date_of_birth: quietcount_node::dates::Date::new(2001, 8, 7),
+            sex: "male",
+            phone: String::new(),
+            national_id: "079309156112".into(),
+            address: "Hà Nội".into(),
+            primary_substance: None,
+            referral_source: "family",
+            enrolled_on: quietcount_node::dates::Date::new(2026, 1, 15).unwrap(),
+            modality: "voluntary",
+        };
+        let text = client(&record);
+        for line in [
+            "Client code        BD-0002",
+            "Full name          Nguyễn Văn A",
+            "Date of birth      2001-08-07",
+            "Phone              -",
+            "National ID        079309156112",
+            "Primary substance  -",
+            "Enrolled on        2026-01-15",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+    }
+
+    #[test]
+    fn staff_are_listed_with_their_argon2_parameters() {
+        use quietcount_node::{KdfParams, Keyring, Unlock};
+        let (mut keyring, recovery) = Keyring::generate();
+        assert!(staff_list(keyring.staff()).contains("only the recovery key can"));
+        let key = keyring.unlock(&Unlock::Recovery(recovery)).unwrap();
+        keyring
+            .add_staff(&key, "Lan", "a long passphrase", KdfParams::for_tests())
+            .unwrap();
+        let text = staff_list(keyring.staff());
+        assert!(text.contains("Lan"), "{text}");
+        assert!(text.contains("64, 1, 1"), "{text}");
     }
 }

@@ -27,6 +27,7 @@ pub use headers::{CLIENT_COLUMNS, EVENT_COLUMNS};
 
 use crate::dates::Date;
 use crate::error::NodeError;
+use crate::sealed::Sealer;
 use crate::store::Store;
 use crate::vocab::{self, Vocabulary};
 use decode::{SourceRow, Table, Value};
@@ -184,9 +185,10 @@ pub enum ImportSummary {
         rows: usize,
         /// Clients new to the database.
         inserted: u64,
-        /// Existing clients whose record changed.
+        /// Existing clients with a clear field changed (identity fields are sealed afresh
+        /// from every row: they cannot be compared without the records key).
         updated: u64,
-        /// Rows identical to what was stored.
+        /// Rows whose clear fields are identical to what was stored.
         unchanged: u64,
     },
     /// A services file.
@@ -288,6 +290,7 @@ pub struct Progress {
 /// errors; `progress` is called as rows are written.
 pub async fn import(
     store: &Store,
+    sealer: Option<&Sealer>,
     bytes: &[u8],
     name: &Path,
     options: &ImportOptions,
@@ -358,9 +361,10 @@ pub async fn import(
             }
             tracing::info!(rows = clients.len(), "importing clients");
             let total = clients.len() as u64;
+            let sealer = sealer.ok_or(NodeError::NotSealed)?;
             let mut tx = store.begin_records("import_clients").await?;
             let writes = tx
-                .upsert_clients(&clients, &layout.absent_columns(), &mut |done| {
+                .upsert_clients(&clients, &layout.absent_columns(), sealer, &mut |done| {
                     progress(Progress {
                         records: RecordKind::Clients,
                         done,

@@ -65,6 +65,12 @@ impl Store {
             .await
             .map_err(db(TX))?
             .rows_affected();
+        // The sealed identity goes with the client (secure_delete overwrites the freed pages).
+        sqlx::query("DELETE FROM sealed_identity WHERE client_code = ?1")
+            .bind(code)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
         sqlx::query("DELETE FROM clients WHERE client_code = ?1")
             .bind(code)
             .execute(&mut *tx)

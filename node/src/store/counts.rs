@@ -76,11 +76,13 @@ impl Store {
 fn field_expression(field: Field) -> &'static str {
     match field {
         Field::Sex => "c.sex",
-        // Whole years on the period's last day (?2); text comparison of MM-DD does the rest.
+        // Whole years on the period's last day (?2), from birth year and month (the exact
+        // date is sealed): periods end on a month's last day, so a client born in that month
+        // has had the birthday.
         Field::AgeBand => {
-            "CASE WHEN c.date_of_birth IS NULL THEN NULL ELSE CAST( \
-             CAST(substr(?2, 1, 4) AS INTEGER) - CAST(substr(c.date_of_birth, 1, 4) AS INTEGER) \
-             - (substr(?2, 6, 5) < substr(c.date_of_birth, 6, 5)) AS TEXT) END"
+            "CASE WHEN c.birth_year IS NULL THEN NULL ELSE CAST( \
+             CAST(substr(?2, 1, 4) AS INTEGER) - c.birth_year \
+             - (CAST(substr(?2, 6, 2) AS INTEGER) < c.birth_month) AS TEXT) END"
         }
         Field::PrimarySubstance => "c.primary_substance",
         Field::ReferralSource => "c.referral_source",

@@ -13,6 +13,11 @@
 //! - [`backup`]: consistent snapshots (`VACUUM INTO`).
 //! - [`clock`]: the last comparison of this computer's clock with the coordinator's.
 //! - [`corrections`]: erasing a client, deleting an event, and the days they changed.
+//! - [`sealing`]: sealing a database from before sealed records, and scrubbing the file.
+//!
+//! Identifying client fields are stored only sealed ([`crate::sealed`]), in the table
+//! `sealed_identity`, apart from the clear `clients` table the reports join; `secure_delete` is
+//! on for every connection, so content SQLite frees is overwritten.
 
 pub mod backup;
 pub mod clock;
@@ -20,6 +25,7 @@ pub mod corrections;
 pub mod counts;
 pub mod outbox;
 pub mod records;
+pub mod sealing;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,7 +36,7 @@ use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 pub use corrections::{Erasure, EventDeletion};
 pub use counts::{GroupCount, IndicatorQuery};
 pub use outbox::{EntryState, FormKey, NewEntry, OutboxEntry, StoredReceipt};
-pub use records::{RecordsTransaction, StoredEvent};
+pub use records::{RecordsTransaction, StoredClient, StoredEvent};
 
 /// Errors of the store. Each database error names the transaction or query that failed.
 /// Messages never carry a value read from a client record.
@@ -55,6 +61,12 @@ pub enum StoreError {
         id: i64,
         /// What is wrong.
         problem: String,
+    },
+    /// Another connection (a running service) kept the WAL from being emptied.
+    #[error("{operation}: the database is in use (stop the service and try again)")]
+    Busy {
+        /// The operation.
+        operation: &'static str,
     },
     /// A stored client record or event does not decode (names the column, never the value).
     #[error("stored records: column {column} holds a value outside the vocabulary")]
@@ -109,6 +121,8 @@ impl Store {
         let options = quietcount_service::sqlite::durable_options(path, create)
             // Statements are built per form; a small cache is plenty.
             .statement_cache_capacity(64)
+            // Freed content (a row rewritten or deleted) is overwritten, not left in free pages.
+            .pragma("secure_delete", "ON")
             // A report over a large site runs statements of a second or so by design: only
             // a statement ten times slower is worth a warning. (Statements are logged as SQL
             // text with placeholders; bound values never are.)

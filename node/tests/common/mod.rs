@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::Identity;
+use quietcount_node::import::ClientRecord;
 use quietcount_node::{
-    DateOrder, ImportOptions, ImportSummary, InitOptions, Node, NodeError, OpenPeriod, QueueOutcome,
+    DateOrder, ImportOptions, ImportSummary, InitOptions, KdfParams, Node, NodeError, OpenPeriod,
+    QueueOutcome, RecordsKey, Unlock,
 };
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{FORMAT_VERSION, Period, Receipt, Sha256Hash, SiteId, SiteReport};
@@ -39,7 +41,7 @@ pub async fn init_node(
     let key = root.join("coordinator-given.pem");
     quietcount_keys::save_public_key(&key, &coordinator_identity.verifying_key()).unwrap();
     let dir = root.join("node");
-    quietcount_node::init(&InitOptions {
+    let summary = quietcount_node::init(&InitOptions {
         dir: dir.clone(),
         site: site(),
         coordinator: coordinator.to_string(),
@@ -56,7 +58,51 @@ pub async fn init_node(
     identity.save(&data.site_key()).unwrap();
     std::fs::remove_file(data.site_pub()).unwrap();
     quietcount_keys::save_public_key(&data.site_pub(), &identity.verifying_key()).unwrap();
+    // The recovery key, kept outside the data directory as a site keeps it on paper.
+    std::fs::write(
+        root.join(RECOVERY_KEY_FILE),
+        summary.recovery_key.display().as_bytes(),
+    )
+    .unwrap();
+    quietcount_node::RecordsKeys::new(&dir)
+        .add_staff(
+            &Unlock::Recovery(summary.recovery_key),
+            TEST_STAFF,
+            TEST_PASSPHRASE,
+            KdfParams::for_tests(),
+        )
+        .unwrap();
     dir
+}
+
+/// The staff member every test data directory has (cheap Argon2 parameters).
+pub const TEST_STAFF: &str = "Tester";
+/// Their passphrase.
+pub const TEST_PASSPHRASE: &str = "test passphrase, not secret";
+/// Where [`init_node`] keeps the recovery key: next to the data directory, not in it.
+pub const RECOVERY_KEY_FILE: &str = "recovery-key.txt";
+
+/// The test staff member's unlock.
+pub fn test_staff() -> Unlock {
+    Unlock::Staff {
+        name: TEST_STAFF.into(),
+        passphrase: TEST_PASSPHRASE.to_owned().into(),
+    }
+}
+
+/// The records key, unlocked by the test staff member.
+pub fn unlock(node: &Node) -> RecordsKey {
+    node.unlock(&test_staff()).unwrap()
+}
+
+/// One client with its identifying fields opened (as `show` does after an unlock).
+pub async fn client(node: &Node, code: &str) -> Option<ClientRecord> {
+    node.client(&unlock(node), code).await.unwrap()
+}
+
+/// Every client with its identifying fields opened.
+pub async fn clients(node: &Node) -> Vec<ClientRecord> {
+    node.clients(&unlock(node)).await.unwrap()
 }
 
 /// A fresh data directory under `root`, opened (its coordinator address goes nowhere).
