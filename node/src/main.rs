@@ -1,6 +1,27 @@
 //! `quietcount-node`: the site node's command line. Parses arguments, sets up logging,
 //! calls the library and renders its results ([`cli`]).
 
+/// `println!` for a command line whose output may go to `| head`: when the reader has gone,
+/// the command ends quietly (as a Unix tool killed by SIGPIPE would) instead of panicking.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            crate::stdout_failed(&error);
+        }
+    }};
+}
+
+/// `print!`, likewise.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = write!(std::io::stdout().lock(), $($arg)*) {
+            crate::stdout_failed(&error);
+        }
+    }};
+}
+
 mod cli;
 
 use std::path::PathBuf;
@@ -289,6 +310,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Output could not be written: a closed pipe ends the command quietly; anything else is
+/// said on stderr, and the command fails.
+fn stdout_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("Error: writing the output failed: {error}");
+    std::process::exit(1);
 }
 
 fn main() -> ExitCode {
