@@ -173,15 +173,27 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let output = match cli.log_format {
         LogFormat::Human => LogOutput::Text,
         LogFormat::Json => LogOutput::Json,
     };
     quietcount_service::logging::init("info", output);
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(execute(cli.command)).map_err(with_hint)
+    let result = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(execute(cli.command)).map_err(with_hint));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, each cause once (not `Error: …` then `Caused by:` repeating it).
+            eprintln!(
+                "error: {}",
+                quietcount_keys::message::describe(error.as_ref())
+            );
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Adds what to type next to errors a command-line user can fix by adding a flag (the library's

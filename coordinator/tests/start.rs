@@ -121,3 +121,21 @@ async fn a_sqlite_file_that_is_not_a_coordinators_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn the_command_line_says_an_error_once_on_one_line() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("no-coordinator-here");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
+        .args(["status", "--period", "2026-10", "--dir"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("Caused by"), "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}

@@ -14,6 +14,7 @@
 
 pub mod identity;
 pub mod inspect;
+pub mod message;
 pub mod package;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -83,7 +83,10 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", describe(&error));
+            eprintln!(
+                "error: {}",
+                quietcount_keys::message::describe(error.as_ref())
+            );
             ExitCode::from(2)
         }
     }
@@ -178,21 +181,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
-}
-
-/// The error and its causes, leaving out causes the message already includes.
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&message);
-        }
-    }
-    text
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.

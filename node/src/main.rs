@@ -337,7 +337,10 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                quietcount_keys::message::describe(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
