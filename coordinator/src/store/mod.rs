@@ -43,6 +43,17 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was written by a newer version of Quietcount: its schema has a change
+    /// this program does not know. Nothing was changed.
+    #[error(
+        "this database was written by a newer version of Quietcount (schema change {version}, \
+         which this program does not know): install that version or a later one; nothing was \
+         changed"
+    )]
+    NewerDatabase {
+        /// The unknown schema change (migration version).
+        version: i64,
+    },
     /// A stored value could not be read back (the database was edited by hand?).
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
@@ -292,7 +303,15 @@ impl Store {
                 ));
             }
         }
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|error| match error {
+                sqlx::migrate::MigrateError::VersionMissing(version) => {
+                    StoreError::NewerDatabase { version }
+                }
+                other => StoreError::Migrate(other),
+            })?;
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(report_writer(pool.clone(), jobs));
         Ok(Self { pool, writer })

@@ -54,6 +54,17 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was written by a newer version of Quietcount: its schema has a change
+    /// this program does not know. Nothing was changed.
+    #[error(
+        "this database was written by a newer version of Quietcount (schema change {version}, \
+         which this program does not know): install that version or a later one; nothing was \
+         changed"
+    )]
+    NewerDatabase {
+        /// The unknown schema change (migration version).
+        version: i64,
+    },
     /// A stored outbox entry or receipt does not decode.
     #[error("outbox entry {id}: {problem}")]
     CorruptOutbox {
@@ -134,7 +145,15 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db("connect"))?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|error| match error {
+                sqlx::migrate::MigrateError::VersionMissing(version) => {
+                    StoreError::NewerDatabase { version }
+                }
+                other => StoreError::Migrate(other),
+            })?;
         Ok(Self { pool })
     }
 
@@ -185,6 +204,34 @@ mod tests {
     use sqlx::migrate::Migrator;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused_in_one_plain_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.db");
+        let store = Store::create(&path).await.unwrap();
+        // A schema change this build does not know, as a newer Quietcount would record it.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        store.close().await;
+        let Err(error) = Store::open(&path).await else {
+            panic!("a newer database is refused");
+        };
+        assert!(
+            matches!(error, StoreError::NewerDatabase { version: 9999 }),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("newer version of Quietcount") && !text.contains("sqlx"),
+            "{text}"
+        );
+    }
 
     /// A database at schema version 2 (before forms joined the outbox identity), holding one
     /// outbox entry.
