@@ -57,3 +57,34 @@ mod tests {
         connection.close().await.unwrap();
     }
 }
+
+/// Why a store's schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The database was written by a newer version of Quietcount: its schema has a change this
+    /// program does not know. Nothing was changed.
+    #[error(
+        "this database was written by a newer version of Quietcount (schema change {version}, \
+         which this program does not know): install that version or a later one; nothing was \
+         changed"
+    )]
+    Newer {
+        /// The unknown schema change (migration version).
+        version: i64,
+    },
+    /// Applying a migration failed.
+    #[error("database migration failed: {0}")]
+    Failed(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Brings the schema of the database behind `pool` up to date with `migrator`, refusing in
+/// one plain sentence a database that a newer version has migrated further.
+pub async fn migrate(
+    migrator: &sqlx::migrate::Migrator,
+    pool: &sqlx::SqlitePool,
+) -> Result<(), SchemaError> {
+    migrator.run(pool).await.map_err(|error| match error {
+        sqlx::migrate::MigrateError::VersionMissing(version) => SchemaError::Newer { version },
+        other => SchemaError::Failed(other),
+    })
+}

@@ -40,20 +40,9 @@ pub enum StoreError {
         /// The driver's error.
         source: sqlx::Error,
     },
-    /// Applying migrations failed.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database was written by a newer version of Quietcount: its schema has a change
-    /// this program does not know. Nothing was changed.
-    #[error(
-        "this database was written by a newer version of Quietcount (schema change {version}, \
-         which this program does not know): install that version or a later one; nothing was \
-         changed"
-    )]
-    NewerDatabase {
-        /// The unknown schema change (migration version).
-        version: i64,
-    },
+    /// The schema could not be brought up to date (a newer database, or a failed migration).
+    #[error(transparent)]
+    Schema(#[from] quietcount_service::sqlite::SchemaError),
     /// A stored value could not be read back (the database was edited by hand?).
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
@@ -303,15 +292,7 @@ impl Store {
                 ));
             }
         }
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|error| match error {
-                sqlx::migrate::MigrateError::VersionMissing(version) => {
-                    StoreError::NewerDatabase { version }
-                }
-                other => StoreError::Migrate(other),
-            })?;
+        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool).await?;
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(report_writer(pool.clone(), jobs));
         Ok(Self { pool, writer })

@@ -51,20 +51,9 @@ pub enum StoreError {
         /// The driver's error.
         source: sqlx::Error,
     },
-    /// Applying migrations failed.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database was written by a newer version of Quietcount: its schema has a change
-    /// this program does not know. Nothing was changed.
-    #[error(
-        "this database was written by a newer version of Quietcount (schema change {version}, \
-         which this program does not know): install that version or a later one; nothing was \
-         changed"
-    )]
-    NewerDatabase {
-        /// The unknown schema change (migration version).
-        version: i64,
-    },
+    /// The schema could not be brought up to date (a newer database, or a failed migration).
+    #[error(transparent)]
+    Schema(#[from] quietcount_service::sqlite::SchemaError),
     /// A stored outbox entry or receipt does not decode.
     #[error("outbox entry {id}: {problem}")]
     CorruptOutbox {
@@ -145,15 +134,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db("connect"))?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|error| match error {
-                sqlx::migrate::MigrateError::VersionMissing(version) => {
-                    StoreError::NewerDatabase { version }
-                }
-                other => StoreError::Migrate(other),
-            })?;
+        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool).await?;
         Ok(Self { pool })
     }
 
@@ -223,7 +204,12 @@ mod tests {
             panic!("a newer database is refused");
         };
         assert!(
-            matches!(error, StoreError::NewerDatabase { version: 9999 }),
+            matches!(
+                error,
+                StoreError::Schema(quietcount_service::sqlite::SchemaError::Newer {
+                    version: 9999
+                })
+            ),
             "{error:?}"
         );
         let text = error.to_string();
