@@ -74,14 +74,7 @@ impl Store {
                 let accepted: Option<Vec<u8>> = row.get(10);
                 Ok(Conflict {
                     site: site_of(row.get(0))?,
-                    form: if form_id.is_empty() {
-                        None
-                    } else {
-                        Some(FormKey {
-                            id: form_id,
-                            version: to_u32(row.get(2))?,
-                        })
-                    },
+                    form: evidence_form_of(form_id, row.get(2))?,
                     period: period_of(row.get(3))?,
                     revision: to_u32(row.get(4))?,
                     stored: match (stored, stored_at) {

@@ -385,6 +385,18 @@ fn site_of(text: String) -> Result<SiteId> {
     SiteId::new(&text).map_err(|_| StoreError::Corrupt(format!("site id {text:?}")))
 }
 
+/// The form of an evidence row: `None` for rows kept before forms joined a report's identity
+/// (migration 0002), whose form id is empty.
+fn evidence_form_of(id: String, version: i64) -> Result<Option<FormKey>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(FormKey {
+        id,
+        version: to_u32(version)?,
+    }))
+}
+
 fn period_of(text: String) -> Result<Period> {
     Period::from_str(&text).map_err(|_| StoreError::Corrupt(format!("period {text:?}")))
 }

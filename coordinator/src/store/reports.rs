@@ -178,14 +178,7 @@ impl Store {
                 let form_id: String = row.get(1);
                 Ok(Equivocation {
                     site: site_of(row.get(0))?,
-                    form: if form_id.is_empty() {
-                        None
-                    } else {
-                        Some(FormKey {
-                            id: form_id,
-                            version: to_u32(row.get(2))?,
-                        })
-                    },
+                    form: evidence_form_of(form_id, row.get(2))?,
                     period: period_of(row.get(3))?,
                     revision: to_u32(row.get(4))?,
                     envelope: row.get(5),
