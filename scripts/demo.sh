@@ -77,7 +77,8 @@ for i in "${!SITES[@]}"; do
   fp="$(grep -oE '[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}' <<<"$out" | head -n1)"
   step "$site: site key fingerprint $fp"
   "$COORD" enroll --dir "$WORK/coordinator" --site "$site" --name "${NAMES[$i]}" \
-    --key "$WORK/sites/$site/site.pub" --expect-fingerprint "$fp" | sed 's/^/   /'
+    --key "$WORK/sites/$site/site.pub" --expect-fingerprint "$fp" --reports-from "$PERIOD" \
+    | sed 's/^/   /'
 done
 # The running coordinator picks up new enrolments within a second, and logs each key it accepts.
 for site in "${SITES[@]}"; do

@@ -11,19 +11,20 @@ use std::collections::BTreeSet;
 
 use quietcount_keys::package::{Assembled, Publication, StoredReport, assemble, rows_to_csv};
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
-use quietcount_protocol::completeness::{Arrival, completeness, on_time};
+use quietcount_protocol::completeness::{Arrival, completeness, expected_sites, on_time};
 use quietcount_protocol::export::{ExportRow, province_rows, site_rows};
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
-    FORMAT_VERSION, Form, FormRef, Period, Receipt, SiteId, SiteRegistry, SiteReport, UnixTime,
-    aggregate, audit_report, disclosure::check_report, open, sign,
+    FORMAT_VERSION, Form, FormRef, KeyEndReason, Period, Receipt, RegistryEntry, SiteId,
+    SiteRegistry, SiteReport, UnixTime, aggregate, audit_report, disclosure::check_report, open,
+    sign,
 };
 use serde::Serialize;
 
 use crate::config::{Config, files};
 use crate::error::{CoordinatorError, io};
 use crate::ingest::{Ingest, IngestPolicy};
-use crate::store::{EnrollOutcome, FormKey, KeyRecord, Store};
+use crate::store::{EnrollOutcome, FormKey, KeyRecord, ReportRecord, Store};
 
 type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
 
@@ -65,7 +66,8 @@ pub struct InitSummary {
 pub struct EnrollSummary {
     /// The enrolled key's short fingerprint.
     pub short_fingerprint: String,
-    /// Older keys of the site revoked by this enrolment.
+    /// Older keys of the site retired by this enrolment (what they signed while valid stays
+    /// valid).
     pub replaced_keys: u64,
     /// True if this key was already the site's active key (nothing changed).
     pub already_enrolled: bool,
@@ -93,6 +95,12 @@ pub struct SiteStatus {
     /// Whether the province has decided, for every contested revision, which envelope it
     /// accepts (`resolve`); the evidence stays, and `equivocation` with it.
     pub equivocation_resolved: bool,
+    /// The site's key history where it matters for this period: a key retired or revoked,
+    /// in words (`None` when the site's only key is still valid).
+    pub key_note: Option<String>,
+    /// Reports of this site for the period that do not count, and why (received outside
+    /// their key's validity window).
+    pub not_counted: Vec<String>,
 }
 
 /// Completeness of one form for one period, as DHIS2 users know it.
@@ -104,10 +112,11 @@ pub struct StatusReport {
     pub period: Period,
     /// Days after the period's end within which a report is on time.
     pub on_time_days: u32,
-    /// Enrolled sites, expected to report.
+    /// Sites expected to report: a key of theirs was valid during the period.
     pub sites: Vec<SiteStatus>,
-    /// Revoked sites, not expected.
-    pub revoked: Vec<SiteStatus>,
+    /// Sites not expected for this period: enrolled after it ended, or whose keys all ended
+    /// before it began.
+    pub not_expected: Vec<SiteStatus>,
     /// Number of sites expected.
     pub expected: u32,
     /// Number of expected sites that reported.
@@ -214,14 +223,18 @@ impl Coordinator {
         )
     }
 
-    /// Enrolls the key in `key_path` for `site`. With `expect_fingerprint`, refuses unless the
-    /// key's short fingerprint is the one the site read out.
+    /// Enrolls the key in `key_path` for `site`, retiring the site's previous key. With
+    /// `expect_fingerprint`, refuses unless the key's short fingerprint is the one the site
+    /// read out. The site is expected to report from `reports_from` (a period; default: from
+    /// the enrolment on, so a site enrolled on 2 October is expected for October, not
+    /// September).
     pub async fn enroll(
         &self,
         site: &SiteId,
         name: &str,
         key_path: &Path,
         expect_fingerprint: Option<&str>,
+        reports_from: Option<Period>,
         now: UnixTime,
     ) -> Result<EnrollSummary> {
         let key = load_public_key(key_path)?;
@@ -235,7 +248,12 @@ impl Coordinator {
                 });
             }
         }
-        match self.store.enroll(site, name, &key, now).await? {
+        let reports_from = reports_from.map(|p| p.start());
+        match self
+            .store
+            .enroll(site, name, &key, reports_from, now)
+            .await?
+        {
             EnrollOutcome::Enrolled { replaced_keys } => Ok(EnrollSummary {
                 short_fingerprint: short,
                 replaced_keys,
@@ -253,13 +271,30 @@ impl Coordinator {
         }
     }
 
-    /// Revokes the active key of `site`.
-    pub async fn revoke(&self, site: &SiteId, now: UnixTime) -> Result<()> {
-        if self.store.revoke(site, now).await? {
-            Ok(())
-        } else {
-            Err(CoordinatorError::NotEnrolled(site.clone()))
+    /// Revokes, for `reason`, the key of `site` that was valid at `since` (now when `None`):
+    /// reports received from `since` on no longer count; those received before stay valid.
+    /// `since` may not be in the future. Replacing a key is not a revocation: enrolling the
+    /// new key retires the old one.
+    pub async fn revoke(
+        &self,
+        site: &SiteId,
+        reason: KeyEndReason,
+        since: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<KeyRecord> {
+        if reason.is_retirement() {
+            return Err(CoordinatorError::RevokeReplaced);
         }
+        let since = since.unwrap_or(now);
+        if since > now {
+            return Err(CoordinatorError::RevokeInFuture {
+                since: quietcount_protocol::ids::format_utc(since),
+            });
+        }
+        self.store
+            .revoke(site, since, reason, now)
+            .await?
+            .ok_or_else(|| CoordinatorError::NotEnrolled(site.clone()))
     }
 
     /// Every key ever enrolled.
@@ -274,7 +309,6 @@ impl Coordinator {
         let form = self.form(form_id)?.form.reference();
         let form_key = form.key();
         let keys = self.store.keys().await?;
-        let latest = self.store.latest_reports(&form_key, period).await?;
         let equivocating = self.store.equivocating_sites(&form_key, period).await?;
         let unresolved: BTreeSet<SiteId> = self
             .store
@@ -285,8 +319,11 @@ impl Coordinator {
             .map(|c| c.site)
             .collect();
         let days = self.config.on_time_days;
+        let entries: Vec<RegistryEntry> = keys.iter().map(KeyRecord::registry_entry).collect();
+        let expected = expected_sites(&entries, period);
+        let all = self.store.reports_of_period(period).await?;
         let mut sites = Vec::new();
-        let mut revoked = Vec::new();
+        let mut not_expected = Vec::new();
         let mut arrivals = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         // Newest key first, so each site is described by its active or last key.
@@ -294,9 +331,11 @@ impl Coordinator {
             if !seen.insert(key.site.clone()) {
                 continue;
             }
-            let report = latest
+            let own: Vec<&ReportRecord> = all
                 .iter()
-                .find(|r| r.site == key.site && r.key_id == key.id);
+                .filter(|r| r.site == key.site && r.form == form_key)
+                .collect();
+            let (report, not_counted) = counted_report(&own, &keys);
             // Lateness is judged by the time signed into the receipt the site holds.
             let received_at = report.map(|r| self.receipt_time(&r.receipt)).transpose()?;
             if let Some(received_at) = received_at {
@@ -305,6 +344,8 @@ impl Coordinator {
                     received_at,
                 });
             }
+            let site_keys: Vec<&KeyRecord> = keys.iter().filter(|k| k.site == key.site).collect();
+            let key_note = key_history_note(&site_keys);
             let status = SiteStatus {
                 site: key.site.clone(),
                 name: key.name.clone(),
@@ -316,16 +357,17 @@ impl Coordinator {
                 equivocation: equivocating.contains(&key.site),
                 equivocation_resolved: equivocating.contains(&key.site)
                     && !unresolved.contains(&key.site),
+                key_note,
+                not_counted,
             };
-            if key.revoked_at.is_none() {
+            if expected.contains(&key.site) {
                 sites.push(status);
             } else {
-                revoked.push(status);
+                not_expected.push(status);
             }
         }
         sites.sort_by(|a, b| a.site.cmp(&b.site));
-        revoked.sort_by(|a, b| a.site.cmp(&b.site));
-        let expected: BTreeSet<SiteId> = sites.iter().map(|s| s.site.clone()).collect();
+        not_expected.sort_by(|a, b| a.site.cmp(&b.site));
         let figures = completeness(period, &expected, &arrivals, days);
         Ok(StatusReport {
             form,
@@ -334,7 +376,7 @@ impl Coordinator {
             reporting_rate: figures.reporting_rate(),
             on_time_rate: figures.on_time_rate(),
             sites,
-            revoked,
+            not_expected,
             expected: figures.expected,
             reported: figures.reported,
             on_time: figures.on_time,
@@ -370,13 +412,16 @@ impl Coordinator {
         }
     }
 
-    /// Assembles the donor package of `period` (latest revision of each site) with
-    /// `keys::package::assemble`, and writes it to `out` if given.
+    /// Assembles the donor package of `period` (latest revision of each site received inside
+    /// its key's validity window) with `keys::package::assemble`, and writes it to `out` if
+    /// given. Refuses a period with no report, and one below the configured reporting share
+    /// unless `allow_incomplete` (the package then says it is incomplete).
     pub async fn publish(
         &self,
         period: Period,
         form_id: Option<&str>,
         out: Option<&Path>,
+        allow_incomplete: bool,
         now: UnixTime,
     ) -> Result<Assembled> {
         let form = self.form(form_id)?;
@@ -387,11 +432,15 @@ impl Coordinator {
             .iter()
             .map(KeyRecord::registry_entry)
             .collect();
+        // Every revision: where a site's latest was received outside its key's window (a key
+        // revoked since an earlier date), its latest valid one counts.
+        let form_key = FormKey::of(&form.form);
         let reports: Vec<StoredReport> = self
             .store
-            .latest_reports(&FormKey::of(&form.form), period)
+            .reports_of_period(period)
             .await?
             .into_iter()
+            .filter(|r| r.form == form_key)
             .map(|r| StoredReport {
                 envelope: r.envelope,
                 received_at: r.received_at,
@@ -405,6 +454,8 @@ impl Coordinator {
             published_at: now,
             on_time_days: self.config.on_time_days,
             registry: &registry,
+            min_reporting_percent: self.config.min_reporting_percent,
+            allow_incomplete,
         };
         let assembled = assemble(&publication, &reports, &self.identity)?;
         if let Some(out) = out {
@@ -430,8 +481,8 @@ impl Coordinator {
         Ok(sign(&registry, self.identity.signing_key())?)
     }
 
-    /// Long-format rows of `period`: every site's latest report (signed by its active key)
-    /// and the provincial totals.
+    /// Long-format rows of `period`: every site's latest report received inside its key's
+    /// validity window, and the provincial totals; no rows at all when no site reported.
     pub async fn export_rows(
         &self,
         period: Period,
@@ -439,16 +490,21 @@ impl Coordinator {
     ) -> Result<Vec<ExportRow>> {
         let form = &self.form(form_id)?.form;
         let keys = self.store.keys().await?;
-        let mut reports: Vec<SiteReport> = Vec::new();
-        for record in self
-            .store
-            .latest_reports(&FormKey::of(form), period)
-            .await?
-        {
-            let Some(key) = keys
+        let form_key = FormKey::of(form);
+        let all = self.store.reports_of_period(period).await?;
+        let mut counted = Vec::new();
+        for site in all.iter().map(|r| &r.site).collect::<BTreeSet<_>>() {
+            let own: Vec<&ReportRecord> = all
                 .iter()
-                .find(|k| k.id == record.key_id && k.revoked_at.is_none())
-            else {
+                .filter(|r| &r.site == site && r.form == form_key)
+                .collect();
+            if let (Some(record), _) = counted_report(&own, &keys) {
+                counted.push(record);
+            }
+        }
+        let mut reports: Vec<SiteReport> = Vec::new();
+        for record in counted {
+            let Some(key) = keys.iter().find(|k| k.id == record.key_id) else {
                 continue;
             };
             let opened = open::<SiteReport>(&record.envelope, &key.public_key).map_err(|e| {
@@ -466,6 +522,10 @@ impl Coordinator {
                 tracing::warn!(site = %report.site, %period, "export leaves out a report that breaks the disclosure rule");
             }
         }
+        // A period without data exports nothing: no row of exact zeros nobody reported.
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut rows = Vec::new();
         for report in &reports {
             // One audit of the whole report: relations between indicators narrow intervals.
@@ -479,6 +539,56 @@ impl Coordinator {
         rows.extend(province_rows(form, period, &totals));
         Ok(rows)
     }
+}
+
+/// The report of one site (its stored revisions for a form and period) that counts: the
+/// latest revision received inside its key's validity window; and, in words, each later one
+/// that does not count.
+fn counted_report<'r>(
+    revisions: &[&'r ReportRecord],
+    keys: &[KeyRecord],
+) -> (Option<&'r ReportRecord>, Vec<String>) {
+    let key_of = |record: &ReportRecord| keys.iter().find(|k| k.id == record.key_id);
+    let best = revisions
+        .iter()
+        .copied()
+        .filter(|r| key_of(r).is_some_and(|k| k.valid_at(r.received_at)))
+        .max_by_key(|r| r.revision);
+    let counted_revision = best.map_or(0, |b| b.revision);
+    // Only what is newer than the counted revision is worth telling.
+    let not_counted = revisions
+        .iter()
+        .filter(|r| r.revision > counted_revision)
+        .map(|r| match key_of(r) {
+            Some(key) => format!(
+                "revision {} received {}, outside its key's validity window ({})",
+                r.revision,
+                quietcount_protocol::ids::format_utc(r.received_at),
+                quietcount_keys::verify::key_window(&key.registry_entry())
+            ),
+            None => format!(
+                "revision {}: signed by a key the store does not list",
+                r.revision
+            ),
+        })
+        .collect();
+    (best, not_counted)
+}
+
+/// The site's key history in words, when a key of it was retired or revoked.
+fn key_history_note(keys: &[&KeyRecord]) -> Option<String> {
+    let notes: Vec<String> = keys
+        .iter()
+        .filter(|k| k.valid_until.is_some())
+        .map(|k| {
+            format!(
+                "key {}: {}",
+                short_fingerprint(&k.fingerprint()),
+                quietcount_keys::verify::key_window(&k.registry_entry())
+            )
+        })
+        .collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// Rows as CSV with the standard header.

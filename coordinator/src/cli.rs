@@ -41,13 +41,19 @@ pub fn status(status: &StatusReport) -> String {
         status.period, status.form.id, status.form.version, status.on_time_days
     );
     let mut sections = vec![(
-        format!("Enrolled sites ({}):", status.expected),
+        format!(
+            "Sites expected for {} ({}):",
+            status.period, status.expected
+        ),
         status.sites.iter().map(row).collect::<Vec<_>>(),
     )];
-    if !status.revoked.is_empty() {
+    if !status.not_expected.is_empty() {
         sections.push((
-            "Revoked sites (not expected):".to_owned(),
-            status.revoked.iter().map(row).collect(),
+            format!(
+                "Sites not expected for {} (enrolled after it, or ended before it):",
+                status.period
+            ),
+            status.not_expected.iter().map(row).collect(),
         ));
     }
     // Column widths in characters over every row, so long Vietnamese names line up.
@@ -72,6 +78,23 @@ pub fn status(status: &StatusReport) -> String {
         render(&mut out, &header);
         for r in rows {
             render(&mut out, r);
+        }
+    }
+    let notes: Vec<&SiteStatus> = status
+        .sites
+        .iter()
+        .chain(&status.not_expected)
+        .filter(|s| s.key_note.is_some() || !s.not_counted.is_empty())
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "Keys and reports not counted:");
+        for s in notes {
+            if let Some(note) = &s.key_note {
+                let _ = writeln!(out, "  {}: {note}", s.site);
+            }
+            for why in &s.not_counted {
+                let _ = writeln!(out, "  {}: NOT COUNTED {why}", s.site);
+            }
         }
     }
     let _ = writeln!(

@@ -17,6 +17,9 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
 pub const DEFAULT_MIN_K: u32 = 5;
 /// Default on-time window, days after the period's end.
 pub const DEFAULT_ON_TIME_DAYS: u32 = 10;
+/// Default least share of expected sites, in percent, that must have reported before a period
+/// is published without `--allow-incomplete`.
+pub const DEFAULT_MIN_REPORTING_PERCENT: u32 = 80;
 /// Default oldest period accepted, days after its end.
 pub const DEFAULT_MAX_PERIOD_AGE_DAYS: u32 = 400;
 
@@ -84,6 +87,10 @@ pub struct Config {
     /// Reports for periods that ended more than this many days ago are refused.
     #[serde(default = "default_max_period_age_days")]
     pub max_period_age_days: u32,
+    /// `publish` refuses a period where fewer than this share of expected sites (percent)
+    /// reported, unless `--allow-incomplete` (which the package then states).
+    #[serde(default = "default_min_reporting_percent")]
+    pub min_reporting_percent: u32,
     /// Resource limits of the QUIC server.
     #[serde(default)]
     pub limits: Limits,
@@ -171,6 +178,9 @@ fn default_on_time_days() -> u32 {
 fn default_max_period_age_days() -> u32 {
     DEFAULT_MAX_PERIOD_AGE_DAYS
 }
+fn default_min_reporting_percent() -> u32 {
+    DEFAULT_MIN_REPORTING_PERCENT
+}
 
 impl Config {
     /// A configuration with every default and the given province.
@@ -183,6 +193,7 @@ impl Config {
             extra_forms: Vec::new(),
             on_time_days: DEFAULT_ON_TIME_DAYS,
             max_period_age_days: DEFAULT_MAX_PERIOD_AGE_DAYS,
+            min_reporting_percent: DEFAULT_MIN_REPORTING_PERCENT,
             limits: Limits::default(),
         }
     }
@@ -193,6 +204,15 @@ impl Config {
             path: path.to_owned(),
             message: e.message().to_owned(),
         })?;
+        if config.min_reporting_percent > 100 {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!(
+                    "min_reporting_percent = {} is not a percentage (0 to 100)",
+                    config.min_reporting_percent
+                ),
+            });
+        }
         if config.province.trim().is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -227,6 +247,7 @@ impl Config {
             .replace("@FORMS@", &forms.join(", "))
             .replace("@ON_TIME@", &self.on_time_days.to_string())
             .replace("@MAX_AGE@", &self.max_period_age_days.to_string())
+            .replace("@MIN_REPORTING@", &self.min_reporting_percent.to_string())
             .replace(
                 "@MAX_CONNECTIONS@",
                 &self.limits.max_connections.to_string(),
@@ -286,6 +307,11 @@ on_time_days = @ON_TIME@
 
 # Reports for periods that ended more than this many days ago are refused.
 max_period_age_days = @MAX_AGE@
+
+# `publish` refuses a period where fewer than this share (percent) of the sites expected for
+# it have reported, unless run with --allow-incomplete; the donor package then says it is
+# incomplete. A period with no report at all is never published.
+min_reporting_percent = @MIN_REPORTING@
 
 [limits]
 # What these protect: the province's server against floods of half-open handshakes, greedy

@@ -25,13 +25,13 @@ pub struct EnrolledKeys {
 }
 
 impl EnrolledKeys {
-    /// Replaces the snapshot with the unrevoked keys among `records`, logging each site key
+    /// Replaces the snapshot with the keys among `records` whose window is open, logging each site key
     /// that starts or stops being accepted (operators, and tests, see when an enrolment or a
     /// revocation has reached the handshake).
     pub fn replace(&self, records: &[KeyRecord]) {
         let fresh: HashMap<[u8; 32], SiteId> = records
             .iter()
-            .filter(|r| r.revoked_at.is_none())
+            .filter(|r| r.is_open())
             .map(|r| (r.public_key.to_bytes(), r.site.clone()))
             .collect();
         // A poisoned lock only means a panic elsewhere while writing; the map is replaced whole.

@@ -62,12 +62,27 @@ pub enum CoordinatorError {
     /// The key is enrolled for another site.
     #[error("this key is already enrolled for site {0}")]
     KeyOfAnotherSite(String),
-    /// The key was revoked for this site and cannot be enrolled again.
-    #[error("this key was revoked for site {0}; the site must make a new key")]
+    /// The key's window for this site closed (retired or revoked); it cannot be enrolled again.
+    #[error(
+        "this key was retired or revoked for site {0} and cannot come back; the site must make a new key"
+    )]
     KeyRevoked(SiteId),
-    /// The site has no active key.
-    #[error("site {0} has no active key")]
+    /// The site has no key valid at the time given.
+    #[error("site {0} has no key valid at that time")]
     NotEnrolled(SiteId),
+    /// `revoke --reason replaced`: replacing is what `enroll` with the new key does.
+    #[error(
+        "a key is replaced by enrolling the new one (`enroll`), which retires the old key; revoke is for compromised or lost keys and closed sites"
+    )]
+    RevokeReplaced,
+    /// `revoke --since` a time in the future.
+    #[error(
+        "--since {since} is in the future; a key can only be revoked from now or an earlier time"
+    )]
+    RevokeInFuture {
+        /// The time given.
+        since: String,
+    },
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] quietcount_service::tls::TlsError),

@@ -214,10 +214,17 @@ impl Ingest {
                 format!("envelope is not signed with the key of site {site}"),
             ));
         };
-        if key.revoked_at.is_some() {
+        if !key.is_open() {
+            let how = match key.ended {
+                Some(end) if end.reason.is_retirement() => {
+                    "retired: a newer key was enrolled for the site".to_owned()
+                }
+                Some(end) => format!("revoked ({})", end.reason),
+                None => "revoked".to_owned(),
+            };
             return Err(refuse(
                 RefusalCode::Revoked,
-                format!("the key of site {site} that signed this envelope is revoked"),
+                format!("the key of site {site} that signed this envelope was {how}"),
             ));
         }
 

@@ -7,9 +7,12 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use quietcount_coordinator::admin::{rows_as_csv, rows_as_json};
 use quietcount_coordinator::{Clock, Coordinator, CoordinatorError, SystemClock};
+use quietcount_keys::package::AssembleError;
 use quietcount_keys::short_fingerprint;
-use quietcount_protocol::ids::format_utc;
-use quietcount_protocol::{Period, SiteId};
+use quietcount_keys::verify::key_window;
+use quietcount_protocol::completeness::Unpublishable;
+use quietcount_protocol::ids::{format_utc, parse_utc};
+use quietcount_protocol::{KeyEndReason, Period, SiteId, UnixTime};
 use quietcount_service::logging::LogOutput;
 use quietcount_service::shutdown::shutdown_signal;
 
@@ -66,15 +69,28 @@ enum Command {
         /// Refuse unless the key's short fingerprint is this one (as read out by the site).
         #[arg(long)]
         expect_fingerprint: Option<String>,
+        /// The first period the site is expected to report for (e.g. 2026-10), when it is not
+        /// the current one: a site enrolled in November that must still send October.
+        #[arg(long, value_name = "PERIOD")]
+        reports_from: Option<Period>,
     },
-    /// Revoke a site's key.
+    /// Revoke a site's key: reports received from --since on no longer count (those received
+    /// before stay valid). To replace a key (new laptop, reinstalled node), enroll the new key
+    /// instead: that retires the old one.
     Revoke {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long)]
         site: SiteId,
+        /// Why: compromised, lost or site-closed.
+        #[arg(long, value_parser = parse_end_reason)]
+        reason: KeyEndReason,
+        /// From when (UTC: 2026-10-15 or "2026-10-15 08:00"); default now. The key valid at
+        /// that time is revoked.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<UnixTime>,
     },
-    /// List enrolled and revoked site keys.
+    /// List every site key with its validity window.
     Sites {
         #[arg(long)]
         dir: PathBuf,
@@ -110,6 +126,10 @@ enum Command {
         /// Form id (needed when the province accepts more than one form).
         #[arg(long)]
         form: Option<String>,
+        /// Publish although fewer sites reported than `min_reporting_percent` requires; the
+        /// package then states it is incomplete.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
     /// Long-format rows of a period: every site's latest report and the provincial totals.
     Export {
@@ -204,6 +224,15 @@ fn with_hint(error: anyhow::Error) -> anyhow::Error {
             let hint = format!("pass --form with one of: {}", accepted.join(", "));
             error.context(hint)
         }
+        Some(CoordinatorError::Assemble(AssembleError::Unpublishable(
+            Unpublishable::BelowShare { .. },
+        ))) => error.context(
+            "publish refused; wait for the missing sites (see `status`), or pass \
+             --allow-incomplete to publish now with the package marked incomplete",
+        ),
+        Some(CoordinatorError::Assemble(AssembleError::Unpublishable(
+            Unpublishable::NothingReported { .. },
+        ))) => error.context("publish refused; see `status` for which sites are expected"),
         _ => error,
     }
 }
@@ -233,10 +262,18 @@ async fn execute(command: Command) -> Result<()> {
             name,
             key,
             expect_fingerprint,
+            reports_from,
         } => {
             let coordinator = Coordinator::open(&dir).await?;
             let summary = coordinator
-                .enroll(&site, &name, &key, expect_fingerprint.as_deref(), now)
+                .enroll(
+                    &site,
+                    &name,
+                    &key,
+                    expect_fingerprint.as_deref(),
+                    reports_from,
+                    now,
+                )
                 .await?;
             if summary.already_enrolled {
                 println!("{site} already enrolled with this key");
@@ -248,29 +285,43 @@ async fn execute(command: Command) -> Result<()> {
                 summary.short_fingerprint
             );
             if summary.replaced_keys > 0 {
-                println!("The site's previous key is revoked.");
+                println!(
+                    "The site's previous key is retired: reports it delivered stay valid; from now on only this key is accepted."
+                );
             }
         }
-        Command::Revoke { dir, site } => {
+        Command::Revoke {
+            dir,
+            site,
+            reason,
+            since,
+        } => {
             let coordinator = Coordinator::open(&dir).await?;
-            coordinator.revoke(&site, now).await?;
-            println!("Revoked the key of {site}");
+            let key = coordinator.revoke(&site, reason, since, now).await?;
+            println!(
+                "Revoked key {} of {site} ({reason}): {}",
+                short_fingerprint(&key.fingerprint()),
+                key_window(&key.registry_entry())
+            );
+            println!(
+                "Reports received from {} on no longer count; those received before stay valid.",
+                format_utc(key.valid_until.unwrap_or(now))
+            );
         }
         Command::Sites { dir } => {
             let coordinator = Coordinator::open(&dir).await?;
             let keys = coordinator.sites().await?;
             println!(
-                "{:<24} {:<30} {:<19} {:<25} revoked",
-                "site", "name", "fingerprint", "enrolled"
+                "{:<24} {:<30} {:<19} validity",
+                "site", "name", "fingerprint"
             );
             for key in keys {
                 println!(
-                    "{:<24} {:<30} {:<19} {:<25} {}",
+                    "{:<24} {:<30} {:<19} {}",
                     key.site,
                     key.name,
                     short_fingerprint(&key.fingerprint()),
-                    format_utc(key.enrolled_at),
-                    key.revoked_at.map(format_utc).unwrap_or_else(|| "-".into())
+                    key_window(&key.registry_entry())
                 );
             }
         }
@@ -296,10 +347,11 @@ async fn execute(command: Command) -> Result<()> {
             period,
             out,
             form,
+            allow_incomplete,
         } => {
             let coordinator = Coordinator::open(&dir).await?;
             let assembled = coordinator
-                .publish(period, form.as_deref(), Some(&out), now)
+                .publish(period, form.as_deref(), Some(&out), allow_incomplete, now)
                 .await?;
             let c = assembled.provincial.completeness;
             println!("Published {period} to {}", out.display());
@@ -307,6 +359,12 @@ async fn execute(command: Command) -> Result<()> {
                 "Completeness: {}/{} sites reported, {} on time (within {} days)",
                 c.reported, c.expected, c.on_time, c.on_time_days
             );
+            if assembled.provincial.incomplete {
+                println!(
+                    "INCOMPLETE: published below the required {}% of expected sites (--allow-incomplete); the package says so.",
+                    coordinator.config.min_reporting_percent
+                );
+            }
             for (what, why) in &assembled.excluded {
                 println!("Excluded {what}: {why}");
             }
@@ -368,6 +426,24 @@ async fn execute(command: Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--reason` of `revoke`: a revocation reason (not `replaced`: enrolling the new key retires).
+fn parse_end_reason(text: &str) -> Result<KeyEndReason, String> {
+    match KeyEndReason::parse(text) {
+        Some(reason) if !reason.is_retirement() => Ok(reason),
+        _ => Err(
+            "expected compromised, lost or site-closed (to replace a key, enroll the new one)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// `--since` of `revoke`: a UTC date or date and time.
+fn parse_since(text: &str) -> Result<UnixTime, String> {
+    parse_utc(text).ok_or_else(|| {
+        "expected a UTC date (2026-10-15) or date and time (\"2026-10-15 08:00\")".to_owned()
+    })
 }
 
 fn write_output(out: Option<&Path>, text: &str) -> Result<()> {

@@ -397,7 +397,7 @@ impl ConnectionTask {
             .key_by_fingerprint(&fingerprint_of(&key))
             .await
         {
-            Ok(Some(record)) if record.revoked_at.is_none() => {
+            Ok(Some(record)) if record.is_open() => {
                 if !self.admission.establish(self.id, &record.site, &connection) {
                     tracing::warn!(%remote, site = %record.site, "connection refused: at capacity");
                     connection.close(VarInt::from_u32(close_code::BUSY), b"too many connections");
@@ -407,7 +407,7 @@ impl ConnectionTask {
                 Some((connection, record.site))
             }
             Ok(_) => {
-                tracing::info!(%remote, "key not enrolled or revoked: connection closed");
+                tracing::info!(%remote, "key not enrolled, retired or revoked: connection closed");
                 connection.close(VarInt::from_u32(close_code::NOT_ENROLLED), b"not enrolled");
                 None
             }

@@ -83,7 +83,14 @@ pub async fn enroll(coordinator: &Coordinator, site: &TestSite, now: u64) -> Res
     }
     quietcount_keys::save_public_key(&path, &site.identity.verifying_key())?;
     coordinator
-        .enroll(&site.id, &format!("Site {}", site.id), &path, None, now)
+        .enroll(
+            &site.id,
+            &format!("Site {}", site.id),
+            &path,
+            None,
+            None,
+            now,
+        )
         .await?;
     Ok(())
 }

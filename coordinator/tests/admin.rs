@@ -14,7 +14,7 @@ use quietcount_keys::package::DonorPackage;
 use quietcount_keys::{save_public_key, short_fingerprint};
 use quietcount_protocol::testing::{Counts, SyntheticReport};
 use quietcount_protocol::wire::Response;
-use quietcount_protocol::{Form, Period, ProvincialReport, Sha256Hash, open, sign};
+use quietcount_protocol::{Form, KeyEndReason, Period, ProvincialReport, Sha256Hash, open, sign};
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
@@ -109,7 +109,14 @@ async fn enrolment_checks_fingerprints_and_a_new_key_revokes_the_old() {
     let good = short_fingerprint(&site.identity.fingerprint());
 
     let wrong = coordinator
-        .enroll(&site.id, "X", &key_path, Some("AAAA-AAAA-AAAA-AAAA"), 10)
+        .enroll(
+            &site.id,
+            "X",
+            &key_path,
+            Some("AAAA-AAAA-AAAA-AAAA"),
+            None,
+            10,
+        )
         .await;
     assert!(matches!(
         wrong,
@@ -120,7 +127,7 @@ async fn enrolment_checks_fingerprints_and_a_new_key_revokes_the_old() {
     // Case, spaces and look-alikes do not matter.
     let typed = good.to_lowercase().replace('-', " ");
     let summary = coordinator
-        .enroll(&site.id, "X", &key_path, Some(&typed), 10)
+        .enroll(&site.id, "X", &key_path, Some(&typed), None, 10)
         .await
         .unwrap();
     assert_eq!(summary.short_fingerprint, good);
@@ -132,31 +139,58 @@ async fn enrolment_checks_fingerprints_and_a_new_key_revokes_the_old() {
     enroll(&coordinator, &renewed, 20).await.unwrap();
     let keys = coordinator.sites().await.unwrap();
     assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].revoked_at, Some(20), "the old key is revoked");
-    assert_eq!(keys[1].revoked_at, None);
+    assert_eq!(keys[0].valid_until, Some(20), "the old key is retired");
+    assert_eq!(
+        keys[0].ended.map(|e| e.reason),
+        Some(KeyEndReason::Replaced),
+        "a replaced key is retired, not revoked"
+    );
+    assert_eq!(keys[1].valid_until, None);
 
     // The old key cannot come back, and no key may serve two sites.
     assert!(matches!(
-        coordinator.enroll(&site.id, "X", &key_path, None, 30).await,
+        coordinator
+            .enroll(&site.id, "X", &key_path, None, None, 30)
+            .await,
         Err(CoordinatorError::KeyRevoked(_))
     ));
     let other = quietcount_protocol::SiteId::new("site-y").unwrap();
     let renewed_path = coordinator.dir.join("site-x.pub");
     assert!(matches!(
         coordinator
-            .enroll(&other, "Y", &renewed_path, None, 30)
+            .enroll(&other, "Y", &renewed_path, None, None, 30)
             .await,
         Err(CoordinatorError::KeyOfAnotherSite(_))
     ));
 
-    coordinator.revoke(&site.id, 40).await.unwrap();
+    // Replacing is not revoking, and a revocation cannot start in the future.
     assert!(matches!(
-        coordinator.revoke(&site.id, 41).await,
+        coordinator
+            .revoke(&site.id, KeyEndReason::Replaced, None, 40)
+            .await,
+        Err(CoordinatorError::RevokeReplaced)
+    ));
+    assert!(matches!(
+        coordinator
+            .revoke(&site.id, KeyEndReason::Lost, Some(41), 40)
+            .await,
+        Err(CoordinatorError::RevokeInFuture { .. })
+    ));
+    let revoked = coordinator
+        .revoke(&site.id, KeyEndReason::Lost, None, 40)
+        .await
+        .unwrap();
+    assert_eq!(revoked.valid_until, Some(40));
+    assert!(matches!(
+        coordinator
+            .revoke(&site.id, KeyEndReason::Lost, None, 41)
+            .await,
         Err(CoordinatorError::NotEnrolled(_))
     ));
 }
 
-/// Four enrolled sites: one on time, one late, one not reporting, one revoked after reporting.
+/// Four enrolled sites: one on time, one late, one not reporting, and one closed (revoked
+/// since the period began, recorded after it reported: its report does not count).
 async fn province() -> (tempfile::TempDir, Coordinator, Period) {
     let root = tempfile::tempdir().unwrap();
     let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
@@ -198,7 +232,15 @@ async fn province() -> (tempfile::TempDir, Coordinator, Period) {
         matches!(response, Response::Accepted { .. }),
         "{response:?}"
     );
-    coordinator.revoke(&sites[3].id, late + 1).await.unwrap();
+    coordinator
+        .revoke(
+            &sites[3].id,
+            KeyEndReason::SiteClosed,
+            Some(period.start()),
+            late + 1,
+        )
+        .await
+        .unwrap();
     (root, coordinator, period)
 }
 
@@ -206,7 +248,10 @@ async fn province() -> (tempfile::TempDir, Coordinator, Period) {
 async fn status_gives_reporting_and_on_time_rates() {
     let (_root, coordinator, period) = province().await;
     let status = coordinator.status(period, None).await.unwrap();
-    assert_eq!(status.expected, 3, "revoked sites are not expected");
+    assert_eq!(
+        status.expected, 3,
+        "a site closed since before the period is not expected"
+    );
     assert_eq!(status.reported, 2);
     assert_eq!(status.on_time, 1);
     assert!((status.reporting_rate - 200.0 / 3.0).abs() < 1e-9);
@@ -216,8 +261,18 @@ async fn status_gives_reporting_and_on_time_rates() {
     assert_eq!(by_id("early").on_time, Some(true));
     assert_eq!(by_id("late").on_time, Some(false));
     assert!(!by_id("silent").reported);
-    assert_eq!(status.revoked.len(), 1);
-    assert_eq!(status.revoked[0].site.as_str(), "gone");
+    assert_eq!(status.not_expected.len(), 1);
+    assert_eq!(status.not_expected[0].site.as_str(), "gone");
+    assert_eq!(
+        status.not_expected[0].revision, None,
+        "its report does not count"
+    );
+    assert_eq!(status.not_expected[0].not_counted.len(), 1);
+    assert!(
+        status.not_expected[0].not_counted[0].contains("outside its key's validity window"),
+        "{:?}",
+        status.not_expected[0].not_counted
+    );
 
     // The binary's --json output carries the same figures.
     let output = binary()
@@ -248,10 +303,23 @@ async fn publish_writes_a_signed_package_of_the_latest_revisions() {
     let (root, coordinator, period) = province().await;
     let out = root.path().join("package");
     let now = period.end() + 30 * 86_400;
+    // Two of three expected sites is below the default 80%: refused, nothing written.
+    let refused = coordinator
+        .publish(period, None, Some(&out), false, now)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("only 2 of 3 expected sites reported, below the configured 80%"),
+        "{refused}"
+    );
+    assert!(!out.exists(), "a refused publication writes nothing");
     let assembled = coordinator
-        .publish(period, None, Some(&out), now)
+        .publish(period, None, Some(&out), true, now)
         .await
         .unwrap();
+    assert!(assembled.provincial.incomplete, "the package says so");
     let package = DonorPackage::read_from(&out).unwrap();
     let provincial =
         open::<ProvincialReport>(&package.provincial, &coordinator.identity.verifying_key())
@@ -295,7 +363,7 @@ async fn publish_writes_a_signed_package_of_the_latest_revisions() {
     // Publishing into a non-empty directory is refused.
     assert!(
         coordinator
-            .publish(period, None, Some(&out), now)
+            .publish(period, None, Some(&out), true, now)
             .await
             .is_err()
     );
@@ -456,7 +524,7 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
     // The published package verifies and holds no stand-in either, as text or as CBOR.
     let out = root.path().join("package");
     coordinator
-        .publish(period, None, Some(&out), period.end() + 30 * 86_400)
+        .publish(period, None, Some(&out), false, period.end() + 30 * 86_400)
         .await
         .unwrap();
     let verdict = quietcount_keys::verify::verify_package(

@@ -155,7 +155,13 @@ async fn status_publish_and_export_speak_of_one_form() {
 
     let out = dir.path().join("donor-package");
     let published = coordinator
-        .publish(october(), Some("donor-methadone-monthly"), Some(&out), now)
+        .publish(
+            october(),
+            Some("donor-methadone-monthly"),
+            Some(&out),
+            false,
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(published.provincial.form, donor_form().reference());

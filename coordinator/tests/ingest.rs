@@ -9,7 +9,8 @@ use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    Cell, DisclosurePolicy, Form, Period, Receipt, Sha256Hash, SiteId, SiteReport, open, sign,
+    Cell, DisclosurePolicy, Form, KeyEndReason, Period, Receipt, Sha256Hash, SiteId, SiteReport,
+    open, sign,
 };
 
 struct Fixture {
@@ -169,7 +170,10 @@ async fn unknown_site_is_refused() {
 async fn revoked_site_is_refused_and_reenrolment_revokes_the_old_key() {
     let f = fixture().await;
     let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
-    f.coordinator.revoke(&f.a.id, f.now - 10).await.unwrap();
+    f.coordinator
+        .revoke(&f.a.id, KeyEndReason::Compromised, None, f.now - 10)
+        .await
+        .unwrap();
     f.refused(&f.a.id, &envelope, RefusalCode::Revoked).await;
 
     // Re-enrolled with a new key: the old key stays refused, the new one is accepted.
@@ -438,7 +442,7 @@ async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_o
     f.good_report_still_accepted().await;
     let published = f
         .coordinator
-        .publish(f.period, None, None, f.now)
+        .publish(f.period, None, None, true, f.now)
         .await
         .unwrap();
     assert_eq!(published.provincial.completeness.reported, 1);
@@ -515,7 +519,7 @@ async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export
     let package = out.path().join("package");
     let published = f
         .coordinator
-        .publish(f.period, None, Some(&package), f.now)
+        .publish(f.period, None, Some(&package), true, f.now)
         .await
         .unwrap();
     assert_eq!(published.provincial.completeness.reported, 1);

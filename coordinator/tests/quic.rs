@@ -97,7 +97,12 @@ async fn unknown_and_revoked_keys_are_refused_at_the_handshake() {
     let good = site(&s, "good").await;
     let revoked = site(&s, "revoked").await;
     s.coordinator
-        .revoke(&revoked.id, s.period.start() + 1)
+        .revoke(
+            &revoked.id,
+            quietcount_protocol::KeyEndReason::Compromised,
+            None,
+            s.period.start() + 1,
+        )
         .await
         .unwrap();
     let stranger = TestSite::new("stranger").unwrap();
@@ -125,7 +130,15 @@ async fn unknown_and_revoked_keys_are_refused_at_the_handshake() {
         .await
         .unwrap();
     let envelope = good.signed_report(s.period, 1, None, 1).unwrap();
-    s.coordinator.revoke(&good.id, s.now - 1).await.unwrap();
+    s.coordinator
+        .revoke(
+            &good.id,
+            quietcount_protocol::KeyEndReason::Compromised,
+            None,
+            s.now - 1,
+        )
+        .await
+        .unwrap();
     let before = s.coordinator.store.digest().await.unwrap();
     match client.submit(&envelope).await.unwrap() {
         Response::Refused { code, .. } => assert_eq!(code, RefusalCode::Revoked),

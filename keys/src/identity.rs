@@ -50,6 +50,15 @@ pub enum KeyError {
         /// The file.
         path: PathBuf,
     },
+    /// A private key was given where only a public key belongs (a donor's `--trust`).
+    #[error(
+        "{path}: this is a private key; pass the coordinator's public key (coordinator.pub) \
+         instead, and keep the private key where it was made"
+    )]
+    PrivateWherePublicBelongs {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// A signing identity (site or coordinator). The secret is zeroized on drop.
@@ -169,6 +178,25 @@ pub fn load_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
     }
     if text.contains("PRIVATE KEY") {
         return Identity::load(path).map(|id| id.verifying_key());
+    }
+    Err(KeyError::Format {
+        path: path.to_owned(),
+        kind: "public",
+    })
+}
+
+/// Reads a public key to trust (a donor's `--trust`): refuses a private key file, which an
+/// auditor should never have been handed, in one sentence saying what to pass instead.
+pub fn load_trusted_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| io(path, source))?);
+    if let Some(key) = parse_public_key_pem(&text) {
+        return Ok(key);
+    }
+    if text.contains("PRIVATE KEY") {
+        return Err(KeyError::PrivateWherePublicBelongs {
+            path: path.to_owned(),
+        });
     }
     Err(KeyError::Format {
         path: path.to_owned(),
@@ -305,6 +333,28 @@ fn io(path: &Path, source: std::io::Error) -> KeyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_key_is_refused_as_a_key_to_trust_and_the_public_one_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("coordinator.key");
+        let public = dir.path().join("coordinator.pub");
+        let id = Identity::generate();
+        id.save(&private).unwrap();
+        save_public_key(&public, &id.verifying_key()).unwrap();
+        let refusal = load_trusted_public_key(&private).unwrap_err();
+        assert!(matches!(
+            refusal,
+            KeyError::PrivateWherePublicBelongs { .. }
+        ));
+        let text = refusal.to_string();
+        assert!(text.contains("this is a private key"), "{text}");
+        assert!(text.contains("coordinator.pub"), "{text}");
+        assert_eq!(
+            load_trusted_public_key(&public).unwrap(),
+            id.verifying_key()
+        );
+    }
 
     #[test]
     fn private_key_round_trip_with_mode_0600() {

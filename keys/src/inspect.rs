@@ -169,14 +169,11 @@ impl Inspected {
                     let key = e
                         .fingerprint()
                         .map_or("(invalid key)".to_owned(), |f| short_fingerprint(&f));
-                    let revoked = e
-                        .revoked_at
-                        .map_or(String::new(), |t| format!(", revoked {}", format_time(t)));
                     out.line(&format!(
-                        "  {}  {}  key {key}  enrolled {}{revoked}",
+                        "  {}  {}  key {key}  {}",
                         e.site,
                         e.name,
-                        format_time(e.enrolled_at)
+                        crate::verify::key_window(e)
                     ));
                 }
             }
@@ -250,7 +247,9 @@ impl Inspected {
                     "public_key": hex::encode(e.public_key.0),
                     "fingerprint": e.fingerprint().map(|f| f.to_hex()),
                     "enrolled_at": e.enrolled_at,
-                    "revoked_at": e.revoked_at,
+                    "valid_until": e.valid_until,
+                    "ended_because": e.ended.map(|end| end.reason.as_str()),
+                    "ended_recorded_at": e.ended.map(|end| end.recorded_at),
                 })).collect::<Vec<_>>(),
             }),
             SignedObject::ProvincialReport(p) => json!({

@@ -23,6 +23,6 @@ pub mod verify;
 pub use verify::{Check, VerifyReport, verify_package};
 
 pub use identity::{
-    Identity, KeyError, full_fingerprint, load_public_key, normalize_short_fingerprint,
-    public_key_pem, save_public_key, short_fingerprint,
+    Identity, KeyError, full_fingerprint, load_public_key, load_trusted_public_key,
+    normalize_short_fingerprint, public_key_pem, save_public_key, short_fingerprint,
 };

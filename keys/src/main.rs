@@ -1,8 +1,8 @@
 //! `quietcount-keys`: identity keys, fingerprints, inspecting signed objects, and the donor's
 //! offline verifier of a donor package.
 //!
-//! Exit status: 0 on success (for `verify`: every check passed), 1 when a verification fails,
-//! 2 for usage or file errors.
+//! Exit status: 0 on success (for `verify`: every check passed; warnings too with `--strict`),
+//! 1 when a verification fails, 2 for usage or file errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,11 +11,12 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::inspect::inspect;
+use quietcount_keys::verify::{Expectations, verify_package_expecting};
 use quietcount_keys::{
-    Identity, full_fingerprint, load_public_key, public_key_pem, save_public_key,
-    short_fingerprint, verify_package,
+    Identity, full_fingerprint, load_public_key, load_trusted_public_key, public_key_pem,
+    save_public_key, short_fingerprint,
 };
-use quietcount_protocol::{Form, fingerprint_of};
+use quietcount_protocol::{Form, Period, fingerprint_of};
 
 /// Quietcount identity keys and the donor's offline verifier.
 #[derive(Debug, Parser)]
@@ -44,6 +45,16 @@ enum Command {
         /// Print the checks and the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Fail (exit 1) on warnings too: a key retired or revoked after the period, or
+        /// incomplete reporting.
+        #[arg(long)]
+        strict: bool,
+        /// Fail unless the package is for this period (e.g. 2026-10).
+        #[arg(long, value_name = "PERIOD")]
+        expect_period: Option<String>,
+        /// Fail unless the package is from this province (as the coordinator names it).
+        #[arg(long, value_name = "NAME")]
+        expect_province: Option<String>,
     },
     /// Generate an identity key: FILE (private, mode 0600) and FILE.pub (public).
     Generate {
@@ -100,13 +111,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             trust,
             form,
             json,
+            strict,
+            expect_period,
+            expect_province,
         } => {
             if !package_dir.is_dir() {
                 bail!("{}: not a folder", package_dir.display());
             }
-            let trust = load_keys(&trust)?;
+            let trust = trust
+                .iter()
+                .map(|path| load_trusted_public_key(path).map_err(anyhow::Error::from))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let forms = load_forms(&form)?;
-            let report = verify_package(&package_dir, &trust, &forms);
+            let expect = Expectations {
+                period: expect_period
+                    .map(|p| {
+                        Period::parse(&p).with_context(|| {
+                            format!("--expect-period {p}: not a period (2026-10, 2026-Q4, 2026)")
+                        })
+                    })
+                    .transpose()?,
+                province: expect_province,
+            };
+            let report = verify_package_expecting(&package_dir, &trust, &forms, &expect);
             if json {
                 emit(&format!(
                     "{}\n",
@@ -115,7 +142,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 emit(&report.render_text())?;
             }
-            Ok(status(report.passed()))
+            Ok(status(if strict {
+                report.passed_strictly()
+            } else {
+                report.passed()
+            }))
         }
         Command::Generate { out } => {
             let public = public_path(&out);

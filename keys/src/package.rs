@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use quietcount_protocol::completeness::{Arrival, completeness};
+use quietcount_protocol::completeness::{Arrival, Unpublishable, check_publishable, completeness};
 use quietcount_protocol::disclosure::check_report;
 use quietcount_protocol::export::{ExportRow, HEADER, province_rows};
 use quietcount_protocol::{
@@ -245,8 +245,13 @@ pub struct Publication<'a> {
     pub published_at: UnixTime,
     /// Reports received within this many days after the period's end are on time.
     pub on_time_days: u32,
-    /// Every key ever enrolled, revoked ones included.
+    /// Every key ever enrolled, retired and revoked ones included.
     pub registry: &'a [RegistryEntry],
+    /// The least share of expected sites, in percent, that must have reported
+    /// ([`check_publishable`]).
+    pub min_reporting_percent: u32,
+    /// Publish below that share anyway; the provincial report then says it is incomplete.
+    pub allow_incomplete: bool,
 }
 
 /// A package and the site reports left out of it, with the reason.
@@ -273,10 +278,15 @@ pub enum AssembleError {
     /// Signing failed.
     #[error(transparent)]
     Encode(#[from] quietcount_protocol::EncodeError),
+    /// The period may not be published as it stands (no report, or too few without
+    /// `--allow-incomplete`).
+    #[error("{0}")]
+    Unpublishable(#[from] Unpublishable),
 }
 
 /// Builds a donor package: verifies and selects the site reports (the latest revision of each
-/// site whose key was active when the report was received and is still active at publication),
+/// site whose key's validity window covers the report's receipt: a key retired or revoked
+/// later does not undo what it signed while valid),
 /// leaves out any that breaks the disclosure rule (named in [`Assembled::excluded`], counted as
 /// not reported), aggregates the rest with `protocol`'s [`aggregate`](fn@aggregate), computes
 /// completeness against the registry, signs the registry and the provincial report with the
@@ -311,7 +321,6 @@ fn assemble_screened(
     if parsed.reference() != form.reference() {
         return Err(AssembleError::FormMismatch);
     }
-    let active = |entry: &RegistryEntry, t: UnixTime| entry.active_at(t);
     let mut excluded = Vec::new();
     // Latest revision per site among the acceptable reports.
     let mut chosen: BTreeMap<SiteId, (SiteReport, &StoredReport, EnvelopeHash)> = BTreeMap::new();
@@ -346,8 +355,30 @@ fn assemble_screened(
             ));
             continue;
         };
-        if !active(entry, stored.received_at) || !active(entry, publication.published_at) {
-            excluded.push((site.to_string(), "site key revoked or not enrolled".into()));
+        if !entry.active_at(stored.received_at) {
+            excluded.push((
+                site.to_string(),
+                format!(
+                    "received {}, outside its key's validity window ({})",
+                    crate::verify::format_time(stored.received_at),
+                    crate::verify::key_window(entry)
+                ),
+            ));
+            continue;
+        }
+        if !publication
+            .registry
+            .iter()
+            .any(|e| e.site == site && e.expected_for(publication.period))
+        {
+            excluded.push((
+                site.to_string(),
+                format!(
+                    "the site is not expected to report for {}: it was enrolled after it \
+                     (enroll its key again with --reports-from {} to count it)",
+                    publication.period, publication.period
+                ),
+            ));
             continue;
         }
         if report.period != publication.period || report.form != form.reference() {
@@ -405,7 +436,7 @@ fn assemble_screened(
         issued_at: publication.published_at,
         entries: publication.registry.to_vec(),
     };
-    // Expected: every site with a key active at publication; reported: the inputs, each
+    // Expected: every site with a key valid during the period; reported: the inputs, each
     // on time or not by the time signed into its receipt (protocol's one definition).
     let arrivals: Vec<Arrival> = inputs
         .iter()
@@ -416,10 +447,20 @@ fn assemble_screened(
         .collect();
     let completeness = completeness(
         publication.period,
-        &registry.sites_active_at(publication.published_at),
+        &registry.sites_expected_for(publication.period),
         &arrivals,
         publication.on_time_days,
     );
+    // A faulty coordinator (the unscreened path, for the verifier's tests) publishes anyway.
+    let incomplete = match check_publishable(
+        &completeness,
+        publication.min_reporting_percent,
+        publication.allow_incomplete,
+    ) {
+        Ok(incomplete) => incomplete,
+        Err(refusal) if screen => return Err(refusal.into()),
+        Err(_) => true,
+    };
     let provincial = ProvincialReport {
         format: FORMAT_VERSION,
         province: publication.province.to_owned(),
@@ -429,6 +470,7 @@ fn assemble_screened(
         inputs,
         completeness,
         totals,
+        incomplete,
     };
     let totals_csv = rows_to_csv(&province_rows(form, publication.period, &provincial.totals));
     let package = DonorPackage {

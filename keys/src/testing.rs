@@ -18,8 +18,8 @@ use quietcount_protocol::export::province_rows;
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::testing::{Counts, SyntheticReport};
 use quietcount_protocol::{
-    CountTable, DisclosurePolicy, Form, Period, ProvincialReport, RegistryEntry, SiteId,
-    SiteRegistry, SiteReport, UnixTime, open, sign,
+    CountTable, DisclosurePolicy, Form, KeyEnd, KeyEndReason, Period, ProvincialReport,
+    RegistryEntry, SiteId, SiteRegistry, SiteReport, UnixTime, open, sign,
 };
 
 use crate::identity::Identity;
@@ -41,8 +41,13 @@ pub struct TestSite {
     pub identity: Identity,
     /// When its key was enrolled.
     pub enrolled_at: UnixTime,
-    /// When its key was revoked, if it was.
+    /// When its key's validity window closed, if it did.
     pub revoked_at: Option<UnixTime>,
+    /// Why it closed (when it did).
+    pub end_reason: KeyEndReason,
+    /// When the closing was recorded, if not at the window's end (a revocation `--since` an
+    /// earlier date).
+    pub end_recorded_at: Option<UnixTime>,
     /// When the coordinator received its report.
     pub received_at: UnixTime,
     /// Seed of its counts.
@@ -94,6 +99,8 @@ impl Fixture {
             identity: Identity::from_seed([n; 32]),
             enrolled_at: period.start() - 90 * DAY,
             revoked_at: None,
+            end_reason: KeyEndReason::Compromised,
+            end_recorded_at: None,
             received_at: period.end() + 2 * DAY + u64::from(n) * 3600,
             seed: u64::from(n),
             small_cell,
@@ -125,7 +132,12 @@ impl Fixture {
                 name: s.name.clone(),
                 public_key: (&s.identity.verifying_key()).into(),
                 enrolled_at: s.enrolled_at,
-                revoked_at: s.revoked_at,
+                valid_until: s.revoked_at,
+                ended: s.revoked_at.map(|t| KeyEnd {
+                    reason: s.end_reason,
+                    recorded_at: s.end_recorded_at.unwrap_or(t),
+                }),
+                reports_from: None,
             })
             .collect()
     }
@@ -189,6 +201,8 @@ impl Fixture {
             published_at: self.published_at,
             on_time_days: self.on_time_days,
             registry: &registry,
+            min_reporting_percent: 0,
+            allow_incomplete: false,
         };
         // As a faulty coordinator would: the verifier's tests need packages holding reports
         // that break the rule, which `assemble` itself leaves out.

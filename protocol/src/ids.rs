@@ -328,6 +328,50 @@ pub fn format_utc(t: UnixTime) -> String {
     )
 }
 
+/// Reads a time as people write it on the command line: `YYYY-MM-DD` (midnight UTC) or
+/// `YYYY-MM-DD HH:MM[:SS]` (UTC; a `T` may separate, and ` UTC` or `Z` may follow), the form
+/// [`format_utc`] prints included. `None` for anything else, or a date that does not exist.
+pub fn parse_utc(text: &str) -> Option<UnixTime> {
+    let text = text.trim();
+    let text = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .unwrap_or(text);
+    let (date, clock) = match text.split_once([' ', 'T']) {
+        Some((date, clock)) => (date, Some(clock)),
+        None => (text, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+        return None;
+    }
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let days_in_month = (day_start(ny, nm, 1) - day_start(year, month, 1)) / 86_400;
+    if u64::from(day) > days_in_month {
+        return None;
+    }
+    let mut seconds = 0u64;
+    if let Some(clock) = clock {
+        let fields: Vec<&str> = clock.split(':').collect();
+        if !(2..=3).contains(&fields.len()) {
+            return None;
+        }
+        let field = |i: usize, max: u64| -> Option<u64> {
+            let v: u64 = fields.get(i).map_or(Some(0), |f| f.parse().ok())?;
+            (v < max).then_some(v)
+        };
+        seconds = field(0, 24)? * 3600 + field(1, 60)? * 60 + field(2, 60)?;
+    }
+    Some(day_start(year, month, day) + seconds)
+}
+
 fn day_start(year: i64, month: u32, day: u32) -> UnixTime {
     // Periods start in 1970 or later, so the day count is never negative.
     u64::try_from(days_from_civil(year, month, day)).unwrap_or(0) * 86_400
@@ -420,6 +464,29 @@ pub fn fingerprint_of(key: &ed25519_dalek::VerifyingKey) -> Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse_as_people_write_them_and_round_trip_through_format_utc() {
+        let oct1 = 1_790_812_800;
+        assert_eq!(parse_utc("2026-10-01"), Some(oct1));
+        assert_eq!(
+            parse_utc("2026-10-01 08:30"),
+            Some(oct1 + 8 * 3600 + 30 * 60)
+        );
+        assert_eq!(parse_utc("2026-10-01T08:30:15Z"), Some(oct1 + 30_615));
+        assert_eq!(parse_utc(&format_utc(oct1 + 12_345)), Some(oct1 + 12_345));
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-02-29",
+            "2026-10-01 24:00",
+            "1.10.2026",
+            "2026-10",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
+        assert_eq!(parse_utc("2028-02-29"), Some(day_start(2028, 2, 29)));
+    }
 
     #[test]
     fn periods_parse_display_and_bound() {

@@ -60,6 +60,7 @@ pub use report::{
 };
 pub use revision::{ChainHead, NextRevision, content_hash, next_revision};
 pub use signed::{
-    Completeness, ProvincialReport, Receipt, RegistryEntry, ReportInput, SiteRegistry,
+    Completeness, KeyEnd, KeyEndReason, ProvincialReport, Receipt, RegistryEntry, ReportInput,
+    SiteRegistry,
 };
 pub use table::{CountTable, Shape};

@@ -30,7 +30,71 @@ pub struct Receipt {
     pub sequence: u64,
 }
 
-/// One key the registry lists for a site. A site that changes key gets a second entry.
+/// Why a key stopped speaking for its site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyEndReason {
+    /// Replaced by a newer key of the same site (a new laptop, a reinstalled node): the key is
+    /// retired, and reports received while it was valid stay valid.
+    Replaced,
+    /// The key, or the machine holding it, was compromised from the window's end on.
+    Compromised,
+    /// The key was lost; nothing received after the window's end counts.
+    Lost,
+    /// The site stopped reporting (closed, merged).
+    SiteClosed,
+}
+
+impl KeyEndReason {
+    /// Every reason, in the order `revoke --reason` lists them.
+    pub const ALL: [KeyEndReason; 4] = [
+        KeyEndReason::Replaced,
+        KeyEndReason::Compromised,
+        KeyEndReason::Lost,
+        KeyEndReason::SiteClosed,
+    ];
+
+    /// The reason as written in the registry and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyEndReason::Replaced => "replaced",
+            KeyEndReason::Compromised => "compromised",
+            KeyEndReason::Lost => "lost",
+            KeyEndReason::SiteClosed => "site-closed",
+        }
+    }
+
+    /// The reason named by `text` (as [`KeyEndReason::as_str`] writes it).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether this ending is a retirement (the key was fine, another took over) rather than
+    /// a revocation.
+    pub fn is_retirement(self) -> bool {
+        self == KeyEndReason::Replaced
+    }
+}
+
+impl std::fmt::Display for KeyEndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How and when a key's validity window was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEnd {
+    /// Why.
+    pub reason: KeyEndReason,
+    /// When the coordinator recorded it. A revocation `--since` an earlier date is recorded
+    /// after the window's end: that gap is what a donor is warned about.
+    pub recorded_at: UnixTime,
+}
+
+/// One key the registry lists for a site, with its validity window. A site that changes key
+/// gets a second entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryEntry {
@@ -40,16 +104,42 @@ pub struct RegistryEntry {
     pub name: String,
     /// The site's Ed25519 public key.
     pub public_key: PublicKeyBytes,
-    /// When the key was enrolled.
+    /// When the key was enrolled: its validity window opens.
     pub enrolled_at: UnixTime,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<UnixTime>,
+    /// When its validity window closed, if it did (retired or revoked). Reports received at
+    /// or after this time do not count; those received before do. (Written `revoked_at`, the
+    /// name of format 1.)
+    #[serde(rename = "revoked_at")]
+    pub valid_until: Option<UnixTime>,
+    /// Why and when the window was closed; absent in registries issued before key lifetimes
+    /// were recorded (and for keys still valid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<KeyEnd>,
+    /// The start of the first period the site is expected to report for, when the province
+    /// set one at enrolment (`enroll --reports-from`, e.g. to collect the month before the
+    /// site joined); absent: from the enrolment on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reports_from: Option<UnixTime>,
 }
 
 impl RegistryEntry {
-    /// Whether the key spoke for the site at time `t`: enrolled at or before `t`, not yet revoked.
+    /// Whether the key spoke for the site at time `t`: inside its validity window.
     pub fn active_at(&self, t: UnixTime) -> bool {
-        self.enrolled_at <= t && self.revoked_at.is_none_or(|r| r > t)
+        self.enrolled_at <= t && self.valid_until.is_none_or(|r| r > t)
+    }
+
+    /// Whether this enrolment makes the site expected to report for `period`: it starts
+    /// (at `reports_from`, else at enrolment) before the period ends, and the key's window
+    /// did not close before the period began.
+    pub fn expected_for(&self, period: Period) -> bool {
+        self.reports_from.unwrap_or(self.enrolled_at) < period.end()
+            && self.valid_until.is_none_or(|u| u > period.start())
+    }
+
+    /// When the window's end was decided: the recorded time, or the end itself for
+    /// registries that do not record it.
+    pub fn ended_recorded_at(&self) -> Option<UnixTime> {
+        self.ended.map(|e| e.recorded_at).or(self.valid_until)
     }
 
     /// The key's fingerprint, or `None` if the key bytes are not a valid Ed25519 point.
@@ -68,18 +158,24 @@ pub struct SiteRegistry {
     pub province: String,
     /// When this export was made.
     pub issued_at: UnixTime,
-    /// Every key ever enrolled, revoked ones included.
+    /// Every key ever enrolled, retired and revoked ones included.
     pub entries: Vec<RegistryEntry>,
 }
 
 impl SiteRegistry {
-    /// Sites with a key active at `t`: the sites expected to report.
+    /// Sites with a key active at `t`.
     pub fn sites_active_at(&self, t: UnixTime) -> std::collections::BTreeSet<SiteId> {
         self.entries
             .iter()
             .filter(|e| e.active_at(t))
             .map(|e| e.site.clone())
             .collect()
+    }
+
+    /// The sites expected to report for `period`: those with a key whose validity window
+    /// overlaps it (see [`crate::completeness::expected_sites`]).
+    pub fn sites_expected_for(&self, period: Period) -> std::collections::BTreeSet<SiteId> {
+        crate::completeness::expected_sites(&self.entries, period)
     }
 
     /// The entry for `site` whose key has fingerprint `kid`.
@@ -137,7 +233,8 @@ pub struct ReportInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Completeness {
-    /// Sites expected: those with a key active at publication.
+    /// Sites expected: those with a key valid during the period
+    /// ([`crate::completeness::expected_sites`]).
     pub expected: u32,
     /// Sites whose report is included.
     pub reported: u32,
@@ -167,6 +264,10 @@ pub struct ProvincialReport {
     pub completeness: Completeness,
     /// The totals, as [`crate::aggregate`](fn@crate::aggregate) computes them from the inputs.
     pub totals: ProvincialTotals,
+    /// Set when the province published with fewer reports than its configured share
+    /// (`publish --allow-incomplete`): the totals cover only the sites that reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 macro_rules! payload {

@@ -48,6 +48,27 @@ pub fn last_closed_month() -> String {
         .to_string()
 }
 
+/// The machine's clock, in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The first period sites enrolled by the harness are expected to report for: January of the
+/// year before last, so every period the tests report (at most two years back) is expected
+/// although the sites are enrolled today.
+pub fn reports_from() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let year = &quietcount_protocol::ids::format_utc(now)[..4];
+    let year: u32 = year.parse().expect("a four-digit year");
+    format!("{}-01", year - 2)
+}
+
 /// Runs a command to completion, with output captured, failing on a non-zero exit.
 pub fn run_ok(command: &mut Command) -> Result<Output> {
     let output = run(command)?;
@@ -261,7 +282,9 @@ impl Coordinator {
                 .arg("--key")
                 .arg(site.public_key())
                 .arg("--expect-fingerprint")
-                .arg(&site.short_fingerprint),
+                .arg(&site.short_fingerprint)
+                .arg("--reports-from")
+                .arg(reports_from()),
         )?;
         self.wait_for_key_log("site key accepted", &site.id, accepted_before)?;
         Ok(output)
@@ -269,9 +292,20 @@ impl Coordinator {
 
     /// Revokes a site's key. If the coordinator is running, waits until its key directory
     /// no longer accepts the key.
-    pub fn revoke(&self, site: &Site) -> Result<Output> {
+    pub fn revoke(&self, site: &Site, reason: &str, since: Option<u64>) -> Result<Output> {
         let revoked_before = self.key_log_count("site key no longer accepted", &site.id);
-        let output = run_ok(self.command("revoke").arg("--site").arg(&site.id))?;
+        let mut command = self.command("revoke");
+        command
+            .arg("--site")
+            .arg(&site.id)
+            .arg("--reason")
+            .arg(reason);
+        if let Some(since) = since {
+            command
+                .arg("--since")
+                .arg(quietcount_protocol::ids::format_utc(since));
+        }
+        let output = run_ok(&mut command)?;
         self.wait_for_key_log("site key no longer accepted", &site.id, revoked_before)?;
         Ok(output)
     }
@@ -368,6 +402,18 @@ impl Coordinator {
                 .arg(period)
                 .arg("--out")
                 .arg(out),
+        )
+    }
+
+    /// `publish --allow-incomplete`: below the configured share of expected sites.
+    pub fn publish_incomplete(&self, period: &str, out: &Path) -> Result<Output> {
+        run_ok(
+            self.command("publish")
+                .arg("--period")
+                .arg(period)
+                .arg("--out")
+                .arg(out)
+                .arg("--allow-incomplete"),
         )
     }
 

@@ -8,7 +8,7 @@ use quietcount_keys::Identity;
 use quietcount_protocol::{Cell, Payload, ProvincialReport, SiteReport, TotalCell, open, sign};
 use quietcount_tests::{
     Coordinator, Site, all_files, binary, contains_bytes, enroll_site, last_closed_month, run,
-    run_ok, start_coordinator, text,
+    run_ok, start_coordinator, text, unix_now,
 };
 
 const LOG: &str = "info";
@@ -144,15 +144,16 @@ fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
 fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
     let root = tempfile::tempdir()?;
     let (mut coordinator, sites, period) = province(root.path(), 3)?;
-    // Sites 0 and 1 deliver; then site 1 and site 2 are revoked; site 2 then tries to deliver.
-    for site in &sites[..2] {
-        site.report(&period)?;
-        assert!(site.submit()?.status.success());
-    }
-    for site in &sites[1..] {
-        // Returns once the coordinator's key directory no longer accepts the site's key.
-        coordinator.revoke(site)?;
-    }
+    // Sites 0 and 1 deliver; then site 1 is found compromised since before its delivery, and
+    // site 2 reports its key lost; site 2 then tries to deliver.
+    sites[0].report(&period)?;
+    assert!(sites[0].submit()?.status.success());
+    sites[1].report(&period)?;
+    let before_delivery = unix_now();
+    assert!(sites[1].submit()?.status.success());
+    // Each returns once the coordinator's key directory no longer accepts the site's key.
+    coordinator.revoke(&sites[1], "compromised", Some(before_delivery))?;
+    coordinator.revoke(&sites[2], "lost", None)?;
     sites[2].report(&period)?;
     let refused = sites[2].submit()?;
     assert!(
@@ -177,10 +178,36 @@ fn revoked_site_is_refused_and_left_out_of_publication() -> Result<()> {
         "{status}"
     );
 
+    // One of three expected sites counts: below the required share, so the province must say
+    // it publishes an incomplete package, and says which report it left out and why.
     let package = root.path().join("package");
-    coordinator.publish(&period, &package)?;
-    let (ok, _, out) = verify_json(&package, &coordinator.public_key())?;
+    let refused = run(coordinator
+        .command("publish")
+        .arg("--period")
+        .arg(&period)
+        .arg("--out")
+        .arg(&package))?;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--allow-incomplete"),
+        "{}",
+        text(&refused)
+    );
+    let published = text(&coordinator.publish_incomplete(&period, &package)?);
+    assert!(published.contains("INCOMPLETE"), "{published}");
+    assert!(
+        published.contains(&format!("Excluded {}", sites[1].id))
+            && published.contains("outside its key's validity window"),
+        "{published}"
+    );
+    let (ok, json, out) = verify_json(&package, &coordinator.public_key())?;
     assert!(ok, "the package must still verify:\n{out}");
+    assert!(
+        json["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["name"] == "incomplete")),
+        "the verifier warns that reporting is incomplete:\n{out}"
+    );
     let names: Vec<String> = std::fs::read_dir(package.join("sites"))?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()?;

@@ -21,8 +21,8 @@ use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_protocol::{
-    Cell, ChainHead, EnvelopeHash, Fingerprint, Period, RegistryEntry, Sha256Hash, SiteId,
-    SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
+    Cell, ChainHead, EnvelopeHash, Fingerprint, KeyEnd, KeyEndReason, Period, RegistryEntry,
+    Sha256Hash, SiteId, SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
 use sqlx::sqlite::{SqliteArguments, SqlitePoolOptions};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -125,10 +125,14 @@ pub struct KeyRecord {
     pub name: String,
     /// The public key.
     pub public_key: VerifyingKey,
-    /// When enrolled.
+    /// When enrolled: its validity window opens.
     pub enrolled_at: UnixTime,
-    /// When revoked, if it was.
-    pub revoked_at: Option<UnixTime>,
+    /// When its window closed (retired or revoked), if it did.
+    pub valid_until: Option<UnixTime>,
+    /// Why and when the window was closed.
+    pub ended: Option<KeyEnd>,
+    /// Start of the first period the site is expected to report for, if set at enrolment.
+    pub reports_from: Option<UnixTime>,
 }
 
 impl KeyRecord {
@@ -144,8 +148,20 @@ impl KeyRecord {
             name: self.name.clone(),
             public_key: PublicKeyBytes::from(&self.public_key),
             enrolled_at: self.enrolled_at,
-            revoked_at: self.revoked_at,
+            valid_until: self.valid_until,
+            ended: self.ended,
+            reports_from: self.reports_from,
         }
+    }
+
+    /// Whether the key's window is still open (it may sign and connect now).
+    pub fn is_open(&self) -> bool {
+        self.valid_until.is_none()
+    }
+
+    /// Whether the key spoke for the site at `t` (inside its window).
+    pub fn valid_at(&self, t: UnixTime) -> bool {
+        self.registry_entry().active_at(t)
     }
 }
 

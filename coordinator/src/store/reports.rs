@@ -260,7 +260,8 @@ impl Store {
     /// test can show an operation changed nothing.
     pub async fn digest(&self) -> Result<Sha256Hash> {
         const QUERIES: [&str; 6] = [
-            "SELECT id, site, name, public_key, enrolled_at, revoked_at FROM site_keys ORDER BY id",
+            "SELECT id, site, name, public_key, enrolled_at, revoked_at, end_reason, end_recorded_at, \
+             reports_from FROM site_keys ORDER BY id",
             "SELECT sequence, envelope_hash, site, form_id, form_version, period, revision, \
              key_id, envelope, received_at FROM reports ORDER BY sequence",
             "SELECT sequence, indicator, table_index, cell_index, value FROM cells \

@@ -119,7 +119,7 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
     let site = SiteId::new("site-a").unwrap();
     let identity = quietcount_keys::Identity::generate();
     store
-        .enroll(&site, "A", &identity.verifying_key(), 0)
+        .enroll(&site, "A", &identity.verifying_key(), None, 0)
         .await
         .unwrap();
     let key_id = store.keys_of(&site).await.unwrap()[0].id;
@@ -234,7 +234,7 @@ async fn connections_left_inside_a_failed_transaction_are_not_reused() {
     let key = quietcount_keys::Identity::generate().verifying_key();
     for round in 0..16 {
         store
-            .enroll(&site, &format!("A{round}"), &key, round)
+            .enroll(&site, &format!("A{round}"), &key, None, round)
             .await
             .unwrap();
     }

@@ -20,8 +20,9 @@
 //! - [`FORM`]: `form.toml` is the form the provincial report names (id, version and hash).
 //! - [`SITE_FILES`]: the provincial report's inputs and `sites/*.cose` match one to one.
 //! - per site, [`SITE_HASH`]: the file's SHA-256 is the envelope hash the provincial report names.
-//! - per site, [`SITE_SIGNATURE`]: signed by a key the registry lists for that site, active
-//!   (enrolled, not revoked) when the report was received and at publication.
+//! - per site, [`SITE_SIGNATURE`]: signed by a key the registry lists for that site, inside
+//!   the key's validity window when the report was received (a key retired or revoked later
+//!   does not undo what it signed while valid).
 //! - per site, [`SITE_REPORT`]: the payload is that site's, of the input's revision, for the
 //!   provincial report's form and period, and matches the form.
 //! - per site, [`DISCLOSURE`]: the site's tables obey its disclosure policy, as far as an
@@ -29,7 +30,13 @@
 //!   included).
 //! - [`TOTALS`]: `protocol::aggregate` over the site reports gives exactly the signed totals.
 //! - [`TOTALS_CSV`]: `totals.csv` is exactly the rendering of the signed totals.
-//! - [`COMPLETENESS`]: the completeness figures match the registry and the inputs.
+//! - [`COMPLETENESS`]: the completeness figures match the registry and the inputs, and at
+//!   least one site reported.
+//! - [`EXPECTED_PERIOD`], [`EXPECTED_PROVINCE`]: only when the auditor names them.
+//!
+//! Besides the checks, [`Warning`]s (`warnings`): a key retired or revoked between the
+//! period's end and publication, and reporting that is incomplete. And always the fixed list
+//! [`RESTS_ON_COORDINATOR`] of what no package can prove.
 
 mod files;
 mod render;
@@ -38,6 +45,7 @@ mod sites;
 #[cfg(test)]
 mod test_support;
 mod totals;
+mod warnings;
 
 use std::path::Path;
 
@@ -50,6 +58,11 @@ use crate::package::{SITE_EXTENSION, SITES_DIR};
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
 pub use quietcount_protocol::ids::format_utc as format_time;
+pub use sites::key_window;
+pub use warnings::{
+    EXPECTED_PERIOD, EXPECTED_PROVINCE, Expectations, INCOMPLETE, KEY_ENDED_AFTER_PERIOD,
+    RESTS_ON_COORDINATOR, Warning,
+};
 
 /// Check name: the package's files read.
 pub const LAYOUT: &str = "layout";
@@ -87,6 +100,8 @@ pub const COMPLETENESS: &str = "completeness";
 pub struct VerifyReport {
     /// Every check made, passed or failed.
     pub checks: Vec<Check>,
+    /// What an auditor should know that does not fail the package.
+    pub warnings: Vec<Warning>,
 }
 
 /// One check of a package.
@@ -163,6 +178,16 @@ impl Check {
 /// Verifies the donor package in `dir`, trusting the coordinator keys in `trust`, and knowing
 /// `forms` besides the package's own `form.toml`. Never panics on the package's content.
 pub fn verify_package(dir: &Path, trust: &[VerifyingKey], forms: &[Form]) -> VerifyReport {
+    verify_package_expecting(dir, trust, forms, &Expectations::default())
+}
+
+/// [`verify_package`], and checks that the package is the one the auditor `expect`s.
+pub fn verify_package_expecting(
+    dir: &Path,
+    trust: &[VerifyingKey],
+    forms: &[Form],
+    expect: &Expectations,
+) -> VerifyReport {
     let mut checks = Vec::new();
     let files = files::Files::load(dir);
     files::check_layout(dir, &files, &mut checks);
@@ -187,7 +212,9 @@ pub fn verify_package(dir: &Path, trust: &[VerifyingKey], forms: &[Form]) -> Ver
     );
     totals::check_totals_csv(&files, provincial.as_ref(), form.as_ref(), &mut checks);
     totals::check_completeness(provincial.as_ref(), registry.as_ref(), &mut checks);
-    VerifyReport { checks }
+    warnings::check_expectations(provincial.as_ref(), expect, &mut checks);
+    let warnings = warnings::warnings(provincial.as_ref(), registry.as_ref());
+    VerifyReport { checks, warnings }
 }
 
 fn site_file(site: &SiteId) -> String {

@@ -9,8 +9,8 @@ use quietcount_protocol::disclosure::{self, Violation};
 use quietcount_protocol::export::disaggregation;
 use quietcount_protocol::form::DEFAULT_MONTHLY_TOML;
 use quietcount_protocol::{
-    Cell, DisclosurePolicy, EnvelopeError, Fingerprint, Form, ProvincialReport, ReportInput,
-    Sha256Hash, SiteId, SiteRegistry, SiteReport, UnixTime, open_with,
+    Cell, DisclosurePolicy, EnvelopeError, Fingerprint, Form, ProvincialReport, RegistryEntry,
+    ReportInput, Sha256Hash, SiteId, SiteRegistry, SiteReport, open_with,
 };
 
 use super::files::Files;
@@ -298,22 +298,13 @@ pub(super) fn check_site_signature(
                 "{file}: key {} of site {site} was not active when the report was received at {} ({})",
                 short(&signer),
                 format_time(input.received_at),
-                key_life(entry.enrolled_at, entry.revoked_at)
-            ),
-        ),
-        Some(entry) if !entry.active_at(published) => Check::fail(
-            SITE_SIGNATURE,
-            format!(
-                "{file}: key {} of site {site} was not active at publication, {} ({})",
-                short(&signer),
-                format_time(published),
-                key_life(entry.enrolled_at, entry.revoked_at)
+                key_window(entry)
             ),
         ),
         Some(_) => Check::pass(
             SITE_SIGNATURE,
             format!(
-                "{file} signed by site key {}, active at receipt and at publication",
+                "{file} signed by site key {}, valid when the report was received",
                 short(&signer)
             ),
         ),
@@ -322,14 +313,32 @@ pub(super) fn check_site_signature(
     Some(opened.payload)
 }
 
-pub(super) fn key_life(enrolled_at: UnixTime, revoked_at: Option<UnixTime>) -> String {
-    match revoked_at {
-        Some(r) => format!(
-            "enrolled {}, revoked {}",
-            format_time(enrolled_at),
-            format_time(r)
+/// A key's validity window in words: `enrolled …`, then `retired …` (replaced by a newer key)
+/// or `revoked since … (reason, recorded …)`.
+pub fn key_window(entry: &RegistryEntry) -> String {
+    let enrolled = format!("enrolled {}", format_time(entry.enrolled_at));
+    let Some(until) = entry.valid_until else {
+        return enrolled;
+    };
+    match entry.ended {
+        Some(end) if end.reason.is_retirement() => {
+            format!(
+                "{enrolled}, retired {} (replaced by a newer key)",
+                format_time(until)
+            )
+        }
+        Some(end) if end.recorded_at != until => format!(
+            "{enrolled}, revoked since {} ({}, recorded {})",
+            format_time(until),
+            end.reason,
+            format_time(end.recorded_at)
         ),
-        None => format!("enrolled {}", format_time(enrolled_at)),
+        Some(end) => format!(
+            "{enrolled}, revoked {} ({})",
+            format_time(until),
+            end.reason
+        ),
+        None => format!("{enrolled}, valid until {}", format_time(until)),
     }
 }
 
@@ -561,7 +570,7 @@ mod tests {
     use crate::Identity;
     use crate::testing::{DAY, Fixture};
     use crate::verify::test_support::*;
-    use quietcount_protocol::sign;
+    use quietcount_protocol::{KeyEnd, KeyEndReason, sign};
 
     #[test]
     fn mismatched_form_hash_fails_naming_form_toml() {
@@ -628,7 +637,11 @@ mod tests {
         let mut package = fixture.package();
         let revoked_at = fixture.sites[1].received_at - DAY;
         fixture.resign_registry(&mut package, &fixture.coordinator, |r| {
-            r.entries[1].revoked_at = Some(revoked_at);
+            r.entries[1].valid_until = Some(revoked_at);
+            r.entries[1].ended = Some(KeyEnd {
+                reason: KeyEndReason::Compromised,
+                recorded_at: revoked_at + DAY,
+            });
         });
         let report = verify(&fixture, &package);
         let check = failure(&report, SITE_SIGNATURE);
@@ -636,23 +649,34 @@ mod tests {
         assert!(
             check
                 .detail
-                .contains("not active when the report was received")
+                .contains("not active when the report was received"),
+            "{}",
+            check.detail
         );
-        // The site no longer counts as expected either.
-        assert!(failure(&report, COMPLETENESS).detail.contains("hn-02"));
+        assert!(check.detail.contains("revoked since"), "{}", check.detail);
+        assert!(check.detail.contains("compromised"), "{}", check.detail);
 
-        // Revoked after receipt but before publication.
+        // Retired (replaced by a newer key) after receipt but before publication: what the key
+        // signed while valid stays valid; the donor is warned that the registry changed after
+        // the period.
         let mut package = fixture.package();
-        let revoked_at = fixture.published_at - 1;
+        let retired_at = fixture.published_at - 1;
         fixture.resign_registry(&mut package, &fixture.coordinator, |r| {
-            r.entries[0].revoked_at = Some(revoked_at);
+            r.entries[0].valid_until = Some(retired_at);
+            r.entries[0].ended = Some(KeyEnd {
+                reason: KeyEndReason::Replaced,
+                recorded_at: retired_at,
+            });
         });
         let report = verify(&fixture, &package);
-        assert!(
-            failure(&report, SITE_SIGNATURE)
-                .detail
-                .contains("not active at publication")
-        );
+        assert!(report.passed(), "{}", report.render_text());
+        let warning = report
+            .warnings
+            .iter()
+            .find(|w| w.name == KEY_ENDED_AFTER_PERIOD)
+            .expect("a warning about the key retired after the period");
+        assert_eq!(warning.site.as_ref(), Some(&site(0)));
+        assert!(warning.detail.contains("retired"), "{}", warning.detail);
 
         // Received before the key was enrolled.
         let mut package = fixture.package();

@@ -182,7 +182,7 @@ pub(super) fn check_completeness(
         return;
     };
     let claimed = provincial.completeness;
-    let active = registry.sites_active_at(provincial.published_at);
+    let active = registry.sites_expected_for(provincial.period);
     // The figures are recomputed with protocol's one definition, as the coordinator's
     // `status` and the package's assembly compute them.
     let arrivals: Vec<Arrival> = provincial
@@ -199,8 +199,8 @@ pub(super) fn check_completeness(
     let mut problems = Vec::new();
     if claimed.expected != expected {
         problems.push(format!(
-            "{} site(s) expected, but the registry has {expected} active at publication",
-            claimed.expected
+            "{} site(s) expected, but the registry has {expected} with a key valid during {}",
+            claimed.expected, provincial.period
         ));
     }
     if claimed.reported != reported {
@@ -224,8 +224,15 @@ pub(super) fn check_completeness(
     if !inactive.is_empty() {
         let names: Vec<String> = inactive.iter().map(|s| s.to_string()).collect();
         problems.push(format!(
-            "input site(s) {} have no key active at publication",
-            names.join(", ")
+            "input site(s) {} had no key valid during {}",
+            names.join(", "),
+            provincial.period
+        ));
+    }
+    if provincial.inputs.is_empty() {
+        problems.push(format!(
+            "no site reported: the package holds no data for {}, and its totals are not counts",
+            provincial.period
         ));
     }
     let check = if problems.is_empty() {
