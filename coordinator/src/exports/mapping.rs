@@ -332,7 +332,18 @@ pub struct MappingCheck {
 impl Mapping {
     /// Parses a mapping file's text (strictly: unknown fields are refused).
     pub fn from_toml(text: &str) -> Result<Self, ExportError> {
-        toml::from_str(text).map_err(|e| ExportError::MappingSyntax(one_line(&e.to_string())))
+        toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|span| {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: ")
+                })
+                .unwrap_or_default();
+            ExportError::MappingSyntax(format!("{place}{}", one_line(e.message())))
+        })
     }
 
     /// Checks the mapping against `form` for `target`, with `sites` the sites that must have
@@ -913,6 +924,7 @@ category_option_combos = { total = "default", "sex=male" = "M", "sex=female" = "
                 .unwrap_err()
                 .to_string();
         assert!(error.contains("provinc"), "{error}");
+        assert!(error.contains("line 4, column 1"), "{error}");
         assert!(!error.contains('\n'), "{error}");
     }
 }
