@@ -96,10 +96,23 @@ pub fn csv_bytes(table: &ExportTable, language: Language) -> Vec<u8> {
         writer.write_record(&sheet.header).expect("write to memory");
         for row in &sheet.rows {
             writer
-                .write_record(row.iter().map(SheetCell::as_text))
+                .write_record(row.iter().map(csv_field))
                 .expect("write to memory");
         }
         writer.into_inner().expect("flush to memory")
+    }
+}
+
+/// A cell as a CSV field. Text that Excel would take for a formula (starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return: a site name typed so at enrolment) is prefixed with
+/// `'`, which Excel shows as text; numbers are written as they are. The workbook needs no such
+/// guard: its text cells are never formulas.
+fn csv_field(cell: &SheetCell) -> String {
+    match cell {
+        SheetCell::Text(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+            format!("'{text}")
+        }
+        other => other.as_text(),
     }
 }
 
@@ -386,6 +399,18 @@ mod tests {
         );
         assert!(text.contains("Clients active in the period"));
         assert!(text.contains(",female,Female,"));
+    }
+
+    #[test]
+    fn text_excel_would_run_as_a_formula_is_kept_as_text() {
+        let mut table = table();
+        table
+            .site_names
+            .insert("hn-ba-dinh".into(), "=HYPERLINK(\"x\")".into());
+        let bytes = csv_bytes(&table, Language::English);
+        let text = std::str::from_utf8(&bytes[3..]).unwrap();
+        assert!(text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{text}");
+        assert!(!text.contains(",=HYPERLINK"), "{text}");
     }
 
     #[test]
