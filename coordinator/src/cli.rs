@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use quietcount_coordinator::admin::{SiteStatus, StatusReport};
+use quietcount_coordinator::exports::SendSummary;
 use quietcount_protocol::ids::format_utc;
 
 /// The status as text for people.
@@ -182,6 +183,21 @@ pub fn conflicts(conflicts: &[quietcount_coordinator::store::Conflict]) -> Strin
                 );
             }
         }
+    }
+    out
+}
+
+/// What a DHIS2 or ADX export sent, and each mapped cell it left out (not exact).
+pub fn send_summary(summary: &SendSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} value(s) written; {} mapped cell(s) left out because they are not exact (DHIS2 has no ranges)",
+        summary.values,
+        summary.left_out.len()
+    );
+    for cell in &summary.left_out {
+        let _ = writeln!(out, "  left out: {cell}");
     }
     out
 }

@@ -12,6 +12,8 @@
 //! - [`server`]: the QUIC server (`run`).
 //! - [`admission`]: the caps on handshakes in progress and on connections per site and overall.
 //! - [`admin`]: `init`, `enroll`, `revoke`, `sites`, `status`, `publish`, `export`.
+//! - [`exports`]: spreadsheet CSV and `.xlsx`, DHIS2 `dataValueSets` JSON and ADX XML, and
+//!   the mapping file the last two follow.
 //! - [`backup`]: `backup`, a consistent snapshot of the database while it runs.
 //! - [`clock_sanity`]: a warning when this computer's clock is before the newest receipt.
 //! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
@@ -30,6 +32,7 @@ pub mod config;
 pub mod conflicts;
 pub mod directory;
 pub mod error;
+pub mod exports;
 pub mod ingest;
 pub mod server;
 pub mod store;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use quietcount_coordinator::admin::{rows_as_csv, rows_as_json};
+use quietcount_coordinator::exports::mapping::{Mapping, Target};
+use quietcount_coordinator::exports::{Language, adx, dhis2, spreadsheet};
 use quietcount_coordinator::{Clock, Coordinator, CoordinatorError, SystemClock};
 use quietcount_keys::package::AssembleError;
 use quietcount_keys::short_fingerprint;
@@ -35,10 +37,38 @@ enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {
+    /// For spreadsheets: UTF-8 with BOM, labels next to codes, site names, one column per
+    /// dimension.
     Csv,
+    /// The long machine format: period,scope,indicator,disaggregation,value,lower,upper,status.
+    CsvLong,
+    /// The long format as JSON.
     Json,
+    /// An Excel workbook, one sheet per indicator (needs --out).
+    Xlsx,
+    /// DHIS2 dataValueSets JSON (needs --mapping).
+    Dhis2Json,
+    /// IHE ADX XML (needs --mapping).
+    Adx,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Lang {
+    /// Vietnamese.
+    Vi,
+    /// English.
+    En,
+}
+
+impl From<Lang> for Language {
+    fn from(lang: Lang) -> Self {
+        match lang {
+            Lang::Vi => Language::Vietnamese,
+            Lang::En => Language::English,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,13 +161,15 @@ enum Command {
         #[arg(long)]
         allow_incomplete: bool,
     },
-    /// Long-format rows of a period: every site's latest report and the provincial totals.
+    /// Every site's latest report and the provincial totals of a period, for spreadsheets
+    /// (csv, xlsx), for DHIS2 (dhis2-json, adx, with a mapping file) or in the long format
+    /// (csv-long, json).
     Export {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long)]
-        period: Period,
-        /// Output file (default: standard output).
+        #[arg(long, required_unless_present = "dry_run")]
+        period: Option<Period>,
+        /// Output file, replaced whole or not at all (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
@@ -145,6 +177,16 @@ enum Command {
         /// Form id (needed when the province accepts more than one form).
         #[arg(long)]
         form: Option<String>,
+        /// The mapping file (TOML) for dhis2-json and adx.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Language of labels in csv and xlsx.
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+        /// Check the mapping against the form and the enrolled sites, naming every problem;
+        /// write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Write a consistent snapshot of the database (safe while `run` serves) to a new file.
     Backup {
@@ -375,14 +417,20 @@ async fn execute(command: Command) -> Result<()> {
             out,
             format,
             form,
+            mapping,
+            lang,
+            dry_run,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
-            let rows = coordinator.export_rows(period, form.as_deref()).await?;
-            let text = match format {
-                ExportFormat::Csv => rows_as_csv(&rows),
-                ExportFormat::Json => rows_as_json(&rows),
+            let request = ExportRequest {
+                period,
+                out,
+                format,
+                form,
+                mapping,
+                lang,
+                dry_run,
             };
-            write_output(out.as_deref(), &text)?;
+            export(&dir, request, now).await?;
         }
         Command::Backup { dir, out } => {
             let coordinator = Coordinator::open(&dir).await?;
@@ -446,13 +494,124 @@ fn parse_since(text: &str) -> Result<UnixTime, String> {
     })
 }
 
-fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
-    match out {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+/// The options of `export`.
+struct ExportRequest {
+    period: Option<Period>,
+    out: Option<PathBuf>,
+    format: ExportFormat,
+    form: Option<String>,
+    mapping: Option<PathBuf>,
+    lang: Lang,
+    dry_run: bool,
+}
+
+async fn export(dir: &Path, request: ExportRequest, now: UnixTime) -> Result<()> {
+    let target = match request.format {
+        ExportFormat::Dhis2Json => Some(Target::DataValueSets),
+        ExportFormat::Adx => Some(Target::Adx),
+        _ => None,
+    };
+    let mapping = match (&request.mapping, target) {
+        (Some(path), Some(_)) => Some(read_mapping(path)?),
+        (None, Some(_)) => anyhow::bail!(
+            "--format {} needs --mapping FILE (see coordinator/mappings/dhis2-sample.toml)",
+            format_name(request.format)
+        ),
+        (Some(_), None) => anyhow::bail!(
+            "--mapping is for --format dhis2-json or adx, not {}",
+            format_name(request.format)
+        ),
+        (None, None) => None,
+    };
+    let coordinator = Coordinator::open(dir).await?;
+    if request.dry_run {
+        let (Some(mapping), Some(target)) = (mapping, target) else {
+            anyhow::bail!(
+                "--dry-run checks a mapping: give --format dhis2-json or adx and --mapping FILE"
+            );
+        };
+        let form = &coordinator.form(request.form.as_deref())?.form;
+        let sites = coordinator.active_sites().await?;
+        let check = mapping.check(form, &sites, target);
+        for problem in &check.problems {
+            println!("problem: {problem}");
         }
+        if !check.problems.is_empty() {
+            anyhow::bail!(
+                "the mapping has {} problem(s) (listed above); nothing was written",
+                check.problems.len()
+            );
+        }
+        println!(
+            "The mapping fits form {} v{}: {} cells to {} data element(s), {} org unit(s).",
+            form.id, form.version, check.cells_mapped, check.data_elements, check.org_units
+        );
+        return Ok(());
+    }
+    let period = request
+        .period
+        .context("--period is needed unless --dry-run is given")?;
+    let form = request.form.as_deref();
+    let bytes = match request.format {
+        ExportFormat::CsvLong => {
+            rows_as_csv(&coordinator.export_rows(period, form).await?).into_bytes()
+        }
+        ExportFormat::Json => {
+            rows_as_json(&coordinator.export_rows(period, form).await?).into_bytes()
+        }
+        ExportFormat::Csv => {
+            let table = coordinator.export_table(period, form).await?;
+            spreadsheet::csv_bytes(&table, request.lang.into())
+        }
+        ExportFormat::Xlsx => {
+            if request.out.is_none() {
+                anyhow::bail!("an .xlsx workbook is written to a file: give --out FILE.xlsx");
+            }
+            let table = coordinator.export_table(period, form).await?;
+            spreadsheet::xlsx_bytes(&table, request.lang.into())?
+        }
+        ExportFormat::Dhis2Json | ExportFormat::Adx => {
+            let table = coordinator.export_table(period, form).await?;
+            // Checked above: both formats carry a mapping.
+            let Some(mapping) = &mapping else {
+                anyhow::bail!("--mapping FILE is needed");
+            };
+            let (bytes, summary) = if request.format == ExportFormat::Adx {
+                adx::adx_bytes(&table, mapping, now)?
+            } else {
+                dhis2::data_value_sets_bytes(&table, mapping)?
+            };
+            eprint!("{}", cli::send_summary(&summary));
+            bytes
+        }
+    };
+    write_output(request.out.as_deref(), &bytes)
+}
+
+fn format_name(format: ExportFormat) -> String {
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+fn read_mapping(path: &Path) -> Result<Mapping> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the mapping file {}", path.display()))?;
+    Mapping::from_toml(&text).with_context(|| path.display().to_string())
+}
+
+/// Writes to `out` through a temporary file renamed into place (nothing half-written), or to
+/// standard output.
+fn write_output(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(path) => quietcount_service::files::write_atomic(path, bytes, 0o644)
+            .with_context(|| format!("writing {}", path.display())),
         None => {
-            print!("{text}");
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
             Ok(())
         }
     }

@@ -414,7 +414,9 @@ async fn export_has_the_exact_header_every_cell_and_matching_json() {
     // The binary writes the same CSV to a file.
     let file = root.path().join("export.csv");
     let output = binary()
-        .args(["export", "--period", "2026-10", "--dir"])
+        .args([
+            "export", "--period", "2026-10", "--format", "csv-long", "--dir",
+        ])
         .arg(&coordinator.dir)
         .arg("--out")
         .arg(&file)
@@ -510,7 +512,7 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
     assert!(total["lower"].is_u64(), "{total}");
 
     // The binary writes the same bytes.
-    for (format, expected) in [("csv", &csv), ("json", &json_text)] {
+    for (format, expected) in [("csv-long", &csv), ("json", &json_text)] {
         let output = binary()
             .args(["export", "--period", "2026-10", "--format", format, "--dir"])
             .arg(&coordinator.dir)
@@ -520,6 +522,14 @@ async fn an_unbounded_side_is_empty_in_csv_null_in_json_and_absent_from_the_pack
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert_eq!(stdout.trim_end(), expected.trim_end(), "{format}");
     }
+    // Nor does the spreadsheet CSV (the default format): its unbounded cells are empty.
+    let output = binary()
+        .args(["export", "--period", "2026-10", "--dir"])
+        .arg(&coordinator.dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(STAND_IN));
 
     // The published package verifies and holds no stand-in either, as text or as CBOR.
     let out = root.path().join("package");

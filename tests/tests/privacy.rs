@@ -165,6 +165,14 @@ fn no_identifiable_value_leaves_a_site() -> Result<()> {
             .arg("json"),
     )?);
     outputs += &text(&run_ok(
+        coordinator
+            .command("export")
+            .arg("--period")
+            .arg(&period)
+            .arg("--format")
+            .arg("csv-long"),
+    )?);
+    outputs += &text(&run_ok(
         coordinator.command("status").arg("--period").arg(&period),
     )?);
     coordinator.stop()?;

@@ -117,7 +117,7 @@ fn demo_flow_delivers_publishes_and_verifies() -> Result<()> {
     // No file of the package, no export and no verifier output writes a number standing in
     // for "no upper bound" (as text, or as CBOR's encoding of u64::MAX).
     let mut outputs = vec![out];
-    for format in ["csv", "json"] {
+    for format in ["csv", "csv-long", "json"] {
         let export = run_ok(
             coordinator
                 .command("export")
