@@ -139,7 +139,11 @@ async fn enrolment_checks_fingerprints_and_a_new_key_revokes_the_old() {
     enroll(&coordinator, &renewed, 20).await.unwrap();
     let keys = coordinator.sites().await.unwrap();
     assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].valid_until, Some(20), "the old key is retired");
+    assert_eq!(
+        keys[0].valid_until,
+        Some(21),
+        "the old key is retired at the end of that second"
+    );
     assert_eq!(
         keys[0].ended.map(|e| e.reason),
         Some(KeyEndReason::Replaced),

@@ -5,19 +5,22 @@
 use super::*;
 
 /// Retires the site's key whose window is open, at `now`, inside `tx` (named `name`): a newer
-/// key takes over. How many were retired (0 or 1).
+/// key takes over. The window closes at the end of that second (`now + 1`): a report the old
+/// key delivered in the same second, accepted while it was open, stays inside it. How many
+/// were retired (0 or 1).
 async fn retire_open_key(
     tx: &mut Transaction<'static, Sqlite>,
     site: &SiteId,
     now: UnixTime,
     name: &'static str,
 ) -> Result<u64> {
+    let until = to_i64(now.saturating_add(1))?;
     let now = to_i64(now)?;
     Ok(sqlx::query(
         "UPDATE site_keys SET revoked_at = ?, end_reason = 'replaced', end_recorded_at = ? \
          WHERE site = ? AND revoked_at IS NULL",
     )
-    .bind(now)
+    .bind(until)
     .bind(now)
     .bind(site.as_str())
     .execute(&mut **tx)

@@ -321,12 +321,10 @@ pub fn key_window(entry: &RegistryEntry) -> String {
         return enrolled;
     };
     match entry.ended {
-        Some(end) if end.reason.is_retirement() => {
-            format!(
-                "{enrolled}, retired {} (replaced by a newer key)",
-                format_time(until)
-            )
-        }
+        Some(end) if end.reason.is_retirement() => format!(
+            "{enrolled}, retired {} (replaced by a newer key)",
+            format_time(end.recorded_at)
+        ),
         Some(end) if end.recorded_at != until => format!(
             "{enrolled}, revoked since {} ({}, recorded {})",
             format_time(until),
