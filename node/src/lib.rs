@@ -98,6 +98,9 @@ pub struct SealSummary {
     pub clients_sealed: u64,
     /// The recovery key, when the records key pair was made now (show it once).
     pub recovery_key: Option<RecoveryKey>,
+    /// Copies of the database taken before schema changes, removed because they held the
+    /// clear identity values sealing removed.
+    pub snapshots_removed: Vec<PathBuf>,
 }
 
 /// Creates a data directory: configuration, site key, pinned coordinator key, database.
@@ -380,15 +383,40 @@ impl Node {
         let sealer = keyring.sealer()?;
         let clients_sealed = self.store.seal_clear_identity(&sealer).await?;
         self.sealer = Some(sealer);
+        let snapshots_removed = self.remove_schema_snapshots()?;
         Ok(SealSummary {
             clients_sealed,
             recovery_key,
+            snapshots_removed,
         })
     }
 
     /// Closes the store (checkpointing the WAL).
     pub async fn close(&self) {
         self.store.close().await;
+    }
+
+    /// Removes the copies of the database kept before schema changes
+    /// (`node.db.before-schema-N`, see `service::sqlite::migrate`): taken before sealing, they
+    /// still hold the clear names, phones and IDs that sealing has just removed.
+    fn remove_schema_snapshots(&self) -> Result<Vec<PathBuf>, NodeError> {
+        let prefix = format!("{}.before-schema-", config::DATABASE_FILE);
+        let mut removed = Vec::new();
+        let entries =
+            std::fs::read_dir(&self.dir.root).map_err(|e| NodeError::io(&self.dir.root, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| NodeError::io(&self.dir.root, e))?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| NodeError::io(&path, e))?;
+                tracing::info!(
+                    snapshot = %path.display(),
+                    "removed a pre-sealing copy of the database"
+                );
+                removed.push(path);
+            }
+        }
+        Ok(removed)
     }
 
     /// The data directory.

@@ -471,6 +471,12 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(recovery) = &summary.recovery_key {
                 print_recovery_key(recovery);
             }
+            for path in &summary.snapshots_removed {
+                println!(
+                    "Removed {}: the copy kept before the last schema change still held names in clear.",
+                    path.display()
+                );
+            }
             println!("Delete or re-encrypt old backups: they still hold names in clear.");
         }
         Command::Import {

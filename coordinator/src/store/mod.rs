@@ -308,7 +308,7 @@ impl Store {
                 ));
             }
         }
-        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool).await?;
+        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool, path).await?;
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(report_writer(pool.clone(), jobs));
         Ok(Self { pool, writer })

@@ -134,7 +134,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db("connect"))?;
-        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool).await?;
+        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool, path).await?;
         Ok(Self { pool })
     }
 
