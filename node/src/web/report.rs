@@ -248,6 +248,7 @@ async fn form_view(
         .latest_outbox_entry(&preview.form, period)
         .await?;
     let changes = node.changes_since_sent(preview).await?;
+    let change_count = changes.as_ref().map(|c| c.cells.len());
     let status = match (&latest, &changes) {
         (Some(entry), Some(changes)) if changes.cells.is_empty() => t.arg(
             "report-same-as-sent",
@@ -293,10 +294,15 @@ async fn form_view(
                 ("when", &t.date_time(w.approved_at)),
             )
         });
+    // Unchanged since the latest revision: that revision is what stands, not the next one.
+    let revision = match &latest {
+        Some(entry) if change_count == Some(0) => entry.revision,
+        _ => preview.report.revision,
+    };
     Ok(FormView {
         id: preview.form.id.clone(),
         title: text(t, &form.title),
-        revision: preview.report.revision.to_string(),
+        revision: revision.to_string(),
         indicators,
         status,
         changes: change_lines,
