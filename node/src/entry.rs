@@ -9,7 +9,9 @@ use quietcount_protocol::UnixTime;
 
 use crate::Node;
 use crate::error::NodeError;
-use crate::import::{CLIENT_COLUMNS, EVENT_COLUMNS, ImportError, ImportOptions, Imported};
+use crate::import::{
+    CLIENT_COLUMNS, DateOrder, EVENT_COLUMNS, ImportError, ImportOptions, Imported,
+};
 
 /// A client's fields as typed: vocabulary fields as codes or labels, dates as `YYYY-MM-DD`
 /// or `DD/MM/YYYY`. Its `Debug` leaves out the identifying fields.
@@ -82,13 +84,8 @@ impl Node {
             &client.modality,
         ];
         let bytes = one_row_file(&CLIENT_COLUMNS, &row)?;
-        self.import_bytes(
-            &bytes,
-            Path::new("client form"),
-            &ImportOptions::at(now),
-            |_| {},
-        )
-        .await
+        self.import_bytes(&bytes, Path::new("client form"), &typed(now), |_| {})
+            .await
     }
 
     /// Records services given to a client on one day, all or none.
@@ -102,13 +99,16 @@ impl Node {
             .map(|s| [&s.client_code, &s.date, &s.service, &s.outcome])
             .collect();
         let bytes = rows_file(&EVENT_COLUMNS, &rows)?;
-        self.import_bytes(
-            &bytes,
-            Path::new("services form"),
-            &ImportOptions::at(now),
-            |_| {},
-        )
-        .await
+        self.import_bytes(&bytes, Path::new("services form"), &typed(now), |_| {})
+            .await
+    }
+}
+
+/// Import options for typed dates: slash dates are day first, as staff write them.
+fn typed(now: UnixTime) -> ImportOptions {
+    ImportOptions {
+        date_order: Some(DateOrder::DayMonthYear),
+        ..ImportOptions::at(now)
     }
 }
 
