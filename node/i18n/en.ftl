@@ -118,6 +118,7 @@ field-primary-substance = Primary substance
 field-referral-source = Referral source
 field-enrolled-on = Enrolled on
 field-modality = Modality
+date-placeholder = DD/MM/YYYY
 field-date = Date
 field-service = Service
 field-outcome = Outcome

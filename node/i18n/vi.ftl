@@ -118,6 +118,7 @@ field-primary-substance = Chất sử dụng chính
 field-referral-source = Nguồn giới thiệu
 field-enrolled-on = Ngày tiếp nhận
 field-modality = Hình thức điều trị
+date-placeholder = NN/TT/NNNN
 field-date = Ngày
 field-service = Dịch vụ
 field-outcome = Kết quả

@@ -166,16 +166,6 @@ impl App {
         Ok(())
     }
 
-    async fn set_value(&self, id: &str, value: &str) -> Result<()> {
-        self.browser
-            .execute(
-                "document.getElementById(arguments[0]).value = arguments[1];",
-                vec![json!(id), json!(value)],
-            )
-            .await?;
-        Ok(())
-    }
-
     async fn choose(&self, id: &str, value: &str) -> Result<()> {
         self.browser
             .find(Locator::Id(id))
@@ -257,11 +247,11 @@ impl App {
         self.type_into("f-full_name", name).await?;
         self.type_into("f-phone", phone).await?;
         self.choose("f-sex", sex).await?;
-        self.set_value("f-date_of_birth", birth).await?;
+        self.type_into("f-date_of_birth", birth).await?;
         self.choose("f-primary_substance", "methamphetamine")
             .await?;
         self.choose("f-referral_source", "family").await?;
-        self.set_value("f-enrolled_on", enrolled).await?;
+        self.type_into("f-enrolled_on", enrolled).await?;
         self.click("#client-save").await?;
         self.text_of("message").await
     }
@@ -269,7 +259,7 @@ impl App {
     async fn record_service(&mut self, code: &str, date: &str, service: &str) -> Result<String> {
         self.goto("/services").await?;
         self.type_into("s-client_code", code).await?;
-        self.set_value("s-date", date).await?;
+        self.type_into("s-date", date).await?;
         self.choose("s-service", service).await?;
         self.click("#service-save").await?;
         self.text_of("findings").await
@@ -337,6 +327,12 @@ fn percent_encoded(text: &str) -> String {
 /// `YYYY-MM-DD` of day `day` of month `period` (`YYYY-MM`).
 fn day_of(period: &str, day: u32) -> String {
     format!("{period}-{day:02}")
+}
+
+/// `DD/MM/YYYY` of day `day` of month `period`, as staff type dates.
+fn typed_day(period: &str, day: u32) -> String {
+    let (year, month) = period.split_once('-').unwrap_or_default();
+    format!("{day:02}/{month}/{year}")
 }
 
 /// Adds a staff member with the recovery key, as an operator would.
@@ -509,8 +505,8 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
             NAME_1,
             PHONE_1,
             "female",
-            "1990-05-06",
-            &day_of(&period, 2),
+            "06/05/1990",
+            &typed_day(&period, 2),
         )
         .await?;
     ensure!(saved.contains("WEB-0001"), "{saved}");
@@ -520,8 +516,8 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
             NAME_2,
             PHONE_2,
             "male",
-            "1985-11-20",
-            &day_of(&period, 3),
+            "20/11/1985",
+            &typed_day(&period, 3),
         )
         .await?;
     ensure!(saved.contains("WEB-0002"), "{saved}");
@@ -533,16 +529,16 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     ensure!(table.contains(NAME_1) && table.contains(NAME_2), "{table}");
 
     let recorded = app
-        .record_service("WEB-0001", &day_of(&period, 10), "methadone")
+        .record_service("WEB-0001", &typed_day(&period, 10), "methadone")
         .await?;
     ensure!(recorded.contains('1'), "{recorded}");
     let recorded = app
-        .record_service("WEB-0002", &day_of(&period, 11), "psychosocial")
+        .record_service("WEB-0002", &typed_day(&period, 11), "psychosocial")
         .await?;
     ensure!(!recorded.is_empty(), "{recorded}");
     // A service for a code nobody has is refused with the import's words.
     let refused = app
-        .record_service("WEB-9999", &day_of(&period, 11), "methadone")
+        .record_service("WEB-9999", &typed_day(&period, 11), "methadone")
         .await?;
     ensure!(
         refused.contains("không có khách hàng nào mang mã này"),

@@ -128,10 +128,6 @@ impl std::fmt::Debug for ClientFields {
     }
 }
 
-fn iso(date: crate::dates::Date) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
-}
-
 fn dmy(date: crate::dates::Date) -> String {
     format!("{:02}/{:02}/{:04}", date.day(), date.month(), date.year())
 }
@@ -143,14 +139,14 @@ impl ClientFields {
             editing: Some("1".into()),
             client_code: record.client_code.clone(),
             full_name: record.full_name.clone(),
-            date_of_birth: record.date_of_birth.map(iso).unwrap_or_default(),
+            date_of_birth: record.date_of_birth.map(dmy).unwrap_or_default(),
             sex: record.sex.to_owned(),
             phone: record.phone.clone(),
             national_id: record.national_id.clone(),
             address: record.address.clone(),
             primary_substance: record.primary_substance.unwrap_or_default().to_owned(),
             referral_source: record.referral_source.to_owned(),
-            enrolled_on: iso(record.enrolled_on),
+            enrolled_on: dmy(record.enrolled_on),
             modality: record.modality.to_owned(),
         }
     }
@@ -275,7 +271,7 @@ pub async fn search(
 /// GET /clients/new.
 pub async fn new_form(staff: Staff) -> Response {
     let client = ClientFields {
-        enrolled_on: super::i18n::local_iso_date(now()),
+        enrolled_on: super::i18n::Tr::new(staff.t.lang).date(now()),
         modality: "voluntary".into(),
         ..ClientFields::default()
     };

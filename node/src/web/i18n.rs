@@ -151,12 +151,6 @@ fn local_parts(t: UnixTime) -> (i64, u32, u32, u64, u64) {
     (y, m, d, secs / 3600, secs % 3600 / 60)
 }
 
-/// Today's date in the site's time zone, `YYYY-MM-DD` (the value of a date field).
-pub fn local_iso_date(t: UnixTime) -> String {
-    let (y, m, d, _, _) = local_parts(t);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +231,6 @@ mod tests {
         );
         assert_eq!(vi.date(t), "01/11/2026");
         assert_eq!(vi.date_time(t), "01/11/2026 03:30");
-        assert_eq!(local_iso_date(t), "2026-11-01");
     }
 
     #[test]

@@ -74,7 +74,7 @@ async fn services_page(
     })
     .collect();
     let date = if form.date.is_empty() {
-        super::i18n::local_iso_date(now())
+        t.date(now())
     } else {
         form.date.clone()
     };
