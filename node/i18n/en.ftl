@@ -27,6 +27,8 @@ login-hint = Your passphrase unlocks the client records. After a failed attempt 
 login-refused = That name and passphrase were not accepted. Check them and try again.
 
 error-csrf = This form has expired or did not come from this app. Go back, reload the page and try again.
+error-bad-request = This request is not one the app sends. Go back and use the page's buttons.
+error-interrupted = The service is stopping; nothing was changed. Try again once it is running.
 error-heading = That did not work
 
 home-title = This month

@@ -27,6 +27,8 @@ login-hint = Mật khẩu mở khóa hồ sơ khách hàng. Sau mỗi lần nh�
 login-refused = Tên hoặc mật khẩu không đúng. Hãy kiểm tra và thử lại.
 
 error-csrf = Biểu mẫu này đã hết hạn hoặc không đến từ ứng dụng này. Hãy quay lại, tải lại trang và thử lại.
+error-bad-request = Yêu cầu này không do ứng dụng gửi. Hãy quay lại và dùng các nút trên trang.
+error-interrupted = Dịch vụ đang dừng; chưa thay đổi gì. Hãy thử lại khi dịch vụ chạy lại.
 error-heading = Chưa thực hiện được
 
 home-title = Tháng này

@@ -463,6 +463,21 @@ pub fn error_page(page: Chrome, error: &NodeError, back: &'static str) -> Respon
     })
 }
 
+/// A message page for a request the app's own forms never send (a hand-made URL).
+pub fn bad_request(page: Chrome, back: &'static str) -> Response {
+    let heading = page.t.msg("error-heading");
+    let line = page.t.msg("error-bad-request");
+    let mut response = render(&MessagePage {
+        page,
+        heading,
+        lines: vec![line],
+        problem: true,
+        back,
+    });
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
+
 /// Now, from the system clock.
 pub fn now() -> quietcount_protocol::UnixTime {
     use quietcount_service::clock::Clock as _;

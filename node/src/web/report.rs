@@ -192,11 +192,7 @@ pub async fn page(
         .filter(|p| p.period_type() == PeriodType::Month)
         .or_else(|| Period::latest_closed(PeriodType::Month, now));
     let Some(period) = period else {
-        return error_page(
-            staff.chrome("report", "report-title"),
-            &crate::NodeError::Correction("no month".into()),
-            "/",
-        );
+        return super::bad_request(staff.chrome("report", "report-title"), "/");
     };
     let mut forms = Vec::new();
     let mut problem = None;
@@ -333,11 +329,7 @@ pub async fn approve(
     let node = state.node();
     let back: &'static str = "/report";
     let Ok(period) = Period::parse(&form.period) else {
-        return error_page(
-            staff.chrome("report", "report-title"),
-            &crate::NodeError::Correction("period".into()),
-            back,
-        );
+        return super::bad_request(staff.chrome("report", "report-title"), back);
     };
     let outcome = node
         .approve_report(

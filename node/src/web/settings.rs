@@ -99,13 +99,12 @@ fn me(staff: &Staff, form: &StaffForm) -> Unlock {
     }
 }
 
-/// Runs a keyring change off the async threads (Argon2id).
+/// Runs a keyring change off the async threads (Argon2id). `None`: the task did not finish
+/// (the service is stopping).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::NodeError> + Send + 'static,
-) -> Result<T, crate::NodeError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|_| Err(crate::NodeError::Correction("interrupted".into())))
+) -> Option<Result<T, crate::NodeError>> {
+    tokio::task::spawn_blocking(work).await.ok()
 }
 
 /// POST /settings/staff/add.
@@ -131,12 +130,13 @@ pub async fn add_staff(
     let kdf = state.inner.options.staff_kdf;
     let who = name.clone();
     match blocking(move || keys.add_staff(&how, &who, &passphrase, kdf)).await {
-        Ok(()) => done(
+        Some(Ok(())) => done(
             &staff,
             "staff-added-heading",
             t.arg("staff-added", "name", &name),
         ),
-        Err(error) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused(&staff, error.to_string()),
+        None => refused(&staff, t.msg("error-interrupted")),
     }
 }
 
@@ -155,12 +155,13 @@ pub async fn remove_staff(
     let how = me(&staff, &form);
     let who = name.clone();
     match blocking(move || keys.remove_staff(&how, &who)).await {
-        Ok(()) => done(
+        Some(Ok(())) => done(
             &staff,
             "staff-removed-heading",
             t.arg("staff-removed", "name", &name),
         ),
-        Err(error) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused(&staff, error.to_string()),
+        None => refused(&staff, t.msg("error-interrupted")),
     }
 }
 
@@ -183,12 +184,13 @@ pub async fn change_passphrase(
     let passphrase = Zeroizing::new(form.new_passphrase.clone());
     let kdf = state.inner.options.staff_kdf;
     match blocking(move || keys.change_passphrase(&how, &name, &passphrase, kdf)).await {
-        Ok(()) => done(
+        Some(Ok(())) => done(
             &staff,
             "passphrase-changed-heading",
             t.msg("passphrase-changed"),
         ),
-        Err(error) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused(&staff, error.to_string()),
+        None => refused(&staff, t.msg("error-interrupted")),
     }
 }
 
