@@ -5,7 +5,7 @@
 //! receipt, log out — then: CSRF refused without the token, cookie flags, `no-store`, no
 //! planted name or phone in any URL visited, page title or log line, and no name on any page
 //! after logout or after the idle lock. Screenshots of every page in both languages at
-//! 1366×768 and 390×844 go to `target/screenshots/`.
+//! 1366×768 and 390×844, and the report printed to A4 (PDF), go to `target/screenshots/`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
 //! `chromium-driver`): without them the test says why and passes, except under `CI=true`,
@@ -677,6 +677,19 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
         ("settings", "/settings"),
     ];
     let taken = app.screenshots(&dir, &pages).await?;
+    // The paper copy: the report printed to A4, as the browser's Print gives it.
+    app.goto("/report?lang=vi").await?;
+    let pdf = app
+        .browser
+        .print(
+            fantoccini::wd::PrintConfiguration::builder()
+                .size(fantoccini::wd::PrintSize::A4)
+                .build()
+                .map_err(|e| anyhow!("print configuration: {e:?}"))?,
+        )
+        .await?;
+    ensure!(pdf.starts_with(b"%PDF"), "not a PDF");
+    std::fs::write(dir.join("report-vi-a4.pdf"), &pdf)?;
     app.log_out().await?;
     let taken = taken + app.screenshots(&dir, &[("login", "/login")]).await?;
     ensure!(taken == 36, "{taken} screenshots");
