@@ -488,6 +488,7 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
 
     let driver = Driver::start(root)?;
     let mut app = App::open(&driver, &root.join("profile"), &base).await?;
+    let flow: Result<Service> = async {
 
     // Anyone is sent to the login page; Vietnamese by default.
     app.goto("/").await?;
@@ -736,7 +737,12 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
         "{} pages visited",
         app.visited.len()
     );
-    app.browser.clone().close().await?;
+        Ok(idle_node)
+    }
+    .await;
+    // Close the browser whatever happened, so that no Chromium outlives a failed run.
+    let _ = app.browser.clone().close().await;
+    let idle_node = flow?;
     let mut idle_node = idle_node;
     idle_node.terminate(Duration::from_secs(20))?;
     coordinator.stop()?;
