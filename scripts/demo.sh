@@ -4,7 +4,7 @@
 # the donor package published and verified.
 #
 #   scripts/demo.sh            # builds release binaries, runs everything in a temporary folder
-#   KEEP=1 scripts/demo.sh     # keep the folder afterwards to look around
+#   KEEP=1 scripts/demo.sh     # keep one site's web app up (Ctrl-C stops it) and the folder
 #   CLIENTS=800 scripts/demo.sh
 #
 # Exits non-zero if any step fails. Cleans up its processes on exit, even on Ctrl-C.
@@ -76,6 +76,10 @@ for i in "${!SITES[@]}"; do
     --coordinator-key "$WORK/coordinator/coordinator.pub")"
   fp="$(grep -oE '[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}' <<<"$out" | head -n1)"
   step "$site: site key fingerprint $fp"
+  # The recovery key init shows once: the demo uses the web app site's to add a staff member.
+  if [ "$i" = 2 ]; then
+    awk '/RECOVERY KEY/ {found = 1; next} found && NF {print $1; exit}' <<<"$out" >"$WORK/recovery-key.txt"
+  fi
   "$COORD" enroll --dir "$WORK/coordinator" --site "$site" --name "${NAMES[$i]}" \
     --key "$WORK/sites/$site/site.pub" --expect-fingerprint "$fp" --reports-from "$PERIOD" \
     | sed 's/^/   /'
@@ -119,3 +123,25 @@ step "bounded cells in the package: $(grep -c ',bounded$' "$WORK/package/totals.
 
 bold "9. A donor verifies the package offline, trusting only the coordinator's public key"
 "$KEYS" verify "$WORK/package" --trust "$WORK/coordinator/coordinator.pub"
+
+WEB_SITE="${SITES[2]}"
+bold "10. The staff web app of $WEB_SITE, served by its node service (quietcount-node run)"
+# Another program may hold the default port 8470: let the demo's node take a free one.
+sed -i 's/^web_port = .*/web_port = 0/' "$WORK/sites/$WEB_SITE/config.toml"
+printf 'demo-passphrase\n' >"$WORK/staff-passphrase.txt"
+"$NODE" staff add --dir "$WORK/sites/$WEB_SITE" --recovery --recovery-key-file "$WORK/recovery-key.txt" \
+  --name "Lan" --new-passphrase-file "$WORK/staff-passphrase.txt" | sed 's/^/   /'
+"$NODE" run --dir "$WORK/sites/$WEB_SITE" >"$WORK/logs/node-$WEB_SITE.log" 2>&1 &
+PIDS+=($!)
+wait_for test -s "$WORK/sites/$WEB_SITE/run/web-address" \
+  || { cat "$WORK/logs/node-$WEB_SITE.log"; echo "the web app did not start" >&2; exit 1; }
+WEB_URL="$(cat "$WORK/sites/$WEB_SITE/run/web-address")"
+"$NODE" status --dir "$WORK/sites/$WEB_SITE" | grep 'Web app' | sed 's/^/   /'
+if command -v curl >/dev/null; then
+  curl -fsS "${WEB_URL}login" | grep -q 'Đăng nhập' || { echo "the web app does not answer" >&2; exit 1; }
+fi
+step "open $WEB_URL in a browser on this computer; log in as Lan with the passphrase demo-passphrase"
+if [ "${KEEP:-0}" = 1 ]; then
+  step "KEEP=1: the web app stays up until Ctrl-C"
+  wait "${PIDS[-1]}"
+fi

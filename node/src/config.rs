@@ -34,6 +34,10 @@ pub const DEFAULT_RETRY_MAX_SECS: u64 = 6 * 3600;
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 15;
 /// Default interval at which `run` wakes up to check its schedule, seconds.
 pub const DEFAULT_CHECK_INTERVAL_SECS: u64 = 600;
+/// Default port of the staff web app that `run` serves on 127.0.0.1.
+pub const DEFAULT_WEB_PORT: u16 = 8470;
+/// Default idle time after which a web app session locks itself, seconds (15 minutes).
+pub const DEFAULT_WEB_IDLE_SECS: u64 = 15 * 60;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,25 @@ pub struct Config {
     /// (TOML, relative to the data directory).
     #[serde(default = "default_forms")]
     pub forms: Vec<String>,
+    /// Port of the staff web app served by `run` (0: any free port, written to
+    /// `run/web-address`).
+    #[serde(default = "default_web_port")]
+    pub web_port: u16,
+    /// The address the web app binds instead of 127.0.0.1 (an explicit choice: the app then
+    /// answers other computers on that network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_listen: Option<std::net::IpAddr>,
+    /// Seconds without a request after which a web app session locks itself.
+    #[serde(default = "default_web_idle_secs")]
+    pub web_idle_secs: u64,
+    /// Whether one staff member may approve a report alone (single-staff sites); otherwise a
+    /// second staff member must confirm before it is queued.
+    #[serde(default)]
+    pub approve_alone: bool,
+    /// Whether `run` builds and queues each closed period's report by itself on `report_day`
+    /// (the default). `false`: reports leave only once approved in the web app (four eyes).
+    #[serde(default = "default_scheduled_reports")]
+    pub scheduled_reports: bool,
 }
 
 fn default_k() -> u32 {
@@ -105,6 +128,15 @@ fn default_connect_timeout_secs() -> u64 {
 }
 fn default_check_interval_secs() -> u64 {
     DEFAULT_CHECK_INTERVAL_SECS
+}
+fn default_scheduled_reports() -> bool {
+    true
+}
+fn default_web_port() -> u16 {
+    DEFAULT_WEB_PORT
+}
+fn default_web_idle_secs() -> u64 {
+    DEFAULT_WEB_IDLE_SECS
 }
 fn default_forms() -> Vec<String> {
     vec![DEFAULT_FORM_ID.to_owned()]
@@ -130,7 +162,20 @@ impl Config {
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
             check_interval_secs: DEFAULT_CHECK_INTERVAL_SECS,
             forms: default_forms(),
+            web_port: DEFAULT_WEB_PORT,
+            web_listen: None,
+            web_idle_secs: DEFAULT_WEB_IDLE_SECS,
+            approve_alone: false,
+            scheduled_reports: true,
         }
+    }
+
+    /// The address the web app listens on: `web_listen` (127.0.0.1 unless set) and `web_port`.
+    pub fn web_address(&self) -> std::net::SocketAddr {
+        let ip = self
+            .web_listen
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        std::net::SocketAddr::new(ip, self.web_port)
     }
 
     /// Loads the forms this site reports, in the order listed: an entry naming the built-in
@@ -225,6 +270,9 @@ impl Config {
         if self.forms.is_empty() {
             return Err(problem("forms must name at least one form".into()));
         }
+        if self.web_idle_secs == 0 {
+            return Err(problem("web_idle_secs must be positive".into()));
+        }
         Ok(())
     }
 
@@ -296,6 +344,22 @@ check_interval_secs = {check}
 # built-in default form by its id ("{default_form}"), or a form file (TOML, relative to this
 # directory) that the province gave you.
 forms = [{forms}]
+
+# The staff web app that `run` serves, on this computer only (127.0.0.1) at this port: open
+# http://127.0.0.1:PORT/ in a browser. To answer other computers, add web_listen = "ADDRESS"
+# (an explicit choice: anyone on that network can then reach the login page).
+web_port = {web_port}
+{web_listen}
+# Seconds without activity after which a web app session locks itself (900: 15 minutes).
+web_idle_secs = {web_idle}
+
+# Reports approved in the web app need a second staff member's confirmation (four eyes);
+# true lets one person approve alone, for a site with a single staff member.
+approve_alone = {approve_alone}
+
+# Whether `run` builds and sends each closed month's report by itself on report_day (true), or
+# reports leave only once approved in the web app (false).
+scheduled_reports = {scheduled_reports}
 "#,
             site = toml_string(self.site.as_str()),
             coordinator = toml_string(&self.coordinator),
@@ -307,6 +371,17 @@ forms = [{forms}]
             connect = self.connect_timeout_secs,
             check = self.check_interval_secs,
             default_form = DEFAULT_FORM_ID,
+            web_port = self.web_port,
+            web_listen = match self.web_listen {
+                Some(ip) => format!(
+                    "# Address the web app binds instead of 127.0.0.1.\nweb_listen = {}\n",
+                    toml_string(&ip.to_string())
+                ),
+                None => String::new(),
+            },
+            web_idle = self.web_idle_secs,
+            approve_alone = self.approve_alone,
+            scheduled_reports = self.scheduled_reports,
         )
     }
 }
@@ -354,6 +429,9 @@ mod tests {
         );
         config.k = 7;
         config.forms = vec![DEFAULT_FORM_ID.into(), "forms/second.toml".into()];
+        config.web_listen = Some("192.168.1.5".parse().unwrap());
+        config.approve_alone = true;
+        config.scheduled_reports = false;
         let text = config.to_documented_toml();
         let back = Config::from_toml(&text, Path::new("config.toml")).unwrap();
         assert_eq!(back, config);

@@ -152,6 +152,17 @@ pub enum NodeError {
         "client records are not sealed yet: run `quietcount-node seal` once (it asks for the first staff member's passphrase)"
     )]
     NotSealed,
+    /// The web app's address could not be bound (another program uses the port, or the
+    /// address is not this computer's).
+    #[error(
+        "cannot serve the web app on {address}: {source}; choose another web_port in config.toml"
+    )]
+    WebBind {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl NodeError {

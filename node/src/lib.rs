@@ -15,6 +15,10 @@
 //! - [`corrections`]: erasing a client and deleting an event, each in one transaction.
 //! - [`sealed`]: the records key pair: identifying fields sealed to its public key, the
 //!   private key wrapped per staff member (Argon2id) and under a recovery key.
+//! - [`entry`]: one client or one service entered by hand (the web app's forms), checked by
+//!   the import's rules as a one-row file.
+//! - [`approval`]: approving a report before it is queued, with four eyes.
+//! - [`web`]: the staff web app that `run` serves on 127.0.0.1.
 //! - [`report`]: indicators classified into a form's categories, suppression, content hashes.
 //! - [`outbox`]: backoff, and the delivery of one committed entry.
 //! - [`deliver`]: the QUIC transport with pinned mutual TLS.
@@ -25,11 +29,13 @@
 //! people is the caller's job.
 #![warn(missing_docs)]
 
+pub mod approval;
 pub mod clock_check;
 pub mod config;
 pub mod corrections;
 pub mod dates;
 pub mod deliver;
+pub mod entry;
 pub mod error;
 pub mod import;
 pub mod outbox;
@@ -39,6 +45,7 @@ pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod vocab;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -468,7 +475,7 @@ impl Node {
         &self,
         mut reader: impl std::io::Read,
         name: &Path,
-        progress: impl FnMut(Progress),
+        progress: impl FnMut(Progress) + Send,
     ) -> Result<ImportSummary, NodeError> {
         let mut bytes = Vec::new();
         reader
@@ -488,7 +495,7 @@ impl Node {
     pub async fn import_file(
         &self,
         path: &Path,
-        progress: impl FnMut(Progress),
+        progress: impl FnMut(Progress) + Send,
     ) -> Result<ImportSummary, NodeError> {
         let options = ImportOptions::at(SystemClock.now());
         Ok(self
@@ -502,7 +509,7 @@ impl Node {
         &self,
         path: &Path,
         options: &ImportOptions,
-        progress: impl FnMut(Progress),
+        progress: impl FnMut(Progress) + Send,
     ) -> Result<Imported, NodeError> {
         let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
             file: path.to_owned(),
@@ -520,7 +527,7 @@ impl Node {
         bytes: &[u8],
         name: &Path,
         options: &ImportOptions,
-        mut progress: impl FnMut(Progress),
+        mut progress: impl FnMut(Progress) + Send,
     ) -> Result<Imported, NodeError> {
         import::import(
             &self.store,

@@ -620,17 +620,48 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Run { dir } => {
-            let node = Node::open(&dir).await?;
-            quietcount_node::service::run(
+            let node = std::sync::Arc::new(Node::open(&dir).await?);
+            // The staff web app, on the same runtime; stopped after the service loop.
+            let listener = quietcount_node::web::bind(&node).await?;
+            println!(
+                "Web app: {}",
+                quietcount_node::web::web_url(listener.local_addr()?)
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let web = tokio::spawn(quietcount_node::web::serve(
+                node.clone(),
+                listener,
+                web_options(node.config()),
+                async move {
+                    let mut stopped = stopped;
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ));
+            let result = quietcount_node::service::run(
                 &node,
                 &clock,
                 quietcount_service::shutdown::shutdown_signal(),
             )
-            .await?;
+            .await;
+            let _ = stop.send(true);
+            match tokio::time::timeout(std::time::Duration::from_secs(5), web).await {
+                Ok(Ok(Err(error))) => tracing::warn!(%error, "web app stopped with an error"),
+                Ok(_) => {}
+                Err(_) => tracing::warn!("web app did not stop within 5 s"),
+            }
+            let _ = std::fs::remove_file(dir.join("run").join(quietcount_node::web::ADDRESS_FILE));
+            result?;
         }
         Command::Status { dir } => {
             let node = Node::open(&dir).await?;
             print!("{}", cli::render::status(&node.status().await?));
+            match quietcount_node::web::running_url(&dir) {
+                Some(url) => println!("Web app: {url}"),
+                None => println!(
+                    "Web app (while `run` runs): {}",
+                    quietcount_node::web::web_url(node.config().web_address())
+                ),
+            }
         }
         Command::Erase { dir, client } => {
             let node = Node::open(&dir).await?;
@@ -685,6 +716,14 @@ fn print_rebuild_hint(dir: &std::path::Path, periods: &[Period]) {
         list.join(", "),
         dir.display()
     );
+}
+
+/// How the web app behaves: the configured idle lock and the staff KDF.
+fn web_options(config: &quietcount_node::Config) -> quietcount_node::web::WebOptions {
+    quietcount_node::web::WebOptions {
+        idle: std::time::Duration::from_secs(config.web_idle_secs),
+        staff_kdf: staff_kdf(),
+    }
 }
 
 /// The Argon2id parameters for new staff passphrases: the real ones. (Builds with the

@@ -1,5 +1,6 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of every
-//! configured form for the period that closed once its `report_day` has come, delivers what
+//! configured form for the period that closed once its `report_day` has come (unless
+//! `scheduled_reports = false`: then reports wait for an approval in the web app), delivers what
 //! is due (unless delivery is held because the coordinator refused this site's key: see
 //! [`Node::delivery_held`]), and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
 //! delivered; the signal future is `quietcount_service::shutdown::shutdown_signal`).
@@ -25,7 +26,9 @@ pub fn scheduled_period(period_type: PeriodType, report_day: u32, now: UnixTime)
 /// for that period is not built yet, then deliver whatever is due. Failures are logged; the
 /// next pass tries again.
 pub async fn tick(node: &Node, now: UnixTime) -> Result<(), NodeError> {
-    for form in node.forms() {
+    // With `scheduled_reports = false`, reports leave only once approved in the web app.
+    let scheduled = node.config().scheduled_reports;
+    for form in node.forms().iter().filter(|_| scheduled) {
         let Some(period) = scheduled_period(form.period, node.config().report_day, now) else {
             continue;
         };

@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+/// The web app port `quietcount-node init` writes (`quietcount_node::config::DEFAULT_WEB_PORT`;
+/// the harness drives binaries only, so it is repeated here).
+pub const DEFAULT_WEB_PORT: u16 = 8470;
+
 /// The path of one of the workspace's binaries, built beside the test executable.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -434,6 +438,8 @@ pub struct Site {
     pub short_fingerprint: String,
     /// The running service, if started.
     pub service: Option<Service>,
+    /// The recovery key `init` showed once (it adds the first staff member).
+    pub recovery_key: Option<String>,
     log: PathBuf,
 }
 
@@ -457,13 +463,30 @@ impl Site {
         )?;
         let short_fingerprint = find_short_fingerprint(&text(&output))
             .ok_or_else(|| anyhow!("init printed no short fingerprint:\n{}", text(&output)))?;
+        // Several sites run at once on this machine: each web app takes a free port (written
+        // to run/web-address) instead of the default one.
+        let config = dir.join("config.toml");
+        let configured = std::fs::read_to_string(&config)?;
+        let web_port = format!("web_port = {}", DEFAULT_WEB_PORT);
+        if !configured.contains(&web_port) {
+            bail!("init wrote no {web_port:?} line:\n{configured}");
+        }
+        std::fs::write(&config, configured.replace(&web_port, "web_port = 0"))?;
         let log = root.join("logs").join(format!("node-{id}.log"));
         std::fs::create_dir_all(root.join("logs"))?;
+        let recovery_key = text(&output)
+            .lines()
+            .skip_while(|l| !l.contains("RECOVERY KEY"))
+            .skip(1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned);
         Ok(Self {
             id: id.to_owned(),
             dir,
             short_fingerprint,
             service: None,
+            recovery_key,
             log,
         })
     }

@@ -294,7 +294,7 @@ pub async fn import(
     bytes: &[u8],
     name: &Path,
     options: &ImportOptions,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Imported, NodeError> {
     let file = name.to_owned();
     let table = decode::decode(bytes).map_err(|reason| ImportError::Undecodable {

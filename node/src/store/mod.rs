@@ -13,12 +13,14 @@
 //! - [`backup`]: consistent snapshots (`VACUUM INTO`).
 //! - [`clock`]: the last comparison of this computer's clock with the coordinator's.
 //! - [`corrections`]: erasing a client, deleting an event, and the days they changed.
+//! - [`approvals`]: reports approved by one staff member, waiting for a second.
 //! - [`sealing`]: sealing a database from before sealed records, and scrubbing the file.
 //!
 //! Identifying client fields are stored only sealed ([`crate::sealed`]), in the table
 //! `sealed_identity`, apart from the clear `clients` table the reports join; `secure_delete` is
 //! on for every connection, so content SQLite frees is overwritten.
 
+pub mod approvals;
 pub mod backup;
 pub mod clock;
 pub mod corrections;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
+pub use approvals::PendingApproval;
 pub use corrections::{Erasure, EventDeletion};
 pub use counts::{GroupCount, IndicatorQuery};
 pub use outbox::{EntryState, FormKey, NewEntry, OutboxEntry, StoredReceipt};

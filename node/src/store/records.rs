@@ -290,7 +290,7 @@ impl RecordsTransaction {
         clients: &[ClientRecord],
         kept: &[&str],
         sealer: &Sealer,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<ClientWrites> {
         let kept: Vec<&str> = kept.iter().flat_map(|c| kept_columns(c)).copied().collect();
         let on_conflict = |columns: &[&str]| {
@@ -413,7 +413,7 @@ impl RecordsTransaction {
     pub async fn insert_events(
         &mut self,
         events: &[EventRecord],
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
         let mut inserted = 0;
         let mut done = 0u64;
