@@ -10,8 +10,8 @@ use quietcount_protocol::envelope::claimed_signer;
 use quietcount_protocol::ingest::{self, ChainState, ChainVerdict, IngestRefusal, IngestRules};
 use quietcount_protocol::wire::{Blob, MAX_FRAME_BYTES, RefusalCode, Request, Response};
 use quietcount_protocol::{
-    ChainHead, EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, Receipt, SiteId, SiteReport,
-    UnixTime, ZeroPolicy, content_hash, open, open_with, sign,
+    ChainHead, EnvelopeError, EnvelopeHash, FORMAT_VERSION, Form, FormKey, Period, Receipt, SiteId,
+    SiteReport, UnixTime, ZeroPolicy, content_hash, open, open_with, sign,
 };
 
 use crate::store::{Equivocation, KeyRecord, NewReport, SignReceipt, Store, StoreError};
@@ -127,6 +127,18 @@ impl Ingest {
         }
         match Request::decode(frame) {
             Ok(Request::Submit { envelope }) => self.submit(site, &envelope.0, now).await,
+            Ok(Request::Fetch {
+                form_id,
+                form_version,
+                period,
+                revision,
+            }) => {
+                let form = FormKey {
+                    id: form_id,
+                    version: form_version,
+                };
+                self.fetch(site, &form, period, revision, now).await
+            }
             Err(e) => self.log_refusal(
                 site,
                 &Slot::default(),
@@ -164,6 +176,51 @@ impl Ingest {
                 }
             }
             Err(refusal) => self.log_refusal(site_from_tls, &slot, refusal, now),
+        }
+    }
+
+    /// Sends back one of `site`'s own stored reports with its receipt: never another site's,
+    /// since the site is the one TLS authenticated.
+    pub async fn fetch(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+        revision: Option<u32>,
+        now: UnixTime,
+    ) -> Response {
+        match self.store.own_report(site, form, period, revision).await {
+            Ok(Some((record, latest))) => {
+                tracing::info!(%site, %period, revision = record.revision, "stored report sent back to its site");
+                Response::Stored {
+                    envelope: Blob(record.envelope),
+                    receipt: Blob(record.receipt),
+                    latest,
+                    time: Some(now),
+                }
+            }
+            Ok(None) => Response::Refused {
+                code: RefusalCode::NotStored,
+                message: format!(
+                    "no report of site {site} for {} v{}, {period}{} is stored",
+                    form.id,
+                    form.version,
+                    revision
+                        .map(|r| format!(", revision {r}"))
+                        .unwrap_or_default()
+                ),
+                head: None,
+                time: Some(now),
+            },
+            Err(error) => {
+                tracing::error!(%error, %site, "store failure fetching a stored report");
+                Response::Refused {
+                    code: RefusalCode::Internal,
+                    message: "the coordinator could not read its store; try again later".into(),
+                    head: None,
+                    time: Some(now),
+                }
+            }
         }
     }
 

@@ -66,6 +66,7 @@ fn accepted(response: Response) -> bool {
     match response {
         Response::Accepted { duplicate, .. } => !duplicate,
         Response::Refused { code, message, .. } => panic!("refused {code:?}: {message}"),
+        Response::Stored { .. } => panic!("a submission answered with a stored report"),
     }
 }
 

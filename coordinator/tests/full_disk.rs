@@ -122,6 +122,7 @@ async fn after_a_full_disk_the_next_report_is_stored_without_a_restart() {
                 assert_eq!(code, RefusalCode::Internal, "{message}");
                 break (next, message);
             }
+            Response::Stored { .. } => panic!("a submission answered with a stored report"),
         }
     };
     assert!(message.contains("disk is full"), "{message}");

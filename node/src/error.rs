@@ -137,6 +137,9 @@ pub enum NodeError {
     /// Delivery failed as a whole (entries stay pending).
     #[error(transparent)]
     Delivery(#[from] crate::deliver::DeliveryError),
+    /// Fetching this site's stored reports back from the coordinator failed.
+    #[error("fetching this site's reports from the coordinator failed: {0}")]
+    Fetch(String),
     /// Synthetic data could not be generated.
     #[error("simulate: {0}")]
     Simulate(String),

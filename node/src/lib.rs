@@ -37,6 +37,7 @@ pub mod dates;
 pub mod deliver;
 pub mod entry;
 pub mod error;
+pub mod fetch;
 pub mod import;
 pub mod outbox;
 pub mod report;

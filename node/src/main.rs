@@ -30,12 +30,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::progress::ProgressBar;
+use quietcount_node::fetch::FetchOutcome;
 use quietcount_node::simulate::SimulateOptions;
 use quietcount_node::vocab::Lang;
 use quietcount_node::{
     DateOrder, ImportOptions, InitOptions, KdfParams, LogFormat, Node, NodeError, OpenPeriod,
     QueueOutcome, RecordKind, RecoveryKey, Unlock,
 };
+use quietcount_protocol::ids::format_utc;
 use quietcount_protocol::{Period, PeriodType, SiteId};
 use quietcount_service::clock::{Clock, SystemClock};
 use quietcount_service::logging::LogOutput;
@@ -235,6 +237,19 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Fetch back the reports the coordinator holds for this site (after restoring an old
+    /// backup): each is checked and recorded as delivered, and the next revision builds on
+    /// the coordinator's latest.
+    Fetch {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The period (e.g. 2026-10).
+        #[arg(long)]
+        period: Period,
+        /// Form id (needed when the site reports several forms).
+        #[arg(long)]
+        form: Option<String>,
+    },
     /// Run the background service.
     Run {
         #[arg(long)]
@@ -360,6 +375,7 @@ fn command_dir(command: &Command) -> Option<&PathBuf> {
         | Command::Simulate { dir, .. }
         | Command::Report { dir, .. }
         | Command::Submit { dir }
+        | Command::Fetch { dir, .. }
         | Command::Run { dir }
         | Command::Status { dir }
         | Command::Erase { dir, .. }
@@ -606,6 +622,33 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     dir.display()
                 );
             }
+        }
+        Command::Fetch { dir, period, form } => {
+            let node = Node::open(&dir).await?;
+            let summary = node.fetch_own(period, form.as_deref(), clock.now()).await;
+            node.close().await;
+            let summary = summary?;
+            if summary.revisions.is_empty() {
+                println!(
+                    "The coordinator holds no report of this site for {} ({} v{}).",
+                    summary.period, summary.form.id, summary.form.version
+                );
+            }
+            for r in &summary.revisions {
+                let what = match &r.outcome {
+                    FetchOutcome::AlreadyKnown => "already known here".to_owned(),
+                    FetchOutcome::Recorded => "recorded here as delivered".to_owned(),
+                    FetchOutcome::Skipped(why) => format!("not recorded: {why}"),
+                };
+                println!(
+                    "{} revision {}: received by the coordinator {} (receipt #{}): {what}",
+                    summary.period,
+                    r.revision,
+                    format_utc(r.received_at),
+                    r.sequence
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Submit { dir } => {
             let node = Node::open(&dir).await?;

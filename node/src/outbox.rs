@@ -330,6 +330,9 @@ fn interpret_response(
             head,
             time,
         } => Ok((Verdict::Refused(code, message, head.map(Into::into)), time)),
+        Response::Stored { .. } => {
+            Err("the coordinator answered a delivery with a stored report".into())
+        }
     }
 }
 

@@ -42,7 +42,9 @@ async fn delivers_verifies_and_stores_the_receipt() {
     // What the coordinator received is exactly the committed envelope, in a Submit request.
     let received = coordinator.received_bytes();
     assert_eq!(received.len(), 1);
-    let Request::Submit { envelope } = Request::decode(&received[0]).unwrap();
+    let Request::Submit { envelope } = Request::decode(&received[0]).unwrap() else {
+        panic!("not a submission")
+    };
     assert_eq!(Sha256Hash::of(&envelope.0), hash);
     // The stored receipt verifies against the coordinator key and names the envelope.
     let status = node.status().await.unwrap();
@@ -245,7 +247,10 @@ async fn an_unreachable_coordinator_leaves_reports_pending_across_restarts() {
     let summary = node.submit_all(NOV_10_2026 + 3600).await.unwrap();
     assert!(summary.all_delivered(), "{summary:?}");
     assert_eq!(coordinator.stored(), 1);
-    let Request::Submit { envelope } = Request::decode(&coordinator.received_bytes()[0]).unwrap();
+    let Request::Submit { envelope } = Request::decode(&coordinator.received_bytes()[0]).unwrap()
+    else {
+        panic!("not a submission")
+    };
     assert_eq!(Sha256Hash::of(&envelope.0), hash);
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cbor;
 use crate::error::{DecodeError, EncodeError};
-use crate::ids::{EnvelopeHash, UnixTime};
+use crate::ids::{EnvelopeHash, Period, UnixTime};
 use crate::revision::ChainHead;
 
 /// ALPN protocol id of Quietcount over QUIC.
@@ -63,6 +63,19 @@ pub enum Request {
         /// The envelope.
         envelope: Blob,
     },
+    /// Send back one of this site's own stored reports, with its receipt: a node restored
+    /// from an old backup learns what the coordinator already holds (and publishes) for a
+    /// form and period. Only the connected site's reports are ever sent.
+    Fetch {
+        /// Form id.
+        form_id: String,
+        /// Form version.
+        form_version: u32,
+        /// The period.
+        period: Period,
+        /// The revision wanted; `None` for the latest.
+        revision: Option<u32>,
+    },
 }
 
 /// What the coordinator answers.
@@ -84,6 +97,18 @@ pub enum Response {
         stored_envelope: Option<Blob>,
         /// The coordinator's clock when it answered (Unix seconds), so a site can tell that
         /// its own clock is wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<UnixTime>,
+    },
+    /// A stored report of the asking site, answering [`Request::Fetch`].
+    Stored {
+        /// The site's envelope exactly as stored.
+        envelope: Blob,
+        /// The receipt the coordinator signed for it.
+        receipt: Blob,
+        /// The latest revision stored for the same site, form and period.
+        latest: u32,
+        /// The coordinator's clock when it answered (Unix seconds).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time: Option<UnixTime>,
     },
@@ -164,6 +189,8 @@ pub enum RefusalCode {
     /// hidden cell that can be narrowed below k, margins that do not add up, a count out of
     /// range): the same check the donor's verifier runs.
     DisclosureRule,
+    /// A fetch asked for a report the coordinator does not hold.
+    NotStored,
     /// Server-side failure; retry later.
     Internal,
     /// The coordinator is shutting down; retry later.
@@ -196,6 +223,7 @@ impl std::fmt::Display for RefusalCode {
             RefusalCode::StaleRevision => "stale or out-of-order revision",
             RefusalCode::Equivocation => "conflicting report for the same revision",
             RefusalCode::DisclosureRule => "breaks the disclosure rule",
+            RefusalCode::NotStored => "no such stored report",
             RefusalCode::Internal => "internal error",
             RefusalCode::Unavailable => "unavailable",
         };

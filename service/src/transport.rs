@@ -302,9 +302,9 @@ mod tests {
                                 stored_envelope: None,
                                 time: None,
                             },
-                            Err(_) => Response::Refused {
+                            Ok(Request::Fetch { .. }) | Err(_) => Response::Refused {
                                 code: RefusalCode::Malformed,
-                                message: "not a request".into(),
+                                message: "not a submission".into(),
                                 head: None,
                                 time: None,
                             },

@@ -134,3 +134,62 @@ fn a_node_behind_the_coordinator_builds_on_the_head_the_refusal_names() -> Resul
     assert_eq!(site_row(&coordinator, &period, &site)?.0, Some(3));
     Ok(())
 }
+
+#[test]
+fn a_restored_node_fetches_what_the_coordinator_holds_and_continues_without_a_conflict()
+-> Result<()> {
+    let root = tempfile::tempdir()?;
+    let period = last_closed_month();
+    let coordinator = start_coordinator(root.path(), "Continuity", "info")?;
+    let site = enroll_site(root.path(), "restored-3", &coordinator)?;
+    site.simulate(120, 4, 7, &period)?;
+    // A backup before anything was sent; then revisions 1 and 2 go out.
+    let saved = root.path().join("backup-before-reports");
+    backup(&site, &saved)?;
+    site.report(&period)?;
+    submit_ok(&site)?;
+    site.simulate(150, 4, 8, &period)?;
+    site.report(&period)?;
+    submit_ok(&site)?;
+    assert_eq!(site_row(&coordinator, &period, &site)?, (Some(2), false));
+    let evidence_before = coordinator.log_text().matches("equivocation").count();
+
+    // Restored, the node knows nothing of either. It fetches what the coordinator holds:
+    // both revisions, checked and recorded as delivered with their receipts.
+    restore(&site, &saved)?;
+    let output = quietcount_tests::run_ok(site.command("fetch").arg("--period").arg(&period))?;
+    let out = text(&output);
+    assert!(
+        out.contains("revision 1") && out.contains("revision 2"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("recorded here as delivered").count(),
+        2,
+        "{out}"
+    );
+    let status = text(&quietcount_tests::run_ok(&mut site.command("status"))?);
+    assert!(
+        !status.contains("pending"),
+        "nothing is left to send:\n{status}"
+    );
+    // Fetching again changes nothing.
+    let again = text(&quietcount_tests::run_ok(
+        site.command("fetch").arg("--period").arg(&period),
+    )?);
+    assert_eq!(again.matches("already known here").count(), 2, "{again}");
+
+    // New records: the next report is revision 3, built on the coordinator's head, accepted
+    // at the first try with no conflict.
+    site.simulate(90, 4, 9, &period)?;
+    let output = site.report(&period)?;
+    assert!(text(&output).contains("revision 3"), "{}", text(&output));
+    submit_ok(&site)?;
+    assert_eq!(site_row(&coordinator, &period, &site)?, (Some(3), false));
+    assert_eq!(
+        coordinator.log_text().matches("equivocation").count(),
+        evidence_before,
+        "no conflict was produced"
+    );
+    Ok(())
+}

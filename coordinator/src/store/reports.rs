@@ -43,6 +43,26 @@ impl Store {
             }))
     }
 
+    /// A site's own stored report of a chain (at `revision`, or its latest) with the chain's
+    /// latest revision: what [`Request::Fetch`](quietcount_protocol::wire::Request::Fetch)
+    /// sends back.
+    pub async fn own_report(
+        &self,
+        site: &SiteId,
+        form: &FormKey,
+        period: Period,
+        revision: Option<u32>,
+    ) -> Result<Option<(ReportRecord, u32)>> {
+        let Some(latest) = self.report_of_chain(site, form, period, None).await? else {
+            return Ok(None);
+        };
+        let record = match revision {
+            None => Some(latest.clone()),
+            Some(_) => self.report_of_chain(site, form, period, revision).await?,
+        };
+        Ok(record.map(|r| (r, latest.revision)))
+    }
+
     /// The report of a chain at `revision`, or its latest one.
     async fn report_of_chain(
         &self,

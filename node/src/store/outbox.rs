@@ -527,6 +527,81 @@ impl Store {
         }))
     }
 
+    /// Records a report fetched back from the coordinator (this site's own envelope and the
+    /// receipt the coordinator signed for it) as delivered, in one transaction. A live entry
+    /// of this node for the same revision with other bytes (built again after a restore) is
+    /// marked refused: the coordinator holds the fetched one, and the next build continues
+    /// from it. Returns false, changing nothing, when the envelope is already in the outbox.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_fetched(
+        &self,
+        form: &FormKey,
+        period: Period,
+        revision: u32,
+        envelope: &[u8],
+        content_hash: Sha256Hash,
+        receipt_bytes: &[u8],
+        receipt: &Receipt,
+        now: UnixTime,
+    ) -> Result<bool> {
+        const TX: &str = "outbox_record_fetched";
+        let hash = Sha256Hash::of(envelope);
+        let mut tx = self.begin_write(TX).await?;
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE envelope_hash = ?1")
+            .bind(hash.0.to_vec())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+        if known > 0 {
+            tx.rollback().await.map_err(db(TX))?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE outbox SET state = 'refused', refusal_code = 'superseded', \
+             last_error = 'the coordinator already holds another report for this revision \
+             (fetched back); build the report again to continue from it' \
+             WHERE form_id = ?1 AND form_version = ?2 AND period = ?3 AND revision = ?4 \
+             AND state <> 'refused'",
+        )
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .bind(i64::from(revision))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        sqlx::query(
+            "INSERT INTO outbox (form_id, form_version, period, revision, envelope, envelope_hash, \
+             content_hash, built_at, next_attempt_at, state, delivered_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'delivered', ?8)",
+        )
+        .bind(&form.id)
+        .bind(i64::from(form.version))
+        .bind(period.to_string())
+        .bind(i64::from(revision))
+        .bind(envelope)
+        .bind(hash.0.to_vec())
+        .bind(content_hash.0.to_vec())
+        .bind(to_i64(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO receipts (envelope_hash, receipt, sequence, received_at, stored_at, duplicate) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+        )
+        .bind(hash.0.to_vec())
+        .bind(receipt_bytes)
+        .bind(to_i64(receipt.sequence))
+        .bind(to_i64(receipt.received_at))
+        .bind(to_i64(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TX))?;
+        tx.commit().await.map_err(db(TX))?;
+        Ok(true)
+    }
+
     /// Records the coordinator's head of a form and period's chain, learnt at `now`.
     pub async fn record_coordinator_head(
         &self,
