@@ -35,6 +35,9 @@ pub const REGISTRY_FILE: &str = "registry.cose";
 pub const SITES_DIR: &str = "sites";
 /// Extension of signed site reports in [`SITES_DIR`].
 pub const SITE_EXTENSION: &str = "cose";
+/// Folder of the earlier revisions of the site reports, so that the verifier can audit every
+/// revision jointly: `earlier/<site-id>.r<revision>.cose`.
+pub const EARLIER_DIR: &str = "earlier";
 /// File name of the reporting form.
 pub const FORM_FILE: &str = "form.toml";
 /// File name of the totals table.
@@ -86,6 +89,8 @@ pub struct DonorPackage {
     pub registry: Vec<u8>,
     /// Signed site reports, by site.
     pub sites: BTreeMap<SiteId, Vec<u8>>,
+    /// The earlier revisions of those reports the coordinator holds, by site and revision.
+    pub earlier: BTreeMap<SiteId, BTreeMap<u32, Vec<u8>>>,
     /// The reporting form, as TOML.
     pub form_toml: String,
     /// The totals as long-format CSV.
@@ -96,6 +101,24 @@ impl DonorPackage {
     /// Path of a site's report inside a package directory.
     pub fn site_path(dir: &Path, site: &SiteId) -> PathBuf {
         dir.join(SITES_DIR).join(format!("{site}.{SITE_EXTENSION}"))
+    }
+
+    /// Path of an earlier revision of a site's report inside a package directory.
+    pub fn earlier_path(dir: &Path, site: &SiteId, revision: u32) -> PathBuf {
+        dir.join(EARLIER_DIR)
+            .join(format!("{site}.r{revision}.{SITE_EXTENSION}"))
+    }
+
+    /// The site and revision an `earlier/` file name gives (`<site-id>.r<revision>.cose`).
+    pub fn parse_earlier_name(name: &str) -> Option<(SiteId, u32)> {
+        let stem = name.strip_suffix(&format!(".{SITE_EXTENSION}"))?;
+        let (site, digits) = stem.rsplit_once(".r")?;
+        let revision: u32 = digits.parse().ok().filter(|r| *r >= 1)?;
+        // One spelling only: `.r02` is not revision 2.
+        if revision.to_string() != digits {
+            return None;
+        }
+        Some((SiteId::new(site).ok()?, revision))
     }
 
     /// Writes the package into `dir`, which must not exist or be empty. Files are synced.
@@ -113,6 +136,14 @@ impl DonorPackage {
         write_file(&dir.join(REGISTRY_FILE), &self.registry)?;
         for (site, bytes) in &self.sites {
             write_file(&Self::site_path(dir, site), bytes)?;
+        }
+        if self.earlier.values().any(|r| !r.is_empty()) {
+            std::fs::create_dir_all(dir.join(EARLIER_DIR)).map_err(|source| io(dir, source))?;
+        }
+        for (site, revisions) in &self.earlier {
+            for (revision, bytes) in revisions {
+                write_file(&Self::earlier_path(dir, site, *revision), bytes)?;
+            }
         }
         write_file(&dir.join(FORM_FILE), self.form_toml.as_bytes())?;
         write_file(&dir.join(TOTALS_FILE), self.totals_csv.as_bytes())?;
@@ -138,10 +169,29 @@ impl DonorPackage {
                 .ok_or_else(|| PackageError::BadSiteFile { path: path.clone() })?;
             sites.insert(site, read_file(&path)?);
         }
+        let mut earlier: BTreeMap<SiteId, BTreeMap<u32, Vec<u8>>> = BTreeMap::new();
+        let earlier_dir = dir.join(EARLIER_DIR);
+        if earlier_dir.is_dir() {
+            for entry in
+                std::fs::read_dir(&earlier_dir).map_err(|source| io(&earlier_dir, source))?
+            {
+                let path = entry.map_err(|source| io(&earlier_dir, source))?.path();
+                let (site, revision) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(Self::parse_earlier_name)
+                    .ok_or_else(|| PackageError::BadSiteFile { path: path.clone() })?;
+                earlier
+                    .entry(site)
+                    .or_default()
+                    .insert(revision, read_file(&path)?);
+            }
+        }
         Ok(Self {
             provincial,
             registry,
             sites,
+            earlier,
             form_toml,
             totals_csv,
         })
@@ -173,6 +223,8 @@ This folder holds a provincial report and everything it rests on:
   provincial.cose       the provincial report, signed by the provincial coordinator
   registry.cose         the coordinator's signed list of enrolled sites and their keys
   sites/<site>.cose     each site's signed report (suppressed cells carry no value)
+  earlier/              the earlier revisions of corrected site reports, if any
+                        (<site>.r<revision>.cose), audited jointly with the latest
   form.toml             the reporting form the reports answer
   totals.csv            the provincial totals, one row per cell, for spreadsheets
                         (status exact, or bounded: the true total lies in [lower, upper];
@@ -324,6 +376,7 @@ fn assemble_screened(
     let mut excluded = Vec::new();
     // Latest revision per site among the acceptable reports.
     let mut chosen: BTreeMap<SiteId, (SiteReport, &StoredReport, EnvelopeHash)> = BTreeMap::new();
+    let mut signed_revisions: BTreeMap<SiteId, BTreeMap<u32, Vec<u8>>> = BTreeMap::new();
     for stored in reports {
         let lookup = |kid: &Fingerprint| {
             publication
@@ -355,6 +408,14 @@ fn assemble_screened(
             ));
             continue;
         };
+        // Every revision signed by a key of the site is kept aside: the earlier ones of the
+        // chosen revision go into the package for the verifier's joint audit.
+        if report.period == publication.period && report.form == form.reference() {
+            signed_revisions
+                .entry(site.clone())
+                .or_default()
+                .insert(report.revision, stored.envelope.clone());
+        }
         if !entry.active_at(stored.received_at) {
             excluded.push((
                 site.to_string(),
@@ -473,6 +534,19 @@ fn assemble_screened(
         incomplete,
     };
     let totals_csv = rows_to_csv(&province_rows(form, publication.period, &provincial.totals));
+    let earlier = chosen
+        .iter()
+        .map(|(site, (report, _, _))| {
+            let revisions = signed_revisions
+                .remove(site)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(revision, _)| *revision < report.revision)
+                .collect();
+            (site.clone(), revisions)
+        })
+        .filter(|(_, revisions): &(SiteId, BTreeMap<u32, Vec<u8>>)| !revisions.is_empty())
+        .collect();
     let package = DonorPackage {
         provincial: sign(&provincial, coordinator.signing_key())?,
         registry: sign(&registry, coordinator.signing_key())?,
@@ -480,6 +554,7 @@ fn assemble_screened(
             .into_iter()
             .map(|(site, (_, stored, _))| (site, stored.envelope.clone()))
             .collect(),
+        earlier,
         form_toml: publication.form_toml.to_owned(),
         totals_csv,
     };

@@ -180,6 +180,14 @@ pub fn build_report(
             tables,
         })
         .collect();
+    // The number of client records changed since the previous revision, when that revision's
+    // true tables are known (every earlier revision kept its truth).
+    let changed_records = match earlier.last() {
+        Some(previous) if earlier.len() + 1 == revision as usize => Some(
+            quietcount_protocol::disclosure::changed_records(form, previous.truth, &truth),
+        ),
+        _ => None,
+    };
     Ok(SiteReport {
         format: FORMAT_VERSION,
         form: form.reference(),
@@ -190,6 +198,7 @@ pub fn build_report(
         generated_at: now,
         policy,
         indicators,
+        changed_records,
     })
 }
 

@@ -292,6 +292,7 @@ mod tests {
             supersedes,
             generated_at: 0,
             policy: DisclosurePolicy::DEFAULT,
+            changed_records: None,
             indicators: form
                 .indicators
                 .iter()

@@ -214,6 +214,12 @@ pub struct SiteReport {
     pub policy: DisclosurePolicy,
     /// Every indicator of the form, in form order.
     pub indicators: Vec<IndicatorTables>,
+    /// For revisions after the first: how many client records changed since the previous
+    /// revision. The attacker model assumes an outsider knows it, and the joint audit of the
+    /// revisions (`disclosure::check_revisions`) rests on it; stating it lets the donor's
+    /// verifier re-run that audit. Absent when the node could not count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_records: Option<u64>,
 }
 
 impl SiteReport {

@@ -45,7 +45,7 @@ pub fn next_revision(head: Option<&ChainHead>) -> NextRevision {
 }
 
 /// The hash of what a report publishes, leaving out when it was built and its place in the
-/// revision chain (revision, supersedes): two reports with the same content hash say the same
+/// revision chain (revision, supersedes, records changed since the previous one): two reports with the same content hash say the same
 /// thing. The node uses it to skip rebuilding an unchanged report; the ingest rule uses it to
 /// answer a resubmission of stored content (re-signed later, e.g. by a node restored from a
 /// backup) with the original receipt rather than calling it equivocation.
@@ -54,6 +54,7 @@ pub fn content_hash(report: &SiteReport) -> Result<Sha256Hash, EncodeError> {
         revision: 0,
         supersedes: None,
         generated_at: 0,
+        changed_records: None,
         ..report.clone()
     };
     Ok(Sha256Hash::of(&neutral.encode()?))

@@ -52,6 +52,7 @@ fn report() -> impl Strategy<Value = SiteReport> {
                 supersedes: (revision > 1).then_some(Sha256Hash(hash)),
                 generated_at,
                 policy: DisclosurePolicy::new(k).expect("k >= 2"),
+                changed_records: (revision > 1).then_some(u64::from(revision) * 3),
                 indicators: form
                     .indicators
                     .iter()

@@ -58,6 +58,7 @@ fn fixed_report() -> SiteReport {
         generated_at: 1_793_491_200,
         policy: DisclosurePolicy::DEFAULT,
         indicators,
+        changed_records: None,
     };
     let methadone = report
         .indicators

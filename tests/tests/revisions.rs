@@ -51,7 +51,8 @@ fn a_corrected_sex_goes_out_or_is_held_and_the_package_verifies() -> Result<()> 
         ensure!(!said.contains(marker), "{marker} shown:\n{said}");
     }
     let status = coordinator.status_json(&period)?;
-    if said.contains("held") {
+    let went_out = !said.contains("held");
+    if !went_out {
         ensure!(
             said.contains(&period) && said.contains("stays in force"),
             "the hold says why and what stays:\n{said}"
@@ -81,6 +82,20 @@ fn a_corrected_sex_goes_out_or_is_held_and_the_package_verifies() -> Result<()> 
         "the package does not verify:\n{}",
         text(&verified)
     );
+    if went_out {
+        // The package carries revision 1 beside revision 2, and the verifier audits them
+        // together, with the number of changed records revision 2 states.
+        ensure!(
+            package.join("earlier/hn-corrections.r1.cose").is_file(),
+            "revision 1 is in the package"
+        );
+        let said = text(&verified);
+        ensure!(
+            said.lines()
+                .any(|l| l.starts_with("PASS  revisions") && l.contains("audited jointly")),
+            "the verifier ran the joint audit:\n{said}"
+        );
+    }
     let published = std::fs::read_dir(&package)
         .context("package folder")?
         .map(|entry| entry.map(|e| std::fs::read(e.path()).unwrap_or_default()))
@@ -89,5 +104,65 @@ fn a_corrected_sex_goes_out_or_is_held_and_the_package_verifies() -> Result<()> 
         let bytes = String::from_utf8_lossy(&bytes);
         ensure!(!bytes.contains("Marker"), "a marker reached the package");
     }
+    Ok(())
+}
+
+#[test]
+fn a_published_correction_carries_its_earlier_revision_and_is_audited_jointly() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let period = last_closed_month();
+    let mut coordinator = Coordinator::init(root.path(), "Test province")?;
+    coordinator.start("info")?;
+    let site = enroll_site(root.path(), "hn-many-changes", &coordinator)?;
+    site.simulate(80, 2, 21, &period)?;
+    ensure!(site.report(&period)?.status.success(), "revision 1 builds");
+    ensure!(site.submit()?.status.success(), "revision 1 is delivered");
+    // Many records added late for the same month: the correction changes enough records to go
+    // out as revision 2.
+    site.simulate(140, 2, 22, &period)?;
+    let built = site.report(&period)?;
+    ensure!(
+        text(&built).contains("revision 2"),
+        "revision 2 is queued:\n{}",
+        text(&built)
+    );
+    ensure!(site.submit()?.status.success(), "revision 2 is delivered");
+
+    let package = root.path().join("package");
+    coordinator.publish(&period, &package)?;
+    ensure!(
+        package.join("earlier/hn-many-changes.r1.cose").is_file(),
+        "revision 1 is in the package"
+    );
+    let verify = |package: &std::path::Path| -> Result<std::process::Output> {
+        run(Command::new(binary("quietcount-keys"))
+            .arg("verify")
+            .arg(package)
+            .arg("--trust")
+            .arg(coordinator.public_key()))
+    };
+    let verified = verify(&package)?;
+    let said = text(&verified);
+    ensure!(
+        verified.status.success(),
+        "the package does not verify:\n{said}"
+    );
+    ensure!(
+        said.lines()
+            .any(|l| l.starts_with("PASS  revisions") && l.contains("audited jointly")),
+        "the verifier ran the joint audit:\n{said}"
+    );
+
+    // Without the earlier revision the package no longer verifies, and the verifier says
+    // which file is missing.
+    std::fs::remove_file(package.join("earlier/hn-many-changes.r1.cose"))?;
+    let verified = verify(&package)?;
+    let said = text(&verified);
+    ensure!(!verified.status.success(), "{said}");
+    ensure!(
+        said.lines().any(|l| l.starts_with("FAIL  revisions")
+            && l.contains("earlier/hn-many-changes.r1.cose is missing")),
+        "{said}"
+    );
     Ok(())
 }

@@ -10,8 +10,8 @@ use quietcount_protocol::SiteId;
 
 use super::*;
 use crate::package::{
-    DonorPackage, FORM_FILE, MAX_FILE_BYTES, PROVINCIAL_FILE, PackageError, README_FILE,
-    README_TEXT, REGISTRY_FILE, SITE_EXTENSION, SITES_DIR, TOTALS_FILE,
+    DonorPackage, EARLIER_DIR, FORM_FILE, MAX_FILE_BYTES, PROVINCIAL_FILE, PackageError,
+    README_FILE, README_TEXT, REGISTRY_FILE, SITE_EXTENSION, SITES_DIR, TOTALS_FILE,
 };
 
 /// Most entries read from one package folder; a package is small, a hostile one may not be.
@@ -30,6 +30,8 @@ pub(super) struct Files {
     pub(super) readme: Result<Vec<u8>, String>,
     /// Site reports by the site their file name gives.
     pub(super) sites: BTreeMap<SiteId, Result<Vec<u8>, String>>,
+    /// Earlier revisions of site reports, by site and revision (from `earlier/`).
+    pub(super) earlier: BTreeMap<SiteId, BTreeMap<u32, Result<Vec<u8>, String>>>,
     /// Files that should not be there, with the problem: (relative path, problem).
     pub(super) unexpected: Vec<(String, String)>,
     /// Whether the sites folder went over this verifier's limits (entries or bytes).
@@ -43,6 +45,7 @@ impl Files {
             PROVINCIAL_FILE,
             REGISTRY_FILE,
             SITES_DIR,
+            EARLIER_DIR,
             FORM_FILE,
             TOTALS_FILE,
             README_FILE,
@@ -93,7 +96,40 @@ impl Files {
                 unexpected.push((format!("{SITES_DIR}/"), e));
             }
         }
+        let mut earlier: BTreeMap<SiteId, BTreeMap<u32, Result<Vec<u8>, String>>> = BTreeMap::new();
+        let earlier_dir = dir.join(EARLIER_DIR);
+        if earlier_dir.exists() {
+            match list_dir(&earlier_dir) {
+                Ok(names) => {
+                    let mut budget = MAX_SITES_BYTES;
+                    for name in names {
+                        match DonorPackage::parse_earlier_name(&name) {
+                            Some((site, revision)) => {
+                                let bytes = if budget == 0 {
+                                    Err(format!(
+                                        "not read: the earlier revisions exceed {MAX_SITES_BYTES} bytes in all"
+                                    ))
+                                } else {
+                                    read_limited(&earlier_dir.join(&name))
+                                };
+                                match &bytes {
+                                    Ok(read) => budget = budget.saturating_sub(read.len() as u64),
+                                    Err(_) => over_limits = true,
+                                }
+                                earlier.entry(site).or_default().insert(revision, bytes);
+                            }
+                            None => unexpected.push((
+                                format!("{EARLIER_DIR}/{name}"),
+                                "not named <site-id>.r<revision>.cose".to_owned(),
+                            )),
+                        }
+                    }
+                }
+                Err(e) => unexpected.push((format!("{EARLIER_DIR}/"), e)),
+            }
+        }
         Self {
+            earlier,
             provincial: read_limited(&dir.join(PROVINCIAL_FILE)),
             registry: read_limited(&dir.join(REGISTRY_FILE)),
             form_toml: read_limited(&dir.join(FORM_FILE)),

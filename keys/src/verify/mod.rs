@@ -32,6 +32,9 @@
 //! - [`TOTALS_CSV`]: `totals.csv` is exactly the rendering of the signed totals.
 //! - [`COMPLETENESS`]: the completeness figures match the registry and the inputs, and at
 //!   least one site reported.
+//! - per corrected site, [`REVISIONS`]: every earlier revision in `earlier/`, signed by a key
+//!   of the site, chained by `supersedes`, and all revisions audited jointly
+//!   (`protocol::disclosure::check_revisions`).
 //! - [`EXPECTED_PERIOD`], [`EXPECTED_PROVINCE`]: only when the auditor names them.
 //!
 //! Besides the checks, [`Warning`]s (`warnings`): a key retired or revoked between the
@@ -40,6 +43,7 @@
 
 mod files;
 mod render;
+mod revisions;
 mod signatures;
 mod sites;
 #[cfg(test)]
@@ -58,6 +62,7 @@ use crate::package::{SITE_EXTENSION, SITES_DIR};
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (the one formatter lives in `protocol`).
 pub use quietcount_protocol::ids::format_utc as format_time;
+pub use revisions::{NOT_AUDITED_JOINTLY, REVISIONS};
 pub use sites::key_window;
 pub use warnings::{
     EXPECTED_PERIOD, EXPECTED_PROVINCE, Expectations, INCOMPLETE, KEY_ENDED_AFTER_PERIOD,
@@ -212,8 +217,16 @@ pub fn verify_package_expecting(
     );
     totals::check_totals_csv(&files, provincial.as_ref(), form.as_ref(), &mut checks);
     totals::check_completeness(provincial.as_ref(), registry.as_ref(), &mut checks);
+    let mut joint = revisions::check_revision_chains(
+        &files,
+        provincial.as_ref(),
+        registry.as_ref(),
+        form.as_ref(),
+        &mut checks,
+    );
     warnings::check_expectations(provincial.as_ref(), expect, &mut checks);
-    let warnings = warnings::warnings(provincial.as_ref(), registry.as_ref());
+    let mut warnings = warnings::warnings(provincial.as_ref(), registry.as_ref());
+    warnings.append(&mut joint);
     VerifyReport { checks, warnings }
 }
 

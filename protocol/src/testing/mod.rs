@@ -250,6 +250,7 @@ impl<'f> SyntheticReport<'f> {
                 .generated_at
                 .unwrap_or_else(|| self.period.end() + 3600),
             policy: self.policy,
+            changed_records: None,
             indicators,
         }
     }
