@@ -212,7 +212,7 @@ fn rate(t: Tr, part: u64, whole: u64) -> String {
     if whole == 0 {
         "–".into()
     } else {
-        t.percent(part as f64 / whole as f64)
+        t.percent(100.0 * part as f64 / whole as f64)
     }
 }
 

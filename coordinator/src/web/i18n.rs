@@ -107,9 +107,9 @@ impl Tr {
         group_digits(n, separator)
     }
 
-    /// A rate in percent with one decimal, the language's decimal mark (`87,5 %`).
-    pub fn percent(&self, rate: f64) -> String {
-        let text = format!("{:.1}", rate * 100.0);
+    /// A percentage (0 to 100) with one decimal and the language's decimal mark (`87,5 %`).
+    pub fn percent(&self, percent: f64) -> String {
+        let text = format!("{percent:.1}");
         match self.lang {
             Lang::Vi => format!("{} %", text.replace('.', ",")),
             Lang::En => format!("{text}%"),
@@ -253,7 +253,7 @@ mod tests {
     fn arguments_are_filled_in() {
         let vi = Tr::new(Lang::Vi);
         assert!(vi.arg("grid-remind-text", "site", "Lan").contains("Lan"));
-        assert_eq!(vi.percent(0.875), "87,5 %");
-        assert_eq!(Tr::new(Lang::En).percent(0.875), "87.5%");
+        assert_eq!(vi.percent(87.5), "87,5 %");
+        assert_eq!(Tr::new(Lang::En).percent(87.5), "87.5%");
     }
 }
