@@ -316,6 +316,71 @@ async fn viewers_read_managers_act_and_every_action_is_audited() {
         .unwrap();
     assert!(!provincial.is_empty());
 
+    // A site signs a second, different report for revision 1: a conflict, shown side by
+    // side in the grid and on the conflicts page; the viewer cannot resolve it, the manager
+    // does.
+    let conflicting = sites[0].signed_report(period, 1, None, 99).unwrap();
+    ingest
+        .submit(&sites[0].id, &conflicting, period.end() + 2 * 86_400)
+        .await;
+    let grid = text(app.clone().oneshot(get("/", &viewer)).await.unwrap()).await;
+    assert!(grid.contains("cell conflict"), "{grid}");
+    let conflicts = text(
+        app.clone()
+            .oneshot(get("/conflicts", &manager))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(conflicts.contains("ha-noi-01"), "{conflicts}");
+    let evidence = {
+        let marker = "<option value=\"";
+        let options: Vec<&str> = conflicts
+            .split(marker)
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(options.len(), 2, "stored and evidence side by side");
+        options[1].to_owned()
+    };
+    let resolve = |cookie: &str, csrf: &str| {
+        form(
+            "/conflicts/resolve",
+            cookie,
+            &[
+                ("csrf", csrf),
+                ("site", "ha-noi-01"),
+                ("period", &period.to_string()),
+                ("revision", "1"),
+                ("accept", &evidence),
+                ("note", "hỏi lại cơ sở"),
+            ],
+        )
+    };
+    let refused = app
+        .clone()
+        .oneshot(resolve(&viewer, &viewer_csrf))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let resolved = app
+        .clone()
+        .oneshot(resolve(&manager, &manager_csrf))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), StatusCode::OK);
+    let conflicts = text(
+        app.clone()
+            .oneshot(get("/conflicts", &viewer))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        conflicts.contains("Đã chấp nhận") && conflicts.contains("minh"),
+        "{conflicts}"
+    );
+
     // Every manager action is in the audit table, shown with who.
     let audit = text(app.clone().oneshot(get("/audit", &viewer)).await.unwrap()).await;
     assert!(audit.contains("<td>minh</td>"), "{audit}");
@@ -363,4 +428,117 @@ async fn viewers_read_managers_act_and_every_action_is_audited() {
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let after = app.clone().oneshot(get("/", &viewer)).await.unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
+}
+
+fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
+}
+
+/// Runs `user ARGS --dir DIR`, feeding `stdin`; returns (success, stdout + stderr).
+fn user_command(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = binary()
+        .arg("user")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn accounts_are_managed_from_the_command_line_and_checked_with_their_password() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("coord");
+    coordinator_in(&dir).await.unwrap();
+    let (ok, out) = user_command(
+        &dir,
+        &["add", "thu", "--role", "manager", "--password-stdin"],
+        "first-password-1\n",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = user_command(
+        &dir,
+        &["add", "ha", "--role", "viewer", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!ok && out.contains("at least 10"), "{out}");
+    let (ok, out) = user_command(&dir, &["list"], "");
+    assert!(
+        ok && out.contains("thu") && out.contains("manager"),
+        "{out}"
+    );
+    assert!(!out.contains("argon2"), "no hash is shown: {out}");
+    let (ok, out) = user_command(
+        &dir,
+        &["passwd", "thu", "--password-stdin"],
+        "second-password-2\n",
+    );
+    assert!(ok, "{out}");
+    let coordinator = quietcount_coordinator::Coordinator::open(&dir)
+        .await
+        .unwrap();
+    assert_eq!(
+        coordinator
+            .authenticate("thu", "second-password-2")
+            .await
+            .unwrap(),
+        Some(Role::Manager)
+    );
+    assert_eq!(
+        coordinator
+            .authenticate("thu", "first-password-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(coordinator.authenticate("nobody", "x").await.unwrap(), None);
+    let (ok, out) = user_command(&dir, &["remove", "thu"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = user_command(&dir, &["remove", "thu"], "");
+    assert!(!ok && out.contains("no account named thu"), "{out}");
+    assert!(coordinator.users().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn run_refuses_to_serve_the_dashboard_in_plain_http_off_this_machine() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("coord");
+    coordinator_in(&dir).await.unwrap();
+    let output = binary()
+        .arg("run")
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--dashboard-listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("will not serve plain HTTP") && stderr.contains("tls_cert"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join(quietcount_coordinator::config::files::LISTEN_ADDRESS)
+            .exists(),
+        "the QUIC server did not start either"
+    );
 }
