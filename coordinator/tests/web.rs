@@ -419,6 +419,17 @@ async fn viewers_read_managers_act_and_every_action_is_audited() {
         "no mapping configured"
     );
 
+    // An account removed while logged in loses its session at its next request.
+    let (other, _) = login(&app, "minh", PASSWORD).await.unwrap();
+    let removed = quietcount_coordinator::Coordinator::open(&dir)
+        .await
+        .unwrap();
+    removed.remove_user("minh").await.unwrap();
+    let after = app.clone().oneshot(get("/", &other)).await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    let after = app.clone().oneshot(get("/", &manager)).await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+
     // Logout ends the session.
     let out = app
         .clone()

@@ -333,12 +333,27 @@ where
         };
         let here = here(parts);
         match (lookup, id) {
-            (Lookup::Active(session), Some(session_id)) => Ok(Self {
-                t,
-                session,
-                session_id,
-                here,
-            }),
+            (Lookup::Active(session), Some(session_id)) => {
+                // An account removed, or given another role, since login: its session ends.
+                let current = state.coordinator().store.user(&session.user).await;
+                let still = matches!(
+                    &current,
+                    Ok(Some(user)) if Role::parse(&user.role) == Some(session.role)
+                );
+                if !still {
+                    if let Err(error) = &current {
+                        tracing::error!(%error, "dashboard account could not be checked");
+                    }
+                    state.sessions().end_user(&session.user);
+                    return Err(Redirect::to("/login").into_response());
+                }
+                Ok(Self {
+                    t,
+                    session,
+                    session_id,
+                    here,
+                })
+            }
             (Lookup::Locked, _) => Err(Redirect::to("/login?locked=1").into_response()),
             _ => Err(Redirect::to("/login").into_response()),
         }
