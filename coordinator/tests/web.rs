@@ -553,3 +553,78 @@ async fn run_refuses_to_serve_the_dashboard_in_plain_http_off_this_machine() {
         "the QUIC server did not start either"
     );
 }
+
+#[tokio::test]
+async fn dhis2_and_adx_downloads_follow_the_configured_mapping() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("coord");
+    let coordinator = coordinator_in(&dir).await.unwrap();
+    let period = Period::latest_closed(PeriodType::Month, now()).unwrap();
+    let site = TestSite::new("hn-ba-dinh").unwrap();
+    enroll(&coordinator, &site, period.start() - 86_400)
+        .await
+        .unwrap();
+    let envelope = site.signed_report(period, 1, None, 7).unwrap();
+    coordinator
+        .ingest()
+        .submit(&site.id, &envelope, period.end() + 86_400)
+        .await;
+    coordinator
+        .add_user("thu", Role::Viewer, PASSWORD, now())
+        .await
+        .unwrap();
+    drop(coordinator);
+    // The sample mapping, sending the province's totals only.
+    let sample = include_str!("../mappings/dhis2-sample.toml");
+    let start = sample.find("[org_units.sites]").unwrap();
+    let end = start + sample[start..].find("\n\n").unwrap();
+    std::fs::write(
+        dir.join("dhis2.toml"),
+        format!("{}{}", &sample[..start], &sample[end..]),
+    )
+    .unwrap();
+    let config_path = dir.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("# mapping = "), "{config}");
+    let config = config.replacen(
+        "# mapping = \"dhis2-mapping.toml\"",
+        "mapping = \"dhis2.toml\"",
+        1,
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let coordinator = quietcount_coordinator::Coordinator::open(&dir)
+        .await
+        .unwrap();
+    let app = router(AppState::new(
+        Arc::new(coordinator),
+        &WebOptions {
+            idle: Duration::from_secs(600),
+        },
+    ));
+    let (viewer, _) = login(&app, "thu", PASSWORD).await.unwrap();
+    let totals = text(
+        app.clone()
+            .oneshot(get(&format!("/totals?p={period}"), &viewer))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(totals.contains("export-dhis2") && totals.contains("export-adx"));
+    let json = app
+        .clone()
+        .oneshot(get(&format!("/export?p={period}&format=dhis2"), &viewer))
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_slice(&body(json).await).unwrap();
+    assert_eq!(json["dataSet"], "QC_MONTHLY");
+    assert!(!json["dataValues"].as_array().unwrap().is_empty());
+    let adx = app
+        .clone()
+        .oneshot(get(&format!("/export?p={period}&format=adx"), &viewer))
+        .await
+        .unwrap();
+    assert_eq!(adx.status(), StatusCode::OK);
+    let adx = String::from_utf8(body(adx).await).unwrap();
+    assert!(adx.contains("urn:ihe:qrph:adx:2015"), "{adx}");
+}
