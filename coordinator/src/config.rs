@@ -94,6 +94,69 @@ pub struct Config {
     /// Resource limits of the QUIC server.
     #[serde(default)]
     pub limits: Limits,
+    /// The web dashboard `run` serves.
+    #[serde(default)]
+    pub dashboard: Dashboard,
+}
+
+/// Default address of the web dashboard: this machine only.
+pub const DEFAULT_DASHBOARD_LISTEN: &str = "127.0.0.1:8480";
+
+/// The `[dashboard]` table: where the web dashboard listens, and its TLS certificate and key
+/// (PEM files; relative paths are relative to the coordinator's directory). An address other
+/// than a loopback one is refused without both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dashboard {
+    /// TCP address the dashboard listens on.
+    pub listen: SocketAddr,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Minutes without a request after which a dashboard session locks.
+    pub idle_minutes: u64,
+    /// The DHIS2 mapping file (TOML) the dashboard's DHIS2 JSON and ADX downloads follow;
+    /// without one those downloads are not offered.
+    pub mapping: Option<PathBuf>,
+}
+
+impl Default for Dashboard {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
+            tls_cert: None,
+            tls_key: None,
+            idle_minutes: 15,
+            mapping: None,
+        }
+    }
+}
+
+impl Dashboard {
+    /// Whether TLS is configured (both the certificate and the key).
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            _ => None,
+        }
+    }
+
+    /// Refuses an address off this machine without TLS, and a certificate without a key (or
+    /// the reverse), with one sentence.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("[dashboard] needs both tls_cert and tls_key, or neither".to_owned());
+        }
+        if !self.listen.ip().is_loopback() && self.tls().is_none() {
+            return Err(format!(
+                "the dashboard will not serve plain HTTP on {}, which other machines can reach: \
+                 set tls_cert and tls_key in [dashboard], or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Resource limits of the QUIC server. A `[limits]` table may name only some of them; the
@@ -195,6 +258,7 @@ impl Config {
             max_period_age_days: DEFAULT_MAX_PERIOD_AGE_DAYS,
             min_reporting_percent: DEFAULT_MIN_REPORTING_PERCENT,
             limits: Limits::default(),
+            dashboard: Dashboard::default(),
         }
     }
 
@@ -275,6 +339,31 @@ impl Config {
                 &self.limits.handshake_timeout_secs.to_string(),
             )
             .replace("@STREAM@", &self.limits.stream_timeout_secs.to_string())
+            .replace(
+                "@DASHBOARD@",
+                &toml_string(&self.dashboard.listen.to_string()),
+            )
+            .replace(
+                "@DASHBOARD_TLS@",
+                &match self.dashboard.tls() {
+                    Some((cert, key)) => format!(
+                        "tls_cert = {}\n# The private key of that certificate (PEM).\ntls_key = {}",
+                        toml_string(&cert.display().to_string()),
+                        toml_string(&key.display().to_string())
+                    ),
+                    None => {
+                        "# tls_cert = \"dashboard.crt\"\n# tls_key = \"dashboard.key\"".to_owned()
+                    }
+                },
+            )
+            .replace("@IDLE_MINUTES@", &self.dashboard.idle_minutes.to_string())
+            .replace(
+                "@DASHBOARD_MAPPING@",
+                &match &self.dashboard.mapping {
+                    Some(path) => format!("mapping = {}", toml_string(&path.display().to_string())),
+                    None => "# mapping = \"dhis2-mapping.toml\"".to_owned(),
+                },
+            )
     }
 }
 
@@ -342,6 +431,19 @@ idle_timeout_secs = @IDLE@
 handshake_timeout_secs = @HANDSHAKE@
 # Seconds a stream may take to deliver its whole request.
 stream_timeout_secs = @STREAM@
+
+[dashboard]
+# The web dashboard `run` serves (accounts: `quietcount-coordinator user add`). By default
+# only this machine can open it. To serve it on the province's network, set a certificate and
+# key (PEM; relative paths are relative to this directory): a non-loopback address without
+# them is refused at start.
+listen = @DASHBOARD@
+@DASHBOARD_TLS@
+# Minutes without a request after which a dashboard session locks.
+idle_minutes = @IDLE_MINUTES@
+# The DHIS2 mapping file (see coordinator/mappings/dhis2-sample.toml) for the dashboard's
+# DHIS2 JSON and ADX downloads; without it those downloads are not offered.
+@DASHBOARD_MAPPING@
 "#;
 
 #[cfg(test)]
@@ -356,6 +458,8 @@ mod tests {
         config.limits.max_connections_per_site = 3;
         config.limits.max_pending_handshakes = 9;
         config.limits.max_pending_handshakes_per_address = 4;
+        config.dashboard.idle_minutes = 5;
+        config.dashboard.mapping = Some(PathBuf::from("dhis2.toml"));
         let text = config.to_documented_toml();
         assert!(!text.contains('@'), "placeholder left in:\n{text}");
         let parsed = Config::parse(&text, Path::new("config.toml")).unwrap();
@@ -380,5 +484,36 @@ mod tests {
             partial.limits.max_connections_per_site,
             Limits::default().max_connections_per_site
         );
+    }
+
+    #[test]
+    fn the_dashboard_listens_on_loopback_and_refuses_plain_http_off_host() {
+        let config = Config::parse("province = \"x\"\n", Path::new("c")).unwrap();
+        assert_eq!(
+            config.dashboard.listen.to_string(),
+            DEFAULT_DASHBOARD_LISTEN
+        );
+        assert!(config.dashboard.check().is_ok());
+        let open = Config::parse(
+            "province = \"x\"\n[dashboard]\nlisten = \"0.0.0.0:8480\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let refusal = open.dashboard.check().unwrap_err();
+        assert!(refusal.contains("tls_cert"), "{refusal}");
+        let half = Config::parse(
+            "province = \"x\"\n[dashboard]\ntls_cert = \"a.crt\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert!(half.dashboard.check().is_err());
+        let tls = Config::parse(
+            "province = \"x\"\n[dashboard]\nlisten = \"0.0.0.0:8480\"\ntls_cert = \"a.crt\"\ntls_key = \"a.key\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert!(tls.dashboard.check().is_ok());
+        let text = tls.to_documented_toml();
+        assert_eq!(Config::parse(&text, Path::new("c")).unwrap(), tls);
     }
 }

@@ -101,6 +101,12 @@ pub enum CoordinatorError {
     /// Signing failed.
     #[error(transparent)]
     Encode(#[from] quietcount_protocol::EncodeError),
+    /// A dashboard account could not be added, changed or removed as asked.
+    #[error("account: {0}")]
+    Account(String),
+    /// The dashboard could not start.
+    #[error("dashboard: {0}")]
+    Dashboard(String),
 }
 
 /// Wraps an I/O error with its path.

@@ -17,12 +17,16 @@
 //! - [`backup`]: `backup`, a consistent snapshot of the database while it runs.
 //! - [`clock_sanity`]: a warning when this computer's clock is before the newest receipt.
 //! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
+//! - [`accounts`]: dashboard accounts (viewer, manager; Argon2id) and the audit trail.
+//! - [`web`]: the dashboard `run` serves over HTTP(S): completeness grid, sites, conflicts,
+//!   periods, totals with SVG charts, exports, audit.
 //! - `Clock`: re-exported from `quietcount-service`, the one source of `now`.
 //!
 //! The binary (`main.rs`, with its terminal rendering in `cli.rs`) only parses arguments, calls
 //! these and prints what they return.
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod admin;
 pub mod admission;
 pub mod backup;
@@ -38,6 +42,7 @@ pub mod server;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod web;
 
 pub use admin::Coordinator;
 pub use config::Config;

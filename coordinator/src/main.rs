@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use quietcount_coordinator::accounts::Role;
 use quietcount_coordinator::admin::{rows_as_csv, rows_as_json};
 use quietcount_coordinator::exports::mapping::{Mapping, Target};
 use quietcount_coordinator::exports::{Language, adx, dhis2, spreadsheet};
+use quietcount_coordinator::web;
 use quietcount_coordinator::{Clock, Coordinator, CoordinatorError, SystemClock};
 use quietcount_keys::package::AssembleError;
 use quietcount_keys::short_fingerprint;
@@ -125,12 +127,20 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Serve sites over QUIC until SIGTERM or SIGINT.
+    /// Serve sites over QUIC, and the web dashboard, until SIGTERM or SIGINT.
     Run {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// TCP address of the dashboard (default: [dashboard] listen, 127.0.0.1:8480).
+        #[arg(long)]
+        dashboard_listen: Option<SocketAddr>,
+    },
+    /// Dashboard accounts: add, remove, passwd, list.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Completeness of a period: who reported, when, reporting and on-time rates.
     Status {
@@ -233,6 +243,154 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// Reads every page and downloads exports.
+    Viewer,
+    /// Also enrols, revokes, resolves conflicts and publishes.
+    Manager,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add an account (the password is asked twice on the terminal).
+    Add {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Account name.
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from the first line of standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account (its open sessions end when `run` next checks it).
+    Remove {
+        #[arg(long)]
+        dir: PathBuf,
+        name: String,
+    },
+    /// Set a new password for an account.
+    Passwd {
+        #[arg(long)]
+        dir: PathBuf,
+        name: String,
+        /// Read the password from the first line of standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts and their roles.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// A new password: the first line of standard input, or typed twice on the terminal (never
+/// from the command line, where other users could see it).
+fn read_new_password(from_stdin: bool) -> Result<zeroize::Zeroizing<String>> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        return Ok(zeroize::Zeroizing::new(password));
+    }
+    let first = zeroize::Zeroizing::new(
+        rpassword::prompt_password("Password: ").context("reading the password")?,
+    );
+    let second = zeroize::Zeroizing::new(
+        rpassword::prompt_password("Password again: ").context("reading the password")?,
+    );
+    if *first != *second {
+        anyhow::bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}
+
+async fn user(action: UserAction, now: UnixTime) -> Result<()> {
+    match action {
+        UserAction::Add {
+            dir,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let password = read_new_password(password_stdin)?;
+            let role = match role {
+                RoleArg::Viewer => Role::Viewer,
+                RoleArg::Manager => Role::Manager,
+            };
+            coordinator.add_user(&name, role, &password, now).await?;
+            println!("Added {} account {name}", role.name());
+        }
+        UserAction::Remove { dir, name } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            coordinator.remove_user(&name).await?;
+            println!("Removed account {name}");
+        }
+        UserAction::Passwd {
+            dir,
+            name,
+            password_stdin,
+        } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            let password = read_new_password(password_stdin)?;
+            coordinator.set_user_password(&name, &password).await?;
+            println!("Changed the password of {name}");
+        }
+        UserAction::List { dir } => {
+            let coordinator = Coordinator::open(&dir).await?;
+            println!("{:<32} {:<8} created", "name", "role");
+            for user in coordinator.users().await? {
+                println!(
+                    "{:<32} {:<8} {}",
+                    user.name,
+                    user.role,
+                    format_utc(user.created_at)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `run`: the QUIC server and the dashboard on one runtime; both stop on SIGTERM or SIGINT.
+async fn run(
+    dir: &Path,
+    listen: Option<SocketAddr>,
+    dashboard_listen: Option<SocketAddr>,
+) -> Result<()> {
+    let signal = shutdown_signal();
+    let coordinator = std::sync::Arc::new(Coordinator::open(dir).await?);
+    let listener = web::bind(&coordinator, dashboard_listen).await?;
+    println!("Dashboard: {}", web::web_url(listener.local_addr()?));
+    let options = web::WebOptions {
+        idle: std::time::Duration::from_secs(coordinator.config.dashboard.idle_minutes.max(1) * 60),
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let dashboard = tokio::spawn(web::serve(
+        coordinator.clone(),
+        listener,
+        options,
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        },
+    ));
+    let served = quietcount_coordinator::run(dir, listen, signal).await;
+    let _ = stop_tx.send(true);
+    match dashboard.await {
+        Ok(Err(error)) => tracing::error!(%error, "dashboard stopped with an error"),
+        Err(error) => tracing::error!(%error, "dashboard task failed"),
+        Ok(Ok(())) => {}
+    }
+    let _ = std::fs::remove_file(dir.join(web::ADDRESS_FILE));
+    Ok(served?)
 }
 
 fn main() -> std::process::ExitCode {
@@ -367,9 +525,12 @@ async fn execute(command: Command) -> Result<()> {
                 );
             }
         }
-        Command::Run { dir, listen } => {
-            quietcount_coordinator::run(&dir, listen, shutdown_signal()).await?;
-        }
+        Command::Run {
+            dir,
+            listen,
+            dashboard_listen,
+        } => run(&dir, listen, dashboard_listen).await?,
+        Command::User { action } => user(action, now).await?,
         Command::Status {
             dir,
             period,

@@ -36,6 +36,8 @@ fn start(dir: &Path, listen: SocketAddr) -> (Child, SocketAddr) {
         .arg(dir)
         .arg("--listen")
         .arg(listen.to_string())
+        .arg("--dashboard-listen")
+        .arg("127.0.0.1:0")
         .env("RUST_LOG", "warn,quietcount_coordinator::server=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -352,6 +352,9 @@ impl Coordinator {
         command
             .arg("--listen")
             .arg(listen.to_string())
+            // The dashboard on any free port, so that coordinators of parallel tests coexist.
+            .arg("--dashboard-listen")
+            .arg("127.0.0.1:0")
             .env("RUST_LOG", level)
             .env("QUIETCOUNT_LOG", level);
         let log = self.logs.join("coordinator.log");

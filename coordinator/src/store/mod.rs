@@ -4,6 +4,7 @@
 //! - `keys`: enrolment, revocation and the keys of sites;
 //! - `reports`: reading reports, revision chains and equivocation evidence;
 //! - `conflicts`: contested slots side by side and the province's decisions on them;
+//! - `users`: dashboard accounts and the audit table of manager actions;
 //! - `writer`: the single writer that stores reports in group commits;
 //! - `tests`: the migrations against real databases.
 //!
@@ -439,9 +440,11 @@ fn to_u32(n: i64) -> Result<u32> {
 mod conflicts;
 mod keys;
 mod reports;
+mod users;
 mod writer;
 
 pub use keys::EnrollOutcome;
+pub use users::{AuditEntry, UserRecord};
 pub use writer::SignReceipt;
 use writer::{MAX_BATCH, WriteJob, report_writer};
 

@@ -1,0 +1,259 @@
+//! The dashboard's words: one Fluent catalogue per language (`coordinator/i18n/vi.ftl`,
+//! `coordinator/i18n/en.ftl`, embedded in the binary), Vietnamese by default; and how numbers,
+//! dates, times and rates are shown (`1.234`, `DD/MM/YYYY`, Vietnam's time zone).
+
+use std::sync::LazyLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use quietcount_protocol::UnixTime;
+
+/// A language of the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Vietnamese (the default).
+    Vi,
+    /// English.
+    En,
+}
+
+/// The Vietnamese catalogue.
+pub const VI_FTL: &str = include_str!("../../i18n/vi.ftl");
+/// The English catalogue.
+pub const EN_FTL: &str = include_str!("../../i18n/en.ftl");
+
+/// The site's offset from UTC: Asia/Ho_Chi_Minh (+07:00 all year, no daylight saving).
+pub const SITE_UTC_OFFSET_SECS: i64 = 7 * 3600;
+
+fn bundle(lang: &str, text: &'static str) -> FluentBundle<FluentResource> {
+    let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
+    let mut bundle = FluentBundle::new_concurrent(vec![id]);
+    // No Unicode isolation marks around arguments: the pages are left-to-right only.
+    bundle.set_use_isolating(false);
+    let resource = match FluentResource::try_new(text.to_owned()) {
+        Ok(resource) => resource,
+        // A syntax error in an embedded catalogue is caught by the unit tests; keep what parsed.
+        Err((resource, errors)) => {
+            tracing::error!(?errors, "message catalogue has errors");
+            resource
+        }
+    };
+    if let Err(errors) = bundle.add_resource(resource) {
+        tracing::error!(?errors, "message catalogue has repeated keys");
+    }
+    bundle
+}
+
+static VI: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("vi", VI_FTL));
+static EN: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("en", EN_FTL));
+
+/// Words in one language, handed to every template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tr {
+    /// The language.
+    pub lang: Lang,
+}
+
+impl Tr {
+    /// The words of `lang`.
+    pub fn new(lang: Lang) -> Self {
+        Self { lang }
+    }
+
+    fn bundle(&self) -> &'static FluentBundle<FluentResource> {
+        match self.lang {
+            Lang::Vi => &VI,
+            Lang::En => &EN,
+        }
+    }
+
+    /// The message `key` (its key itself when missing, which the tests forbid).
+    pub fn msg(&self, key: &str) -> String {
+        self.format(key, None)
+    }
+
+    /// The message `key` with one argument `name` = `value`.
+    pub fn arg(&self, key: &str, name: &str, value: &str) -> String {
+        let mut args = FluentArgs::new();
+        args.set(name.to_owned(), FluentValue::from(value.to_owned()));
+        self.format(key, Some(&args))
+    }
+
+    /// The message `key` with two arguments.
+    pub fn args2(&self, key: &str, a: (&str, &str), b: (&str, &str)) -> String {
+        let mut args = FluentArgs::new();
+        args.set(a.0.to_owned(), FluentValue::from(a.1.to_owned()));
+        args.set(b.0.to_owned(), FluentValue::from(b.1.to_owned()));
+        self.format(key, Some(&args))
+    }
+
+    fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
+        let bundle = self.bundle();
+        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
+            return key.to_owned();
+        };
+        let mut errors = Vec::new();
+        bundle
+            .format_pattern(pattern, args, &mut errors)
+            .into_owned()
+    }
+
+    /// A count, grouped the language's way: `1.234` in Vietnamese, `1,234` in English.
+    pub fn num(&self, n: u64) -> String {
+        let separator = match self.lang {
+            Lang::Vi => '.',
+            Lang::En => ',',
+        };
+        group_digits(n, separator)
+    }
+
+    /// A percentage (0 to 100) with one decimal and the language's decimal mark (`87,5 %`).
+    pub fn percent(&self, percent: f64) -> String {
+        let text = format!("{percent:.1}");
+        match self.lang {
+            Lang::Vi => format!("{} %", text.replace('.', ",")),
+            Lang::En => format!("{text}%"),
+        }
+    }
+
+    /// A date, `DD/MM/YYYY`, in the site's time zone.
+    pub fn date(&self, t: UnixTime) -> String {
+        let (y, m, d, _, _) = local_parts(t);
+        format!("{d:02}/{m:02}/{y:04}")
+    }
+
+    /// A date and time, `DD/MM/YYYY HH:MM`, in the site's time zone.
+    pub fn date_time(&self, t: UnixTime) -> String {
+        let (y, m, d, hh, mm) = local_parts(t);
+        format!("{d:02}/{m:02}/{y:04} {hh:02}:{mm:02}")
+    }
+
+    /// The other language's code and name, for the switch in the header.
+    pub fn other(&self) -> (&'static str, &'static str) {
+        match self.lang {
+            Lang::Vi => ("en", "English"),
+            Lang::En => ("vi", "Tiếng Việt"),
+        }
+    }
+
+    /// `vi` or `en`.
+    pub fn code(&self) -> &'static str {
+        match self.lang {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// `n` with `separator` between groups of three digits.
+pub fn group_digits(n: u64, separator: char) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(separator);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Year, month, day, hour and minute of `t` in the site's time zone.
+fn local_parts(t: UnixTime) -> (i64, u32, u32, u64, u64) {
+    let local = i64::try_from(t).unwrap_or(i64::MAX - SITE_UTC_OFFSET_SECS) + SITE_UTC_OFFSET_SECS;
+    let days = local.div_euclid(86_400);
+    let secs = local.rem_euclid(86_400) as u64;
+    let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
+    (y, m, d, secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && l.contains(" ="))
+            .filter_map(|l| l.split(" =").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_key_is_in_both_catalogues_and_both_parse() {
+        let vi = keys(VI_FTL);
+        let en = keys(EN_FTL);
+        assert!(vi.len() > 30, "{}", vi.len());
+        for key in &vi {
+            assert!(en.contains(key), "{key} is missing in en.ftl");
+        }
+        for key in &en {
+            assert!(vi.contains(key), "{key} is missing in vi.ftl");
+        }
+        for (name, text) in [("vi", VI_FTL), ("en", EN_FTL)] {
+            if let Err((_, errors)) = FluentResource::try_new(text.to_owned()) {
+                panic!("{name}.ftl: {errors:?}");
+            }
+        }
+        // Every key formats to itself in neither language (it was found).
+        for key in &vi {
+            assert_ne!(&Tr::new(Lang::Vi).msg(key), key);
+            assert_ne!(&Tr::new(Lang::En).msg(key), key);
+        }
+    }
+
+    #[test]
+    fn every_key_used_in_templates_and_code_exists() {
+        let vi = keys(VI_FTL);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = Vec::new();
+        for dir in ["templates", "src/web"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                sources.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+        }
+        let mut used = 0;
+        for text in &sources {
+            for quote in ["msg(\"", "arg(\"", "args2(\""] {
+                for piece in text.split(quote).skip(1) {
+                    let key = piece.split('"').next().unwrap();
+                    if key.is_empty() || key.contains('{') {
+                        continue;
+                    }
+                    used += 1;
+                    assert!(
+                        vi.iter().any(|k| k == key),
+                        "key {key} is used but not defined"
+                    );
+                }
+            }
+        }
+        assert!(used > 30, "{used}");
+    }
+
+    #[test]
+    fn numbers_and_dates_the_vietnamese_way() {
+        let vi = Tr::new(Lang::Vi);
+        let en = Tr::new(Lang::En);
+        assert_eq!(vi.num(1234), "1.234");
+        assert_eq!(vi.num(1_234_567), "1.234.567");
+        assert_eq!(vi.num(12), "12");
+        assert_eq!(en.num(1234), "1,234");
+        // 2026-10-31 20:30 UTC is 1 November 03:30 in Hanoi.
+        let t = 1_793_478_600;
+        assert_eq!(
+            quietcount_protocol::ids::format_utc(t),
+            "2026-10-31 20:30:00 UTC"
+        );
+        assert_eq!(vi.date(t), "01/11/2026");
+        assert_eq!(vi.date_time(t), "01/11/2026 03:30");
+    }
+
+    #[test]
+    fn arguments_are_filled_in() {
+        let vi = Tr::new(Lang::Vi);
+        assert!(vi.arg("grid-remind-text", "site", "Lan").contains("Lan"));
+        assert_eq!(vi.percent(87.5), "87,5 %");
+        assert_eq!(Tr::new(Lang::En).percent(87.5), "87.5%");
+    }
+}
