@@ -369,7 +369,7 @@ async fn run(
     let signal = shutdown_signal();
     let coordinator = std::sync::Arc::new(Coordinator::open(dir).await?);
     let listener = web::bind(&coordinator, dashboard_listen).await?;
-    println!("Dashboard: {}", web::web_url(listener.local_addr()?));
+    println!("Dashboard: {}", listener.url()?);
     let options = web::WebOptions {
         idle: std::time::Duration::from_secs(coordinator.config.dashboard.idle_minutes.max(1) * 60),
     };

@@ -628,3 +628,86 @@ async fn dhis2_and_adx_downloads_follow_the_configured_mapping() {
     let adx = String::from_utf8(body(adx).await).unwrap();
     assert!(adx.contains("urn:ihe:qrph:adx:2015"), "{adx}");
 }
+
+#[tokio::test]
+async fn with_a_certificate_the_dashboard_is_served_over_tls_with_secure_cookies() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("coord");
+    let mut coordinator = coordinator_in(&dir).await.unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("dashboard.crt"), certified.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("dashboard.key"),
+        certified.key_pair.serialize_pem(),
+    )
+    .unwrap();
+    coordinator.config.dashboard.tls_cert = Some("dashboard.crt".into());
+    coordinator.config.dashboard.tls_key = Some("dashboard.key".into());
+    coordinator.config.dashboard.listen = "127.0.0.1:0".parse().unwrap();
+    let listener = quietcount_coordinator::web::bind(&coordinator, None)
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    assert_eq!(listener.url().unwrap(), format!("https://{address}/"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(quietcount_coordinator::web::serve(
+        Arc::new(coordinator),
+        listener,
+        WebOptions {
+            idle: Duration::from_secs(60),
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // A browser that trusts the certificate gets the login page, and every cookie is Secure.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookies: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .collect();
+    assert!(!cookies.is_empty(), "{answer}");
+    for cookie in cookies {
+        assert!(
+            cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+    }
+
+    // Plain HTTP to the same port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(address).await.unwrap();
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"),
+        "plain HTTP was answered"
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -128,24 +128,87 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The dashboard's bound socket, and its TLS acceptor when `tls_cert` and `tls_key` are set.
+pub struct DashboardListener {
+    tcp: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for DashboardListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashboardListener")
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl DashboardListener {
+    /// The address bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The address people type (`https://` when served over TLS).
+    pub fn url(&self) -> std::io::Result<String> {
+        let address = self.local_addr()?;
+        Ok(match self.tls {
+            Some(_) => format!("https://{address}/"),
+            None => web_url(address),
+        })
+    }
+}
+
+/// The TLS server configuration from the PEM files of `[dashboard]` (relative paths are
+/// relative to the coordinator's folder).
+fn tls_acceptor(
+    dir: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, CoordinatorError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let problem = |path: &std::path::Path, what: String| {
+        CoordinatorError::Dashboard(format!("tls: {}: {what}", path.display()))
+    };
+    let cert_path = dir.join(cert);
+    let key_path = dir.join(key);
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .map_err(|e| problem(&cert_path, format!("cannot read a PEM certificate ({e})")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| problem(&cert_path, format!("not a PEM certificate chain ({e})")))?;
+    if chain.is_empty() {
+        return Err(problem(&cert_path, "holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| problem(&key_path, format!("not a PEM private key ({e})")))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CoordinatorError::Dashboard(format!("tls: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| problem(&cert_path, format!("does not match its key ({e})")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 /// Binds the dashboard's address, refusing plain HTTP off this machine (one sentence), and
-/// writes its URL to `run/dashboard-address`.
+/// writes its URL to `run/dashboard-address`. With `tls_cert` and `tls_key`, the dashboard is
+/// served over TLS (and its cookies are `Secure`).
 pub async fn bind(
     coordinator: &Coordinator,
     listen: Option<SocketAddr>,
-) -> Result<tokio::net::TcpListener, CoordinatorError> {
+) -> Result<DashboardListener, CoordinatorError> {
     let mut settings = coordinator.config.dashboard.clone();
     if let Some(listen) = listen {
         settings.listen = listen;
     }
     settings.check().map_err(CoordinatorError::Dashboard)?;
-    if settings.tls().is_some() {
-        return Err(CoordinatorError::Dashboard(
-            "serving the dashboard over TLS is not built yet: remove tls_cert and tls_key and \
-             listen on 127.0.0.1 (reach it through an SSH tunnel or a TLS reverse proxy)"
-                .into(),
-        ));
-    }
+    let tls = settings
+        .tls()
+        .map(|(cert, key)| tls_acceptor(&coordinator.dir, cert, key))
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| {
@@ -158,7 +221,9 @@ pub async fn bind(
     if let Some(parent) = file.parent() {
         std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
     }
-    quietcount_service::files::write_atomic(&file, web_url(bound).as_bytes(), 0o600)
+    let listener = DashboardListener { tcp: listener, tls };
+    let url = listener.url().unwrap_or_else(|_| web_url(bound));
+    quietcount_service::files::write_atomic(&file, url.as_bytes(), 0o600)
         .map_err(|e| CoordinatorError::Dashboard(format!("{}: {e}", file.display())))?;
     Ok(listener)
 }
@@ -171,11 +236,11 @@ pub fn web_url(address: SocketAddr) -> String {
 /// Serves the dashboard on `listener` until `shutdown` completes.
 pub async fn serve(
     coordinator: Arc<Coordinator>,
-    listener: tokio::net::TcpListener,
+    listener: DashboardListener,
     options: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
-    let address = listener.local_addr().ok();
+    let url = listener.url().ok();
     let state = AppState::new(coordinator, &options);
     let sweeper = {
         let state = state.clone();
@@ -190,14 +255,91 @@ pub async fn serve(
             }
         })
     };
-    if let Some(address) = address {
-        tracing::info!(url = %web_url(address), "dashboard listening");
+    if let Some(url) = &url {
+        tracing::info!(%url, "dashboard listening");
     }
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match listener.tls {
+        None => axum::serve(listener.tcp, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| CoordinatorError::Dashboard(format!("serving stopped: {e}"))),
+        Some(acceptor) => {
+            let app = router(state).layer(axum::middleware::from_fn(secure_cookies));
+            serve_tls(listener.tcp, acceptor, app, shutdown).await;
+            Ok(())
+        }
+    };
     sweeper.abort();
-    result.map_err(|e| CoordinatorError::Dashboard(format!("serving stopped: {e}")))
+    result
+}
+
+/// Serves `app` over TLS: one task per connection, HTTP/1.1; a handshake that fails (a plain
+/// HTTP request, a scanner) ends that connection only.
+async fn serve_tls(
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "dashboard accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(
+                Duration::from_secs(10),
+                acceptor.accept(stream),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "dashboard TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, %error, "dashboard connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Marks every cookie `Secure` (the dashboard is served over TLS): a browser then never sends
+/// the session over plain HTTP.
+async fn secure_cookies(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let secured = cookie
+            .to_str()
+            .ok()
+            .and_then(|text| HeaderValue::from_str(&format!("{text}; Secure")).ok())
+            .unwrap_or(cookie);
+        headers.append(header::SET_COOKIE, secured);
+    }
+    response
 }
 
 /// Security headers on every answer (no caching anywhere), the language cookie when the URL
