@@ -130,7 +130,7 @@ fn default_check_interval_secs() -> u64 {
     DEFAULT_CHECK_INTERVAL_SECS
 }
 fn default_scheduled_reports() -> bool {
-    true
+    false
 }
 fn default_web_port() -> u16 {
     DEFAULT_WEB_PORT
@@ -166,7 +166,7 @@ impl Config {
             web_listen: None,
             web_idle_secs: DEFAULT_WEB_IDLE_SECS,
             approve_alone: false,
-            scheduled_reports: true,
+            scheduled_reports: default_scheduled_reports(),
         }
     }
 
@@ -357,8 +357,9 @@ web_idle_secs = {web_idle}
 # true lets one person approve alone, for a site with a single staff member.
 approve_alone = {approve_alone}
 
-# Whether `run` builds and sends each closed month's report by itself on report_day (true), or
-# reports leave only once approved in the web app (false).
+# Whether `run` builds and sends each closed month's report by itself on report_day (true,
+# skipping the four-eyes approval), or reports leave only once approved in the web app, or
+# built with `quietcount-node report` by an operator (false, the default).
 scheduled_reports = {scheduled_reports}
 "#,
             site = toml_string(self.site.as_str()),
@@ -431,7 +432,11 @@ mod tests {
         config.forms = vec![DEFAULT_FORM_ID.into(), "forms/second.toml".into()];
         config.web_listen = Some("192.168.1.5".parse().unwrap());
         config.approve_alone = true;
-        config.scheduled_reports = false;
+        assert!(
+            !config.scheduled_reports,
+            "by default reports leave only once approved (four eyes)"
+        );
+        config.scheduled_reports = true;
         let text = config.to_documented_toml();
         let back = Config::from_toml(&text, Path::new("config.toml")).unwrap();
         assert_eq!(back, config);

@@ -1,6 +1,6 @@
 //! `run`: the background service. It wakes up on a timer, builds the report of every
-//! configured form for the period that closed once its `report_day` has come (unless
-//! `scheduled_reports = false`: then reports wait for an approval in the web app), delivers what
+//! configured form for the period that closed once its `report_day` has come (only with
+//! `scheduled_reports = true`; by default reports wait for an approval in the web app), delivers what
 //! is due (unless delivery is held because the coordinator refused this site's key: see
 //! [`Node::delivery_held`]), and stops cleanly on SIGTERM or SIGINT (the outbox keeps whatever was not
 //! delivered; the signal future is `quietcount_service::shutdown::shutdown_signal`).

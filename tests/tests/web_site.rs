@@ -467,14 +467,10 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     let period = last_closed_month();
     let mut coordinator: Coordinator = start_coordinator(root, "Web app", "info")?;
     let site = enroll_site(root, "web-site-01", &coordinator)?;
-    // Reports leave only once approved in the app.
+    // Reports leave only once approved in the app: the default.
     let config_path = site.dir.join("config.toml");
     let config = std::fs::read_to_string(&config_path)?;
-    ensure!(config.contains("scheduled_reports = true"), "{config}");
-    std::fs::write(
-        &config_path,
-        config.replace("scheduled_reports = true", "scheduled_reports = false"),
-    )?;
+    ensure!(config.contains("scheduled_reports = false"), "{config}");
     add_staff(&site, root, LAN)?;
     add_staff(&site, root, MINH)?;
     let node_log = root.join("logs").join("web-node.log");

@@ -50,6 +50,9 @@ pub async fn init_node(
     })
     .await
     .unwrap();
+    // The fixture site sends on schedule, as the service tests expect (the default waits for
+    // an approval in the web app).
+    set_config(&dir, "scheduled_reports", "true");
     // A fixed site key, so that suppression's secret (derived from it) and with it every
     // report the tests build are the same in every run.
     let data = quietcount_node::DataDir::new(&dir);
