@@ -43,11 +43,7 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// The most recent closed month, as `YYYY-MM`, by the system clock.
 pub fn last_closed_month() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    quietcount_protocol::Period::latest_closed(quietcount_protocol::PeriodType::Month, now)
+    quietcount_protocol::Period::latest_closed(quietcount_protocol::PeriodType::Month, unix_now())
         .expect("a closed month exists")
         .to_string()
 }
@@ -64,11 +60,7 @@ pub fn unix_now() -> u64 {
 /// year before last, so every period the tests report (at most two years back) is expected
 /// although the sites are enrolled today.
 pub fn reports_from() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    let year = &quietcount_protocol::ids::format_utc(now)[..4];
+    let year = &quietcount_protocol::ids::format_utc(unix_now())[..4];
     let year: u32 = year.parse().expect("a four-digit year");
     format!("{}-01", year - 2)
 }

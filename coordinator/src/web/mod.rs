@@ -287,7 +287,9 @@ async fn serve_tls(
             accepted = tcp.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
                     tracing::warn!(%error, "dashboard accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },

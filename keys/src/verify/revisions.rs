@@ -31,9 +31,7 @@ fn open_site_report(
 ) -> Result<SiteReport, String> {
     open_with::<SiteReport>(bytes, |kid| {
         registry
-            .entries
-            .iter()
-            .find(|e| &e.site == site && e.fingerprint().as_ref() == Some(kid))
+            .entry_for(site, kid)
             .and_then(|e| e.public_key.verifying_key())
     })
     .map(|opened| opened.payload)
