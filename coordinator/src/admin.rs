@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::config::{Config, files};
 use crate::error::{CoordinatorError, io};
 use crate::ingest::{Ingest, IngestPolicy};
-use crate::store::{EnrollOutcome, FormKey, KeyRecord, ReportRecord, Store};
+use crate::store::{EnrollOutcome, FormKey, KeyRecord, Location, ReportRecord, Store};
 
 type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
 
@@ -137,6 +137,18 @@ impl Coordinator {
         province: &str,
         listen: Option<SocketAddr>,
     ) -> Result<InitSummary> {
+        Self::init_with(dir, province, listen, None).await
+    }
+
+    /// [`Coordinator::init`] with the store in a PostgreSQL database: `database` is its URL
+    /// (without a password) and the file holding the password, if any, both written into
+    /// `config.toml`. The database must be empty; its schema is created here.
+    pub async fn init_with(
+        dir: &Path,
+        province: &str,
+        listen: Option<SocketAddr>,
+        database: Option<(String, Option<PathBuf>)>,
+    ) -> Result<InitSummary> {
         if dir.exists() {
             let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
             if entries.next().is_some() {
@@ -152,6 +164,12 @@ impl Coordinator {
         if let Some(listen) = listen {
             config.listen = listen;
         }
+        if let Some((url, password_file)) = database {
+            config.database = Some(url);
+            config.database_password_file = password_file;
+        }
+        // A bad URL or an unreadable password file is refused before anything is written.
+        let location = config.store_location(dir, None)?;
         let config_path = dir.join(files::CONFIG);
         // Check the text parses before writing it, so `init` never leaves a bad file.
         let text = config.to_documented_toml();
@@ -161,11 +179,12 @@ impl Coordinator {
         identity.save(&dir.join(files::KEY))?;
         let public_key_path = dir.join(files::PUBLIC_KEY);
         save_public_key(&public_key_path, &identity.verifying_key())?;
-        let database = dir.join(files::DATABASE);
-        quietcount_service::files::create_private_file(&database).map_err(io(&database))?;
-        let store = Store::create(&database).await?;
+        if let Location::Sqlite(database) = &location {
+            quietcount_service::files::create_private_file(database).map_err(io(database))?;
+        }
+        let store = Store::create(&location).await?;
         store
-            .bind_to_coordinator(&database, &identity.fingerprint())
+            .bind_to_coordinator(&location, &identity.fingerprint())
             .await?;
         store.close().await;
         Ok(InitSummary {
@@ -176,7 +195,14 @@ impl Coordinator {
 
     /// Opens a coordinator directory made by [`Coordinator::init`].
     pub async fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, None).await
+    }
+
+    /// Opens a coordinator directory with its store at `database` (a `--database` URL) instead
+    /// of where `config.toml` says.
+    pub async fn open_with(dir: &Path, database: Option<&str>) -> Result<Self> {
         let config = Config::load(dir)?;
+        let location = config.store_location(dir, database)?;
         let identity = Identity::load(&dir.join(files::KEY))?;
         let mut forms = vec![AcceptedForm {
             form: Form::default_monthly(),
@@ -191,10 +217,9 @@ impl Coordinator {
             })?;
             forms.push(AcceptedForm { form, toml });
         }
-        let database = dir.join(files::DATABASE);
-        let store = Store::open(&database).await?;
+        let store = Store::open(&location).await?;
         if let Err(e) = store
-            .bind_to_coordinator(&database, &identity.fingerprint())
+            .bind_to_coordinator(&location, &identity.fingerprint())
             .await
         {
             store.close().await;

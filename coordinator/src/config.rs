@@ -94,6 +94,15 @@ pub struct Config {
     /// Resource limits of the QUIC server.
     #[serde(default)]
     pub limits: Limits,
+    /// Where the store lives: absent for the SQLite file `coordinator.db` in the coordinator's
+    /// directory, or `postgres://USER@HOST:PORT/DATABASE` (never with a password in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// A file holding the PostgreSQL password (one line; owner-only). Relative paths are
+    /// relative to the coordinator's directory. Without it the driver's usual sources apply:
+    /// the `PGPASSWORD` environment variable, then `~/.pgpass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_password_file: Option<PathBuf>,
     /// The web dashboard `run` serves.
     #[serde(default)]
     pub dashboard: Dashboard,
@@ -258,8 +267,47 @@ impl Config {
             max_period_age_days: DEFAULT_MAX_PERIOD_AGE_DAYS,
             min_reporting_percent: DEFAULT_MIN_REPORTING_PERCENT,
             limits: Limits::default(),
+            database: None,
+            database_password_file: None,
             dashboard: Dashboard::default(),
         }
+    }
+
+    /// Where this coordinator's store lives: `database` from this file, or `over` (the
+    /// `--database` option) in its place; the SQLite file in `dir` when neither is set. The
+    /// PostgreSQL password is read from `database_password_file` when set.
+    pub fn store_location(
+        &self,
+        dir: &Path,
+        over: Option<&str>,
+    ) -> Result<crate::store::Location, ConfigError> {
+        let config_path = dir.join(files::CONFIG);
+        let invalid = |message: String| ConfigError::Invalid {
+            path: config_path.clone(),
+            message,
+        };
+        let Some(text) = over.or(self.database.as_deref()) else {
+            return Ok(crate::store::Location::Sqlite(dir.join(files::DATABASE)));
+        };
+        let password = match &self.database_password_file {
+            None => None,
+            Some(file) => {
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let first = text.lines().next().unwrap_or_default().to_owned();
+                if first.is_empty() {
+                    return Err(invalid(format!(
+                        "database_password_file {} is empty",
+                        path.display()
+                    )));
+                }
+                Some(first)
+            }
+        };
+        crate::store::Location::parse(text, password, dir).map_err(|e| invalid(e.to_string()))
     }
 
     /// Parses configuration text.
@@ -358,6 +406,27 @@ impl Config {
             )
             .replace("@IDLE_MINUTES@", &self.dashboard.idle_minutes.to_string())
             .replace(
+                "@DATABASE@",
+                &match (&self.database, &self.database_password_file) {
+                    (Some(url), file) => format!(
+                        "database = {}\n{}",
+                        toml_string(url),
+                        match file {
+                            Some(file) => format!(
+                                "database_password_file = {}",
+                                toml_string(&file.display().to_string())
+                            ),
+                            None => "# database_password_file = \"database.password\"".into(),
+                        }
+                    ),
+                    (None, _) => {
+                        "# database = \"postgres://quietcount@db.example:5432/province\"\n\
+                                  # database_password_file = \"database.password\""
+                            .to_owned()
+                    }
+                },
+            )
+            .replace(
                 "@DASHBOARD_MAPPING@",
                 &match &self.dashboard.mapping {
                     Some(path) => format!("mapping = {}", toml_string(&path.display().to_string())),
@@ -401,6 +470,14 @@ max_period_age_days = @MAX_AGE@
 # it have reported, unless run with --allow-incomplete; the donor package then says it is
 # incomplete. A period with no report at all is never published.
 min_reporting_percent = @MIN_REPORTING@
+
+# Where reports, receipts and keys are stored. Without `database`, in the SQLite file
+# coordinator.db in this folder (back it up with `backup`). With a PostgreSQL URL, in that
+# database (back it up with the server's tools: pg_dump, continuous archiving); several
+# coordinator processes with this folder's key may share it, as a stand-by or side by side.
+# Never put the password in the URL: name a file holding it (owner-only) in
+# database_password_file, or set PGPASSWORD in the service's environment.
+@DATABASE@
 
 [limits]
 # What these protect: the province's server against floods of half-open handshakes, greedy

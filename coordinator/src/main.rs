@@ -29,6 +29,10 @@ struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
     log_format: LogFormat,
+    /// The store: a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE, no password in it)
+    /// instead of the `database` setting of config.toml; with `init`, written into it.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +89,10 @@ enum Command {
         /// UDP address to listen on (default 0.0.0.0:4433).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// With --database: a file holding the PostgreSQL password (owner-only), written into
+        /// config.toml as database_password_file.
+        #[arg(long, requires = "database", value_name = "FILE")]
+        database_password_file: Option<PathBuf>,
     },
     /// Enroll a site's public key (re-enrolling with a new key revokes the old one).
     Enroll {
@@ -236,6 +244,25 @@ enum Command {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Copy this province's whole store into a new, empty one (SQLite to PostgreSQL or back):
+    /// every key, report, receipt and piece of evidence, byte for byte under the same sequence
+    /// numbers, then compare counts and digests. Stop `run` first; afterwards point `database`
+    /// in config.toml at the new store.
+    MigrateStore {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The store to copy: sqlite:PATH (relative to --dir) or postgres://USER@HOST/DB.
+        #[arg(long, value_name = "LOCATION")]
+        from: String,
+        /// The new store, which must be empty: postgres://USER@HOST/DB or sqlite:PATH (a file
+        /// that must not exist yet).
+        #[arg(long, value_name = "LOCATION")]
+        to: String,
+        /// A file holding the PostgreSQL password (for whichever side is PostgreSQL);
+        /// otherwise PGPASSWORD or ~/.pgpass.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
     /// Write the signed site registry.
     ExportRegistry {
         #[arg(long)]
@@ -312,7 +339,7 @@ fn read_new_password(from_stdin: bool) -> Result<zeroize::Zeroizing<String>> {
     Ok(first)
 }
 
-async fn user(action: UserAction, now: UnixTime) -> Result<()> {
+async fn user(action: UserAction, now: UnixTime, database: Option<&str>) -> Result<()> {
     match action {
         UserAction::Add {
             dir,
@@ -320,7 +347,7 @@ async fn user(action: UserAction, now: UnixTime) -> Result<()> {
             role,
             password_stdin,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let password = read_new_password(password_stdin)?;
             let role = match role {
                 RoleArg::Viewer => Role::Viewer,
@@ -330,7 +357,7 @@ async fn user(action: UserAction, now: UnixTime) -> Result<()> {
             println!("Added {} account {name}", role.name());
         }
         UserAction::Remove { dir, name } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             coordinator.remove_user(&name).await?;
             println!("Removed account {name}");
         }
@@ -339,13 +366,13 @@ async fn user(action: UserAction, now: UnixTime) -> Result<()> {
             name,
             password_stdin,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let password = read_new_password(password_stdin)?;
             coordinator.set_user_password(&name, &password).await?;
             println!("Changed the password of {name}");
         }
         UserAction::List { dir } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             println!("{:<32} {:<8} created", "name", "role");
             for user in coordinator.users().await? {
                 println!(
@@ -360,14 +387,36 @@ async fn user(action: UserAction, now: UnixTime) -> Result<()> {
     Ok(())
 }
 
+/// `migrate-store`: opens both stores, copies, and prints what was checked.
+async fn migrate_store(
+    dir: &Path,
+    from: &str,
+    to: &str,
+    password_file: Option<&Path>,
+) -> Result<()> {
+    let summary = Coordinator::migrate_store(dir, from, to, password_file).await?;
+    println!("Copied {from} to {to} and checked both:");
+    for (table, rows) in &summary.rows {
+        println!("  {table:<22} {rows:>8} rows");
+    }
+    println!("  receipt sequence mark  {:>8}", summary.sequence_mark);
+    println!("  digest of every row    {}", hex::encode(summary.digest.0));
+    println!(
+        "Now set database = {to:?} in config.toml (and database_password_file if needed), then \
+         start `run` again."
+    );
+    Ok(())
+}
+
 /// `run`: the QUIC server and the dashboard on one runtime; both stop on SIGTERM or SIGINT.
 async fn run(
     dir: &Path,
     listen: Option<SocketAddr>,
     dashboard_listen: Option<SocketAddr>,
+    database: Option<&str>,
 ) -> Result<()> {
     let signal = shutdown_signal();
-    let coordinator = std::sync::Arc::new(Coordinator::open(dir).await?);
+    let coordinator = std::sync::Arc::new(Coordinator::open_with(dir, database).await?);
     let listener = web::bind(&coordinator, dashboard_listen).await?;
     println!("Dashboard: {}", listener.url()?);
     let options = web::WebOptions {
@@ -382,7 +431,7 @@ async fn run(
             let _ = stop_rx.wait_for(|stop| *stop).await;
         },
     ));
-    let served = quietcount_coordinator::run(dir, listen, signal).await;
+    let served = quietcount_coordinator::run(&coordinator, listen, signal).await;
     let _ = stop_tx.send(true);
     match dashboard.await {
         Ok(Err(error)) => tracing::error!(%error, "dashboard stopped with an error"),
@@ -402,7 +451,11 @@ fn main() -> std::process::ExitCode {
     quietcount_service::logging::init("info", output);
     let result = tokio::runtime::Runtime::new()
         .context("starting the async runtime")
-        .and_then(|runtime| runtime.block_on(execute(cli.command)).map_err(with_hint));
+        .and_then(|runtime| {
+            runtime
+                .block_on(execute(cli.command, cli.database.as_deref()))
+                .map_err(with_hint)
+        });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -437,15 +490,26 @@ fn with_hint(error: anyhow::Error) -> anyhow::Error {
     }
 }
 
-async fn execute(command: Command) -> Result<()> {
+async fn execute(command: Command, database: Option<&str>) -> Result<()> {
     let now = SystemClock.now();
     match command {
         Command::Init {
             dir,
             province,
             listen,
+            database_password_file,
         } => {
-            let summary = Coordinator::init(&dir, &province, listen).await?;
+            let database = match database {
+                Some(url) => {
+                    let password_file = database_password_file
+                        .map(std::path::absolute)
+                        .transpose()
+                        .context("--database-password-file")?;
+                    Some((url.to_owned(), password_file))
+                }
+                None => None,
+            };
+            let summary = Coordinator::init_with(&dir, &province, listen, database).await?;
             println!("Coordinator created in {}", dir.display());
             println!(
                 "Give sites this public key file: {}",
@@ -464,7 +528,7 @@ async fn execute(command: Command) -> Result<()> {
             expect_fingerprint,
             reports_from,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let summary = coordinator
                 .enroll(
                     &site,
@@ -496,7 +560,7 @@ async fn execute(command: Command) -> Result<()> {
             reason,
             since,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let key = coordinator.revoke(&site, reason, since, now).await?;
             println!(
                 "Revoked key {} of {site} ({reason}): {}",
@@ -509,7 +573,7 @@ async fn execute(command: Command) -> Result<()> {
             );
         }
         Command::Sites { dir } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let keys = coordinator.sites().await?;
             println!(
                 "{:<24} {:<30} {:<19} validity",
@@ -529,15 +593,21 @@ async fn execute(command: Command) -> Result<()> {
             dir,
             listen,
             dashboard_listen,
-        } => run(&dir, listen, dashboard_listen).await?,
-        Command::User { action } => user(action, now).await?,
+        } => run(&dir, listen, dashboard_listen, database).await?,
+        Command::User { action } => user(action, now, database).await?,
+        Command::MigrateStore {
+            dir,
+            from,
+            to,
+            password_file,
+        } => migrate_store(&dir, &from, &to, password_file.as_deref()).await?,
         Command::Status {
             dir,
             period,
             json,
             form,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let status = coordinator.status(period, form.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -552,7 +622,7 @@ async fn execute(command: Command) -> Result<()> {
             form,
             allow_incomplete,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let assembled = coordinator
                 .publish(period, form.as_deref(), Some(&out), allow_incomplete, now)
                 .await?;
@@ -591,10 +661,10 @@ async fn execute(command: Command) -> Result<()> {
                 lang,
                 dry_run,
             };
-            export(&dir, request, now).await?;
+            export(&dir, request, now, database).await?;
         }
         Command::Backup { dir, out } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             coordinator.backup(&out).await?;
             println!("Wrote a snapshot of the database to {}", out.display());
             println!(
@@ -603,7 +673,7 @@ async fn execute(command: Command) -> Result<()> {
             );
         }
         Command::Conflicts { dir, period } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             print!("{}", cli::conflicts(&coordinator.conflicts(period).await?));
         }
         Command::Resolve {
@@ -615,7 +685,7 @@ async fn execute(command: Command) -> Result<()> {
             by,
             note,
         } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let request = quietcount_coordinator::conflicts::ResolveRequest {
                 site: &site,
                 period,
@@ -628,7 +698,7 @@ async fn execute(command: Command) -> Result<()> {
             print!("{}", cli::conflicts(std::slice::from_ref(&conflict)));
         }
         Command::ExportRegistry { dir, out } => {
-            let coordinator = Coordinator::open(&dir).await?;
+            let coordinator = Coordinator::open_with(&dir, database).await?;
             let bytes = coordinator.signed_registry(now).await?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
             println!("Wrote the signed registry to {}", out.display());
@@ -666,7 +736,12 @@ struct ExportRequest {
     dry_run: bool,
 }
 
-async fn export(dir: &Path, request: ExportRequest, now: UnixTime) -> Result<()> {
+async fn export(
+    dir: &Path,
+    request: ExportRequest,
+    now: UnixTime,
+    database: Option<&str>,
+) -> Result<()> {
     let target = match request.format {
         ExportFormat::Dhis2Json => Some(Target::DataValueSets),
         ExportFormat::Adx => Some(Target::Adx),
@@ -684,7 +759,7 @@ async fn export(dir: &Path, request: ExportRequest, now: UnixTime) -> Result<()>
         ),
         (None, None) => None,
     };
-    let coordinator = Coordinator::open(dir).await?;
+    let coordinator = Coordinator::open_with(dir, database).await?;
     if request.dry_run {
         let (Some(mapping), Some(target)) = (mapping, target) else {
             anyhow::bail!(

@@ -70,16 +70,16 @@ pub struct Server {
 /// [`files::LISTEN_ADDRESS`] in `dir`: with `listen` on port 0, that is how tests and scripts
 /// learn the port. The file is removed again when `run` returns.
 pub async fn run(
-    dir: &Path,
+    coordinator: &Coordinator,
     listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CoordinatorError> {
-    let coordinator = Coordinator::open(dir).await?;
+    let dir = coordinator.dir.as_path();
     let listen = listen.unwrap_or(coordinator.config.listen);
     let address_file = dir.join(files::LISTEN_ADDRESS);
     // A file left by a killed run would announce an address nobody listens on.
     remove_if_present(&address_file)?;
-    let server = Server::bind(&coordinator, listen, Arc::new(SystemClock)).await?;
+    let server = Server::bind(coordinator, listen, Arc::new(SystemClock)).await?;
     let mut shutdown = std::pin::pin!(shutdown);
     let stopped_already =
         std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;

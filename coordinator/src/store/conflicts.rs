@@ -47,55 +47,29 @@ impl Store {
     /// with its latest resolution.
     pub async fn conflicts(&self, period: Option<Period>) -> Result<Vec<Conflict>> {
         const QUERY: &str = "list_conflicts";
-        let rows = sqlx::query(
-            "SELECT e.site, e.form_id, e.form_version, e.period, e.revision, \
-             r.envelope_hash, r.received_at, e.envelope_hash, e.received_at, e.later_conflicts, \
-             d.accepted_hash, d.decided_by, d.decided_at, d.note \
-             FROM equivocations e \
-             LEFT JOIN reports r ON r.site = e.site AND r.form_id = e.form_id \
-               AND r.form_version = e.form_version AND r.period = e.period \
-               AND r.revision = e.revision \
-             LEFT JOIN conflict_resolutions d ON d.id = ( \
-               SELECT MAX(x.id) FROM conflict_resolutions x WHERE x.site = e.site \
-               AND x.form_id = e.form_id AND x.form_version = e.form_version \
-               AND x.period = e.period AND x.revision = e.revision) \
-             WHERE ?1 IS NULL OR e.period = ?1 \
-             ORDER BY e.period, e.site, e.form_id, e.form_version, e.revision",
-        )
-        .bind(period.map(|p| p.to_string()))
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<ConflictColumns> = with_pool!(&self.pool, |pool| {
+            sqlx::query_as(
+                "SELECT e.site, e.form_id, e.form_version, e.period, e.revision, \
+                 r.envelope_hash AS stored_hash, r.received_at AS stored_at, \
+                 e.envelope_hash AS evidence_hash, e.received_at AS evidence_at, \
+                 e.later_conflicts, d.accepted_hash, d.decided_by, d.decided_at, d.note \
+                 FROM equivocations e \
+                 LEFT JOIN reports r ON r.site = e.site AND r.form_id = e.form_id \
+                   AND r.form_version = e.form_version AND r.period = e.period \
+                   AND r.revision = e.revision \
+                 LEFT JOIN conflict_resolutions d ON d.id = ( \
+                   SELECT MAX(x.id) FROM conflict_resolutions x WHERE x.site = e.site \
+                   AND x.form_id = e.form_id AND x.form_version = e.form_version \
+                   AND x.period = e.period AND x.revision = e.revision) \
+                 WHERE $1 IS NULL OR e.period = $1 \
+                 ORDER BY e.period, e.site, e.form_id, e.form_version, e.revision",
+            )
+            .bind(period.map(|p| p.to_string()))
+            .fetch_all(pool)
+            .await
+        })
         .map_err(db(QUERY))?;
-        rows.iter()
-            .map(|row| {
-                let form_id: String = row.get(1);
-                let stored: Option<Vec<u8>> = row.get(5);
-                let stored_at: Option<i64> = row.get(6);
-                let accepted: Option<Vec<u8>> = row.get(10);
-                Ok(Conflict {
-                    site: site_of(row.get(0))?,
-                    form: evidence_form_of(form_id, row.get(2))?,
-                    period: period_of(row.get(3))?,
-                    revision: to_u32(row.get(4))?,
-                    stored: match (stored, stored_at) {
-                        (Some(hash), Some(at)) => Some((hash_of(hash)?, to_u64(at)?)),
-                        _ => None,
-                    },
-                    evidence: hash_of(row.get(7))?,
-                    evidence_received_at: to_u64(row.get(8))?,
-                    later_conflicts: to_u64(row.get(9))?,
-                    resolution: match accepted {
-                        Some(hash) => Some(Resolution {
-                            accepted: hash_of(hash)?,
-                            decided_by: row.get(11),
-                            decided_at: to_u64(row.get(12))?,
-                            note: row.get(13),
-                        }),
-                        None => None,
-                    },
-                })
-            })
-            .collect()
+        rows.into_iter().map(ConflictColumns::conflict).collect()
     }
 
     /// Records the province's decision on the contested slot of `conflict`: it accepts the
@@ -106,24 +80,73 @@ impl Store {
         resolution: &Resolution,
     ) -> Result<()> {
         const TX: &str = "record_conflict_resolution";
-        let mut tx = self.begin(TX).await?;
-        sqlx::query(
-            "INSERT INTO conflict_resolutions (site, form_id, form_version, period, revision, \
-             accepted_hash, decided_by, decided_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(conflict.site.as_str())
-        .bind(conflict.form.as_ref().map_or("", |f| f.id.as_str()))
-        .bind(conflict.form.as_ref().map_or(0, |f| i64::from(f.version)))
-        .bind(conflict.period.to_string())
-        .bind(i64::from(conflict.revision))
-        .bind(resolution.accepted.0.as_slice())
-        .bind(&resolution.decided_by)
-        .bind(to_i64(resolution.decided_at)?)
-        .bind(&resolution.note)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(TX))?;
-        tx.commit().await.map_err(db(TX))?;
-        Ok(())
+        let decided_at = to_i64(resolution.decided_at)?;
+        in_transaction!(self, TX, |tx| {
+            sqlx::query(
+                "INSERT INTO conflict_resolutions (site, form_id, form_version, period, \
+                 revision, accepted_hash, decided_by, decided_at, note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(conflict.site.as_str())
+            .bind(conflict.form.as_ref().map_or("", |f| f.id.as_str()))
+            .bind(conflict.form.as_ref().map_or(0, |f| i64::from(f.version)))
+            .bind(conflict.period.to_string())
+            .bind(i64::from(conflict.revision))
+            .bind(resolution.accepted.0.as_slice())
+            .bind(&resolution.decided_by)
+            .bind(decided_at)
+            .bind(&resolution.note)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+            tx.commit().await.map_err(db(TX))?;
+            Ok(())
+        })
+    }
+}
+
+/// A contested slot's row as [`Store::conflicts`] reads it, on either backend.
+#[derive(sqlx::FromRow)]
+struct ConflictColumns {
+    site: String,
+    form_id: String,
+    form_version: i64,
+    period: String,
+    revision: i64,
+    stored_hash: Option<Vec<u8>>,
+    stored_at: Option<i64>,
+    evidence_hash: Vec<u8>,
+    evidence_at: i64,
+    later_conflicts: i64,
+    accepted_hash: Option<Vec<u8>>,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+    note: Option<String>,
+}
+
+impl ConflictColumns {
+    fn conflict(self) -> Result<Conflict> {
+        Ok(Conflict {
+            site: site_of(self.site)?,
+            form: evidence_form_of(self.form_id, self.form_version)?,
+            period: period_of(self.period)?,
+            revision: to_u32(self.revision)?,
+            stored: match (self.stored_hash, self.stored_at) {
+                (Some(hash), Some(at)) => Some((hash_of(hash)?, to_u64(at)?)),
+                _ => None,
+            },
+            evidence: hash_of(self.evidence_hash)?,
+            evidence_received_at: to_u64(self.evidence_at)?,
+            later_conflicts: to_u64(self.later_conflicts)?,
+            resolution: match (self.accepted_hash, self.decided_by, self.decided_at) {
+                (Some(hash), Some(decided_by), Some(decided_at)) => Some(Resolution {
+                    accepted: hash_of(hash)?,
+                    decided_by,
+                    decided_at: to_u64(decided_at)?,
+                    note: self.note.unwrap_or_default(),
+                }),
+                _ => None,
+            },
+        })
     }
 }

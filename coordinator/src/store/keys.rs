@@ -8,28 +8,11 @@ use super::*;
 /// key takes over. The window closes at the end of that second (`now + 1`): a report the old
 /// key delivered in the same second, accepted while it was open, stays inside it. How many
 /// were retired (0 or 1).
-async fn retire_open_key(
-    tx: &mut Transaction<'static, Sqlite>,
-    site: &SiteId,
-    now: UnixTime,
-    name: &'static str,
-) -> Result<u64> {
-    let until = to_i64(now.saturating_add(1))?;
-    let now = to_i64(now)?;
-    Ok(sqlx::query(
-        "UPDATE site_keys SET revoked_at = ?, end_reason = 'replaced', end_recorded_at = ? \
-         WHERE site = ? AND revoked_at IS NULL",
-    )
-    .bind(until)
-    .bind(now)
-    .bind(site.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(db(name))?
-    .rows_affected())
-}
+/// Closes the open window of `site`'s key, if any, at the end of the second `now`: retired
+/// because a new key takes over. Returns how many keys were retired (0 or 1).
+const RETIRE_OPEN_KEY: &str = "UPDATE site_keys SET revoked_at = $1, end_reason = 'replaced', \
+     end_recorded_at = $2 WHERE site = $3 AND revoked_at IS NULL";
 
-/// The columns `key_record` reads, in its order.
 const KEY_COLUMNS: &str = "id, site, name, public_key, enrolled_at, revoked_at, end_reason, \
                            end_recorded_at, reports_from";
 
@@ -47,56 +30,66 @@ impl Store {
         now: UnixTime,
     ) -> Result<EnrollOutcome> {
         const TX: &str = "enroll_site_key";
-        let mut tx = self.begin(TX).await?;
-        let existing = sqlx::query("SELECT site, revoked_at FROM site_keys WHERE public_key = ?")
+        let reports_from = reports_from.map(to_i64).transpose()?;
+        let until = to_i64(now.saturating_add(1))?;
+        let now = to_i64(now)?;
+        in_transaction!(self, TX, |tx| {
+            let existing: Option<(String, Option<i64>)> =
+                sqlx::query_as("SELECT site, revoked_at FROM site_keys WHERE public_key = $1")
+                    .bind(key.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(TX))?;
+            if let Some((owner, revoked)) = existing {
+                if owner == site.as_str() && revoked.is_none() {
+                    if let Some(from) = reports_from {
+                        // Enrolling the same key again with --reports-from moves the first
+                        // expected period (a site enrolled before the province knew it had to
+                        // send an earlier month).
+                        sqlx::query("UPDATE site_keys SET reports_from = $1 WHERE public_key = $2")
+                            .bind(from)
+                            .bind(key.as_bytes().as_slice())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db(TX))?;
+                        tx.commit().await.map_err(db(TX))?;
+                        return Ok(EnrollOutcome::AlreadyEnrolled);
+                    }
+                }
+                tx.rollback().await.map_err(db(TX))?;
+                return Ok(if owner != site.as_str() {
+                    EnrollOutcome::KeyUsedByOtherSite(owner)
+                } else if revoked.is_some() {
+                    EnrollOutcome::KeyWasRevoked
+                } else {
+                    EnrollOutcome::AlreadyEnrolled
+                });
+            }
+            let retired = sqlx::query(RETIRE_OPEN_KEY)
+                .bind(until)
+                .bind(now)
+                .bind(site.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db(TX))?
+                .rows_affected();
+            sqlx::query(
+                "INSERT INTO site_keys (site, name, public_key, fingerprint, enrolled_at, \
+                 reports_from) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(site.as_str())
+            .bind(name)
             .bind(key.as_bytes().as_slice())
-            .fetch_optional(&mut *tx)
+            .bind(fingerprint_of(key).0.as_slice())
+            .bind(now)
+            .bind(reports_from)
+            .execute(&mut *tx)
             .await
             .map_err(db(TX))?;
-        if let Some(row) = existing {
-            let owner: String = row.get(0);
-            let revoked: Option<i64> = row.get(1);
-            if owner == site.as_str() && revoked.is_none() {
-                if let Some(from) = reports_from {
-                    // Enrolling the same key again with --reports-from moves the first
-                    // expected period (a site enrolled before the province knew it had to
-                    // send an earlier month).
-                    sqlx::query("UPDATE site_keys SET reports_from = ? WHERE public_key = ?")
-                        .bind(to_i64(from)?)
-                        .bind(key.as_bytes().as_slice())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db(TX))?;
-                    tx.commit().await.map_err(db(TX))?;
-                    return Ok(EnrollOutcome::AlreadyEnrolled);
-                }
-            }
-            tx.rollback().await.map_err(db(TX))?;
-            return Ok(if owner != site.as_str() {
-                EnrollOutcome::KeyUsedByOtherSite(owner)
-            } else if revoked.is_some() {
-                EnrollOutcome::KeyWasRevoked
-            } else {
-                EnrollOutcome::AlreadyEnrolled
-            });
-        }
-        let retired = retire_open_key(&mut tx, site, now, TX).await?;
-        sqlx::query(
-            "INSERT INTO site_keys (site, name, public_key, fingerprint, enrolled_at, reports_from) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(site.as_str())
-        .bind(name)
-        .bind(key.as_bytes().as_slice())
-        .bind(fingerprint_of(key).0.as_slice())
-        .bind(to_i64(now)?)
-        .bind(reports_from.map(to_i64).transpose()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(TX))?;
-        tx.commit().await.map_err(db(TX))?;
-        Ok(EnrollOutcome::Enrolled {
-            replaced_keys: retired,
+            tx.commit().await.map_err(db(TX))?;
+            Ok(EnrollOutcome::Enrolled {
+                replaced_keys: retired,
+            })
         })
     }
 
@@ -113,34 +106,38 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<KeyRecord>> {
         const TX: &str = "revoke_site_key";
-        let mut tx = self.begin(TX).await?;
         let since_i = to_i64(since.min(now))?;
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM site_keys WHERE site = ? AND enrolled_at <= ? \
-             AND (revoked_at IS NULL OR revoked_at > ?) ORDER BY id DESC LIMIT 1"
-        ))
-        .bind(site.as_str())
-        .bind(since_i)
-        .bind(since_i)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db(TX))?;
-        let Some(row) = row else {
-            tx.rollback().await.map_err(db(TX))?;
-            return Ok(None);
-        };
-        let mut record = key_record(&row)?;
-        sqlx::query(
-            "UPDATE site_keys SET revoked_at = ?, end_reason = ?, end_recorded_at = ? WHERE id = ?",
-        )
-        .bind(since_i)
-        .bind(reason.as_str())
-        .bind(to_i64(now)?)
-        .bind(record.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(TX))?;
-        tx.commit().await.map_err(db(TX))?;
+        let now_i = to_i64(now)?;
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM site_keys WHERE site = $1 AND enrolled_at <= $2 \
+             AND (revoked_at IS NULL OR revoked_at > $2) ORDER BY id DESC LIMIT 1"
+        );
+        let mut record = in_transaction!(self, TX, |tx| {
+            let row: Option<KeyColumns> = sqlx::query_as(&sql)
+                .bind(site.as_str())
+                .bind(since_i)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(TX))?;
+            let Some(row) = row else {
+                tx.rollback().await.map_err(db(TX))?;
+                return Ok(None);
+            };
+            let record = row.record()?;
+            sqlx::query(
+                "UPDATE site_keys SET revoked_at = $1, end_reason = $2, end_recorded_at = $3 \
+                 WHERE id = $4",
+            )
+            .bind(since_i)
+            .bind(reason.as_str())
+            .bind(now_i)
+            .bind(record.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(TX))?;
+            tx.commit().await.map_err(db(TX))?;
+            record
+        });
         record.valid_until = Some(since.min(now));
         record.ended = Some(KeyEnd {
             reason,
@@ -156,14 +153,15 @@ impl Store {
 
     /// The key with this fingerprint, whether its window is open or closed.
     pub async fn key_by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM site_keys WHERE fingerprint = ?"
-        ))
-        .bind(fingerprint.0.as_slice())
-        .fetch_optional(&self.pool)
-        .await
+        let sql = format!("SELECT {KEY_COLUMNS} FROM site_keys WHERE fingerprint = $1");
+        let row: Option<KeyColumns> = with_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql)
+                .bind(fingerprint.0.as_slice())
+                .fetch_optional(pool)
+                .await
+        })
         .map_err(db("key_by_fingerprint"))?;
-        row.as_ref().map(key_record).transpose()
+        row.map(KeyColumns::record).transpose()
     }
 
     /// The keys of one site, oldest first.
@@ -173,14 +171,17 @@ impl Store {
 
     /// The keys of `site` (of every site for `None`), oldest first.
     async fn keys_of_site(&self, site: Option<&SiteId>) -> Result<Vec<KeyRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM site_keys WHERE ?1 IS NULL OR site = ?1 ORDER BY id"
-        ))
-        .bind(site.map(SiteId::as_str))
-        .fetch_all(&self.pool)
-        .await
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM site_keys WHERE $1 IS NULL OR site = $1 ORDER BY id"
+        );
+        let rows: Vec<KeyColumns> = with_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql)
+                .bind(site.map(SiteId::as_str))
+                .fetch_all(pool)
+                .await
+        })
         .map_err(db("list_keys"))?;
-        rows.iter().map(key_record).collect()
+        rows.into_iter().map(KeyColumns::record).collect()
     }
 }
 
@@ -200,33 +201,46 @@ pub enum EnrollOutcome {
     KeyUsedByOtherSite(String),
 }
 
-fn key_record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {
-    let bytes: Vec<u8> = row.get(3);
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("public key is not 32 bytes".into()))?;
-    let public_key = VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| StoreError::Corrupt("public key is not an Ed25519 point".into()))?;
-    let valid_until: Option<i64> = row.get(5);
-    let reason: Option<String> = row.get(6);
-    let recorded_at: Option<i64> = row.get(7);
-    let reports_from: Option<i64> = row.get(8);
-    let ended = match (reason, recorded_at) {
-        (Some(reason), Some(recorded_at)) => Some(KeyEnd {
-            reason: KeyEndReason::parse(&reason)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown key end reason {reason:?}")))?,
-            recorded_at: to_u64(recorded_at)?,
-        }),
-        _ => None,
-    };
-    Ok(KeyRecord {
-        id: row.get(0),
-        site: site_of(row.get(1))?,
-        name: row.get(2),
-        public_key,
-        enrolled_at: to_u64(row.get(4))?,
-        valid_until: valid_until.map(to_u64).transpose()?,
-        ended,
-        reports_from: reports_from.map(to_u64).transpose()?,
-    })
+/// A key's row as [`KEY_COLUMNS`] reads it, on either backend.
+#[derive(sqlx::FromRow)]
+struct KeyColumns {
+    id: i64,
+    site: String,
+    name: String,
+    public_key: Vec<u8>,
+    enrolled_at: i64,
+    revoked_at: Option<i64>,
+    end_reason: Option<String>,
+    end_recorded_at: Option<i64>,
+    reports_from: Option<i64>,
+}
+
+impl KeyColumns {
+    fn record(self) -> Result<KeyRecord> {
+        let bytes: [u8; 32] = self
+            .public_key
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("public key is not 32 bytes".into()))?;
+        let public_key = VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| StoreError::Corrupt("public key is not an Ed25519 point".into()))?;
+        let ended = match (self.end_reason, self.end_recorded_at) {
+            (Some(reason), Some(recorded_at)) => Some(KeyEnd {
+                reason: KeyEndReason::parse(&reason).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown key end reason {reason:?}"))
+                })?,
+                recorded_at: to_u64(recorded_at)?,
+            }),
+            _ => None,
+        };
+        Ok(KeyRecord {
+            id: self.id,
+            site: site_of(self.site)?,
+            name: self.name,
+            public_key,
+            enrolled_at: to_u64(self.enrolled_at)?,
+            valid_until: self.revoked_at.map(to_u64).transpose()?,
+            ended,
+            reports_from: self.reports_from.map(to_u64).transpose()?,
+        })
+    }
 }

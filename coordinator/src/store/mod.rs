@@ -1,23 +1,36 @@
 //! The coordinator's durable store: every SQL statement of the coordinator lives here.
 //!
-//! - this file: [`Store`] (opening, migrations, named transactions), its records and errors;
+//! - this file: [`Store`] (opening, named transactions), its records and errors;
+//! - `location`: where a store lives, a SQLite file or a PostgreSQL database (URL and password);
+//! - `sqlite` and `postgres`: what differs between the two backends: opening, checks,
+//!   migrations, the write lock, backup and closing;
 //! - `keys`: enrolment, revocation and the keys of sites;
 //! - `reports`: reading reports, revision chains and equivocation evidence;
 //! - `conflicts`: contested slots side by side and the province's decisions on them;
 //! - `users`: dashboard accounts and the audit table of manager actions;
 //! - `writer`: the single writer that stores reports in group commits;
-//! - `tests`: the migrations against real databases.
+//! - `transfer`: `migrate-store`, a whole province's history copied from one store to another;
+//! - `tests`: the migrations against real databases, and the store's contract on both backends.
 //!
-//! The rest of the crate sees only [`Store`] and plain Rust records, so that a PostgreSQL
-//! backend could be added behind the same methods. SQLite is the embedded default: WAL journal,
-//! `synchronous = FULL` (a committed transaction survives power loss), foreign keys on, and
-//! every write in a named `BEGIN IMMEDIATE` transaction so writers queue instead of failing.
+//! The rest of the crate sees only [`Store`] and plain Rust records. Every query is written
+//! once with `$N` placeholders, which both drivers accept, and runs on whichever backend the
+//! store has. The schema exists in two dialects with the same version numbers
+//! (`migrations/` for SQLite, `migrations-postgres/` for PostgreSQL).
+//!
+//! SQLite is the embedded default: WAL journal, `synchronous = FULL` (a committed transaction
+//! survives power loss), foreign keys on, and every write in a named `BEGIN IMMEDIATE`
+//! transaction so writers queue instead of failing. On PostgreSQL named write transactions take
+//! one transaction-scoped advisory lock instead, so that several coordinator processes sharing
+//! one database serialise their administrative writes exactly as SQLite does; reports are
+//! written without it, and two processes racing for one slot are settled by the unique
+//! constraints. Receipt sequence numbers come from the database's identity column in both.
 //!
 //! Uniqueness (one envelope per report identity: site, form id, form version, period and
-//! revision; one row per envelope hash; one active key per site) is enforced by the schema, not by checking before inserting.
+//! revision; one row per envelope hash; one active key per site) is enforced by the schema, not
+//! by checking before inserting.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
@@ -25,8 +38,7 @@ use quietcount_protocol::{
     Cell, ChainHead, EnvelopeHash, Fingerprint, KeyEnd, KeyEndReason, Period, RegistryEntry,
     Sha256Hash, SiteId, SiteReport, UnixTime, fingerprint_of, signed::PublicKeyBytes,
 };
-use sqlx::sqlite::{SqliteArguments, SqlitePoolOptions};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 /// Errors of the store. Each names the transaction or query that failed.
@@ -56,33 +68,68 @@ pub enum StoreError {
     /// A write transaction failed as a whole.
     #[error("database write failed: {0}")]
     WriteFailed(String),
-    /// The disk holding the database is full (SQLite's `SQLITE_FULL`): nothing was stored and
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `disk_full`): nothing was stored and
     /// no receipt given. The store recovers by itself once space is freed.
     #[error(
         "the disk holding the coordinator's database is full: nothing was stored; free space on \
          it, and the next write will succeed without a restart"
     )]
     DiskFull,
-    /// The database file cannot be served: missing, empty, damaged, or not a coordinator's.
-    /// Nothing was created or changed in its place.
+    /// The database cannot be served: a SQLite file missing, empty, damaged, or not a
+    /// coordinator's; a PostgreSQL database without a coordinator's schema. Nothing was created
+    /// or changed in its place.
     #[error(
-        "{path}: {reason}; stop the coordinator and restore this file from the latest backup of \
-         the coordinator's folder (a new store is only ever made by `init`)"
+        "{location}: {reason}; stop the coordinator and restore the database from its latest \
+         backup (a new store is only ever made by `init`)"
     )]
     Unusable {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or the PostgreSQL URL without its password.
+        location: String,
         /// What is wrong with it.
         reason: String,
     },
+    /// `init` was pointed at a PostgreSQL database that already holds tables.
+    #[error(
+        "{location} already holds tables (a coordinator's store?); `init` only fills an empty \
+         database. A stand-by coordinator for the same province is a copy of the coordinator's \
+         folder (its key and config.toml), not a new `init`"
+    )]
+    NotEmpty {
+        /// The PostgreSQL URL without its password.
+        location: String,
+    },
+    /// The PostgreSQL server could not be reached or refused the login.
+    #[error(
+        "cannot connect to the PostgreSQL database {location}: {reason}; check that the \
+         server runs, the URL in config.toml, and the password (database_password_file, or \
+         the PGPASSWORD environment variable)"
+    )]
+    Unreachable {
+        /// The PostgreSQL URL without its password.
+        location: String,
+        /// The driver's reason.
+        reason: String,
+    },
+    /// The database location given is not usable as written.
+    #[error("{0}")]
+    BadLocation(String),
+    /// `backup` was asked of a PostgreSQL store.
+    #[error(
+        "this coordinator's store is in PostgreSQL: back it up with the server's tools \
+         (`pg_dump --format=custom DATABASE > FILE`, or the server's continuous archiving), \
+         not with `backup`, which copies a SQLite file"
+    )]
+    BackupByServer,
     /// The database was made for another coordinator (another signing key).
     #[error(
-        "{path} belongs to another coordinator (key {recorded}), not to this one (key {ours}); \
-         it was probably copied from another folder: restore this coordinator's own database"
+        "{location} belongs to another coordinator (key {recorded}), not to this one (key \
+         {ours}); it was probably copied from another folder: restore this coordinator's own \
+         database"
     )]
     ForeignDatabase {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or the PostgreSQL URL without its password.
+        location: String,
         /// Short fingerprint of the key recorded in the database.
         recorded: String,
         /// Short fingerprint of this coordinator's key.
@@ -102,13 +149,19 @@ fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-/// Whether SQLite said the disk (or the database's size limit) is full: result code
-/// `SQLITE_FULL` (13), alone or as the primary code of an extended one.
+/// Whether the database said the disk is full: SQLite's result code `SQLITE_FULL` (13), alone
+/// or as the primary code of an extended one, or PostgreSQL's SQLSTATE `53100` (disk_full).
 fn is_disk_full(error: &sqlx::Error) -> bool {
     const SQLITE_FULL: i64 = 13;
     let sqlx::Error::Database(database) = error else {
         return false;
     };
+    if database
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return database.code().as_deref() == Some("53100");
+    }
     database
         .code()
         .and_then(|code| code.parse::<i64>().ok())
@@ -233,169 +286,148 @@ pub use quietcount_protocol::FormKey;
 /// The coordinator's database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     writer: mpsc::Sender<WriteJob>,
 }
 
+/// The connection pool of one backend. Every query is written once, with `$N` placeholders
+/// that both drivers read, and run on whichever pool the store has ([`with_pool!`]).
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the store's pool, whichever backend it is: the body is
+/// compiled once per driver, so one SQL text and one row mapping serve both.
+macro_rules! with_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a named write transaction `$tx` (see [`Store::begin`]); the body
+/// commits or rolls back itself, and returns from the enclosing function.
+macro_rules! in_transaction {
+    ($store:expr, $name:expr, |$tx:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(pool) => {
+                let mut $tx = sqlite::begin(pool, $name).await?;
+                $body
+            }
+            Pool::Postgres(pool) => {
+                let mut $tx = postgres::begin(pool, $name).await?;
+                $body
+            }
+        }
+    };
+}
+
 impl Store {
-    /// Creates a new database file at `path` and applies the migrations.
-    pub async fn create(path: &Path) -> Result<Self> {
-        Self::connect(path, true).await
-    }
-
-    /// Opens an existing database at `path`, applying any pending migrations. Refuses, changing
-    /// nothing, a file that is missing, empty, fails SQLite's quick integrity check, or has no
-    /// Quietcount migration history ([`StoreError::Unusable`]).
-    pub async fn open(path: &Path) -> Result<Self> {
-        let unusable = |reason: String| StoreError::Unusable {
-            path: path.to_owned(),
-            reason,
-        };
-        match std::fs::metadata(path) {
-            Err(e) => return Err(unusable(format!("cannot be read ({e})"))),
-            Ok(m) if m.len() == 0 => return Err(unusable("is empty".into())),
-            Ok(_) => {}
+    /// Creates a new store at `location` and applies the migrations: a new SQLite file, or the
+    /// schema in an empty PostgreSQL database (refused if it already holds tables).
+    pub async fn create(location: &Location) -> Result<Self> {
+        match location {
+            Location::Sqlite(path) => sqlite::connect(path, true).await,
+            Location::Postgres(target) => postgres::connect(target, true).await,
         }
-        Self::connect(path, false).await
     }
 
-    async fn connect(path: &Path, create: bool) -> Result<Self> {
-        let options = quietcount_service::sqlite::durable_options(path, create);
-        Self::connect_with(path, options, create).await
-    }
-
-    async fn connect_with(
-        path: &Path,
-        options: sqlx::sqlite::SqliteConnectOptions,
-        create: bool,
-    ) -> Result<Self> {
-        let unusable = |reason: String| StoreError::Unusable {
-            path: path.to_owned(),
-            reason,
-        };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .after_release(|connection, _| Box::pin(connection_is_reusable(connection)))
-            .connect_with(options)
-            .await
-            .map_err(|e| unusable(format!("is damaged or not a database ({e})")))?;
-        if !create {
-            let checked: std::result::Result<String, sqlx::Error> =
-                sqlx::query_scalar("PRAGMA quick_check")
-                    .fetch_one(&pool)
-                    .await;
-            match checked {
-                Ok(verdict) if verdict == "ok" => {}
-                Ok(verdict) => {
-                    pool.close().await;
-                    return Err(unusable(format!("is damaged (integrity check: {verdict})")));
+    /// Opens an existing store, applying any pending migrations. Refuses, changing nothing, a
+    /// SQLite file that is missing, empty, fails the quick integrity check, or has no Quietcount
+    /// migration history, and a PostgreSQL database without that history
+    /// ([`StoreError::Unusable`]).
+    pub async fn open(location: &Location) -> Result<Self> {
+        match location {
+            Location::Sqlite(path) => {
+                let unusable = |reason: String| StoreError::Unusable {
+                    location: path.display().to_string(),
+                    reason,
+                };
+                match std::fs::metadata(path) {
+                    Err(e) => return Err(unusable(format!("cannot be read ({e})"))),
+                    Ok(m) if m.len() == 0 => return Err(unusable("is empty".into())),
+                    Ok(_) => {}
                 }
-                Err(e) => {
-                    pool.close().await;
-                    return Err(unusable(format!("is damaged or not a database ({e})")));
-                }
+                sqlite::connect(path, false).await
             }
-            let history: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
-                 AND name = '_sqlx_migrations'",
-            )
-            .fetch_one(&pool)
-            .await
-            .map_err(db("migration_history"))?;
-            if history == 0 {
-                pool.close().await;
-                return Err(unusable(
-                    "is not a Quietcount coordinator database (it has no migration history)".into(),
-                ));
-            }
+            Location::Postgres(target) => postgres::connect(target, false).await,
         }
-        quietcount_service::sqlite::migrate(&sqlx::migrate!("./migrations"), &pool, path).await?;
+    }
+
+    fn with_writer(pool: Pool) -> Self {
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(report_writer(pool.clone(), jobs));
-        Ok(Self { pool, writer })
+        Self { pool, writer }
+    }
+
+    /// Which backend this store runs on: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
     }
 
     /// Records `fingerprint` as the key of the coordinator this database belongs to if none is
     /// recorded yet, and refuses a database recorded for another key.
-    pub async fn bind_to_coordinator(&self, path: &Path, fingerprint: &Fingerprint) -> Result<()> {
+    pub async fn bind_to_coordinator(
+        &self,
+        location: &Location,
+        fingerprint: &Fingerprint,
+    ) -> Result<()> {
         const TX: &str = "bind_database_to_coordinator";
-        let mut tx = self.begin(TX).await?;
-        let recorded: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT fingerprint FROM coordinator_identity WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db(TX))?;
-        match recorded {
-            None => {
-                sqlx::query("INSERT INTO coordinator_identity (id, fingerprint) VALUES (1, ?)")
+        in_transaction!(self, TX, |tx| {
+            let recorded: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT fingerprint FROM coordinator_identity WHERE id = 1")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(TX))?;
+            match recorded {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO coordinator_identity (id, fingerprint) VALUES (1, $1)",
+                    )
                     .bind(fingerprint.0.as_slice())
                     .execute(&mut *tx)
                     .await
                     .map_err(db(TX))?;
-                tx.commit().await.map_err(db(TX))?;
-                Ok(())
+                    tx.commit().await.map_err(db(TX))?;
+                    Ok(())
+                }
+                Some(bytes) if bytes.as_slice() == fingerprint.0.as_slice() => Ok(()),
+                Some(bytes) => Err(StoreError::ForeignDatabase {
+                    location: location.to_string(),
+                    recorded: hash_of(bytes)
+                        .map(|h| quietcount_keys::short_fingerprint(&h))
+                        .unwrap_or_else(|_| "unreadable".into()),
+                    ours: quietcount_keys::short_fingerprint(fingerprint),
+                }),
             }
-            Some(bytes) if bytes.as_slice() == fingerprint.0.as_slice() => Ok(()),
-            Some(bytes) => Err(StoreError::ForeignDatabase {
-                path: path.to_owned(),
-                recorded: hash_of(bytes)
-                    .map(|h| quietcount_keys::short_fingerprint(&h))
-                    .unwrap_or_else(|_| "unreadable".into()),
-                ours: quietcount_keys::short_fingerprint(fingerprint),
-            }),
-        }
+        })
     }
 
-    /// Writes a consistent copy of the whole database to `path`, which must not exist
+    /// Writes a consistent copy of the whole SQLite database to `path`, which must not exist
     /// (`VACUUM INTO`: one read transaction, safe while the service writes; the copy is one
-    /// whole file, without a write-ahead log).
+    /// whole file, without a write-ahead log). A PostgreSQL store is backed up with the
+    /// server's own tools: refused with [`StoreError::BackupByServer`].
     pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
-        sqlx::query("VACUUM INTO ?1")
-            .bind(path.to_string_lossy().into_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(db("backup_vacuum_into"))?;
-        Ok(())
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::snapshot_into(pool, path).await,
+            Pool::Postgres(_) => Err(StoreError::BackupByServer),
+        }
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        // Fold the write-ahead log into the database first, so that a closed store is one whole
-        // file (a copy of it alone is complete). Best effort: closing goes on regardless.
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(%error, "checkpoint before closing the store failed");
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::close(pool).await,
+            Pool::Postgres(pool) => pool.close().await,
         }
-        self.pool.close().await;
     }
-
-    /// Starts a named write transaction (`BEGIN IMMEDIATE`: takes the write lock at once).
-    async fn begin(&self, name: &'static str) -> Result<Transaction<'static, Sqlite>> {
-        tracing::trace!(transaction = name, "begin");
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db(name))
-    }
-}
-
-/// Whether a connection handed back to the pool may serve the next caller: only if no
-/// transaction is left open on it. A failed `COMMIT` (disk full, I/O error) can leave one, or
-/// leave SQLite and the driver disagreeing about whether one is open (SQLite rolled back on
-/// its own, the driver's rollback then fails): every later `BEGIN` on that connection would
-/// fail until a restart. Such a connection is closed instead, and the pool opens a fresh one.
-async fn connection_is_reusable(
-    connection: &mut sqlx::SqliteConnection,
-) -> std::result::Result<bool, sqlx::Error> {
-    // Runs the rollback queued by a dropped transaction before looking.
-    connection.ping().await?;
-    let reusable = !connection.is_in_transaction();
-    if !reusable {
-        tracing::warn!("closing a database connection left inside a failed transaction");
-    }
-    Ok(reusable)
 }
 
 fn site_of(text: String) -> Result<SiteId> {
@@ -439,9 +471,16 @@ fn to_u32(n: i64) -> Result<u32> {
 
 mod conflicts;
 mod keys;
+mod location;
+mod postgres;
 mod reports;
+mod sqlite;
+mod transfer;
 mod users;
 mod writer;
+
+pub use location::{Location, PostgresTarget};
+pub use transfer::TransferSummary;
 
 pub use keys::EnrollOutcome;
 pub use users::{AuditEntry, UserRecord};

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use sqlx::Connection;
+use sqlx::sqlite::SqlitePoolOptions;
 
 /// A version-1 database (only the first migration) holding one report with its cells and
 /// receipt, at sequence 7 with AUTOINCREMENT's mark at 9, and one equivocation.
@@ -56,7 +58,7 @@ async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark
     let path = dir.path().join("coordinator.db");
     version_one_database(&path).await;
 
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open(&Location::Sqlite(path.clone())).await.unwrap();
     let form = FormKey {
         id: "vn-community-treatment-monthly".into(),
         version: 1,
@@ -77,7 +79,7 @@ async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark
     );
     let cells: Vec<(i64, Option<i64>)> =
         sqlx::query_as("SELECT cell_index, value FROM cells WHERE sequence = 7 ORDER BY 1")
-            .fetch_all(&store.pool)
+            .fetch_all(store.sqlite_pool())
             .await
             .unwrap();
     assert_eq!(cells, [(0, Some(12)), (1, None)]);
@@ -92,13 +94,13 @@ async fn migrating_to_form_identity_keeps_reports_receipts_and_the_sequence_mark
     );
     // The next sequence number continues after the highest ever given (9), not after 7.
     let next: i64 = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'reports'")
-        .fetch_one(&store.pool)
+        .fetch_one(store.sqlite_pool())
         .await
         .unwrap();
     assert_eq!(next, 9);
     // The foreign keys point at the rebuilt table.
     let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
-        .fetch_all(&store.pool)
+        .fetch_all(store.sqlite_pool())
         .await
         .unwrap();
     assert!(broken.is_empty(), "{broken:?}");
@@ -115,7 +117,9 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coordinator.db");
-    let store = Store::create(&path).await.unwrap();
+    let store = Store::create(&Location::Sqlite(path.clone()))
+        .await
+        .unwrap();
     let site = SiteId::new("site-a").unwrap();
     let identity = quietcount_keys::Identity::generate();
     store
@@ -124,18 +128,18 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
         .unwrap();
     let key_id = store.keys_of(&site).await.unwrap()[0].id;
     let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-        .fetch_one(&store.pool)
+        .fetch_one(store.sqlite_pool())
         .await
         .unwrap();
     store.close().await;
     let capped = quietcount_service::sqlite::durable_options(&path, false)
         .pragma("max_page_count", (pages + 64).to_string());
-    let store = Store::connect_with(&path, capped, false).await.unwrap();
+    let store = sqlite::connect_with(&path, capped, false).await.unwrap();
 
     // Fill the "disk", to the last few bytes: blobs of 4000 bytes until one does not fit, then
     // smaller ones (at most 64 pages, so every loop is bounded).
     sqlx::query("CREATE TABLE filler (bytes BLOB)")
-        .execute(&store.pool)
+        .execute(store.sqlite_pool())
         .await
         .unwrap();
     let mut filled = false;
@@ -144,7 +148,7 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
         for _ in 0..10_000 {
             let inserted = sqlx::query("INSERT INTO filler VALUES (randomblob(?))")
                 .bind(size)
-                .execute(&store.pool)
+                .execute(store.sqlite_pool())
                 .await;
             if let Err(error) = inserted {
                 assert!(is_disk_full(&error), "{error}");
@@ -199,7 +203,7 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
     assert_eq!(store.report_count().await.unwrap(), stored);
     // Space returns: the next report is stored, without reopening the store.
     sqlx::query("DELETE FROM filler")
-        .execute(&store.pool)
+        .execute(store.sqlite_pool())
         .await
         .unwrap();
     store
@@ -219,10 +223,12 @@ async fn a_full_disk_is_reported_as_such_and_the_next_report_is_stored_once_spac
 async fn connections_left_inside_a_failed_transaction_are_not_reused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coordinator.db");
-    let store = Store::create(&path).await.unwrap();
+    let store = Store::create(&Location::Sqlite(path.clone()))
+        .await
+        .unwrap();
     let mut held = Vec::new();
     for _ in 0..8 {
-        held.push(store.pool.acquire().await.unwrap());
+        held.push(store.sqlite_pool().acquire().await.unwrap());
     }
     for connection in &mut held {
         let mut tx = connection.begin_with("BEGIN IMMEDIATE").await.unwrap();
@@ -239,4 +245,270 @@ async fn connections_left_inside_a_failed_transaction_are_not_reused() {
             .unwrap();
     }
     store.close().await;
+}
+
+impl Store {
+    /// The SQLite pool of a store known to be on SQLite.
+    fn sqlite_pool(&self) -> &SqlitePool {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool,
+            Pool::Postgres(_) => panic!("not a SQLite store"),
+        }
+    }
+}
+
+/// The store's contract, run on both backends.
+mod contract {
+    use super::*;
+    use crate::testing::postgres::PostgresServer;
+    use quietcount_protocol::testing::SyntheticReport;
+    use quietcount_protocol::{Form, sign};
+
+    /// A fresh store on `backend`, or `None` when PostgreSQL is not installed (outside CI).
+    pub(super) async fn fresh(backend: &str, dir: &Path) -> Option<(Store, Location)> {
+        let location = match backend {
+            "sqlite" => Location::Sqlite(dir.join(format!("{}.db", rand::random::<u32>()))),
+            _ => {
+                let server = PostgresServer::shared().unwrap()?;
+                let url = server.new_database().await.unwrap();
+                Location::parse(&url, Some(server.password().unwrap()), dir).unwrap()
+            }
+        };
+        Some((Store::create(&location).await.unwrap(), location))
+    }
+
+    fn receipt() -> SignReceipt {
+        Box::new(|sequence| Ok(sequence.to_be_bytes().to_vec()))
+    }
+
+    /// The same operations on any store; returns its digest.
+    pub(super) async fn exercise(store: &Store) -> Sha256Hash {
+        let a = SiteId::new("site-a").unwrap();
+        let b = SiteId::new("site-b").unwrap();
+        let key_a = quietcount_keys::Identity::from_seed([1; 32]);
+        let key_b = quietcount_keys::Identity::from_seed([2; 32]);
+        let key_b2 = quietcount_keys::Identity::from_seed([3; 32]);
+        store
+            .enroll(&a, "A", &key_a.verifying_key(), Some(0), 100)
+            .await
+            .unwrap();
+        store
+            .enroll(&b, "B", &key_b.verifying_key(), None, 100)
+            .await
+            .unwrap();
+        // A second key for B retires the first.
+        let replaced = store
+            .enroll(&b, "B", &key_b2.verifying_key(), None, 200)
+            .await
+            .unwrap();
+        assert_eq!(replaced, EnrollOutcome::Enrolled { replaced_keys: 1 });
+        assert_eq!(
+            store
+                .enroll(&a, "A", &key_b.verifying_key(), None, 300)
+                .await
+                .unwrap(),
+            EnrollOutcome::KeyUsedByOtherSite("site-b".into())
+        );
+        let keys = store.keys().await.unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[1].valid_until, Some(201));
+        let key_a_id = store.keys_of(&a).await.unwrap()[0].id;
+
+        // Reports: sequence numbers from the database, one report per slot.
+        let form = Form::default_monthly();
+        let period = Period::parse("2026-10").unwrap();
+        let report = SyntheticReport::new(&form, a.clone(), period)
+            .seed(7)
+            .build()
+            .unwrap();
+        let envelope = sign(&report, key_a.signing_key()).unwrap();
+        let new = NewReport {
+            report: &report,
+            envelope: &envelope,
+            hash: Sha256Hash::of(&envelope),
+            key_id: key_a_id,
+            received_at: 400,
+        };
+        let (first, receipt_bytes) = store.insert_report(new, receipt()).await.unwrap();
+        assert_eq!(receipt_bytes, first.to_be_bytes());
+        assert!(matches!(
+            store.insert_report(new, receipt()).await,
+            Err(StoreError::SlotTaken)
+        ));
+        let stored = store.report_by_hash(&new.hash).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.sequence, stored.envelope),
+            (first, envelope.clone())
+        );
+        let form_key = FormKey::of(&form);
+        let head = store
+            .chain_head(&a, &form_key, period)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.revision, 1);
+        assert!(
+            store
+                .report_in_slot(&a, &form_key, period, 2)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.latest_reports(&form_key, period).await.unwrap().len(),
+            1
+        );
+        assert_eq!(store.newest_received_at().await.unwrap(), Some(400));
+
+        // Evidence: the first conflicting envelope kept, the same again adds nothing, another
+        // one is counted.
+        for (seed, at) in [(8, 500), (8, 501), (9, 502)] {
+            let other = SyntheticReport::new(&form, a.clone(), period)
+                .seed(seed)
+                .build()
+                .unwrap();
+            let evidence = Equivocation {
+                site: a.clone(),
+                form: Some(form_key.clone()),
+                period,
+                revision: 1,
+                envelope: sign(&other, key_a.signing_key()).unwrap(),
+                received_at: at,
+                later_conflicts: 0,
+            };
+            store.record_equivocation(&evidence).await.unwrap();
+        }
+        let kept = store.equivocations(&form_key, period).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].received_at, kept[0].later_conflicts), (500, 1));
+        let conflicts = store.conflicts(Some(period)).await.unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].stored, Some((new.hash, 400)));
+        store
+            .record_resolution(
+                &conflicts[0],
+                &Resolution {
+                    accepted: new.hash,
+                    decided_by: "manager".into(),
+                    decided_at: 600,
+                    note: "kept the first".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let resolved = store.conflicts(None).await.unwrap();
+        assert_eq!(
+            resolved[0].resolution.as_ref().map(|r| r.accepted),
+            Some(new.hash)
+        );
+
+        // Accounts and the audit trail.
+        let user = UserRecord {
+            name: "lan".into(),
+            role: "manager".into(),
+            password_hash: "$argon2id$x".into(),
+            created_at: 700,
+        };
+        assert!(store.add_user(&user).await.unwrap());
+        assert!(!store.add_user(&user).await.unwrap());
+        assert!(store.set_password("lan", "$argon2id$y").await.unwrap());
+        assert_eq!(
+            store.user("lan").await.unwrap().map(|u| u.password_hash),
+            Some("$argon2id$y".into())
+        );
+        store
+            .audit(&AuditEntry {
+                at: 800,
+                who: "lan".into(),
+                action: "publish".into(),
+                detail: "2026-10".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.audit_log(10).await.unwrap().len(), 1);
+
+        // Revocation from a time on.
+        let revoked = store
+            .revoke(&a, 450, KeyEndReason::Compromised, 900)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(revoked.valid_until, Some(450));
+        assert_eq!(store.report_count().await.unwrap(), 1);
+        store.digest().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn both_backends_keep_the_same_rows_for_the_same_operations() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sqlite, _) = fresh("sqlite", dir.path()).await.unwrap();
+        let on_sqlite = exercise(&sqlite).await;
+        sqlite.close().await;
+        let Some((postgres, _)) = fresh("postgres", dir.path()).await else {
+            return;
+        };
+        assert_eq!(postgres.backend(), "postgres");
+        let on_postgres = exercise(&postgres).await;
+        postgres.close().await;
+        assert_eq!(on_sqlite, on_postgres);
+    }
+
+    #[tokio::test]
+    async fn a_store_copied_to_the_other_backend_and_back_is_the_same_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sqlite, _) = fresh("sqlite", dir.path()).await.unwrap();
+        exercise(&sqlite).await;
+        // A sequence number used by a failed report and never stored stays used.
+        sqlx::query("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'reports'")
+            .execute(match &sqlite.pool {
+                Pool::Sqlite(pool) => pool,
+                Pool::Postgres(_) => unreachable!(),
+            })
+            .await
+            .unwrap();
+        let Some((postgres, _)) = fresh("postgres", dir.path()).await else {
+            return;
+        };
+        let there = sqlite.copy_into(&postgres).await.unwrap();
+        assert_eq!(there.sequence_mark, 41);
+        assert_eq!(
+            there
+                .rows
+                .iter()
+                .find(|(t, _)| *t == "reports")
+                .map(|r| r.1),
+            Some(1)
+        );
+        // The copy refuses to be filled twice.
+        assert!(sqlite.copy_into(&postgres).await.is_err());
+        let (back, _) = fresh("sqlite", dir.path()).await.unwrap();
+        let again = postgres.copy_into(&back).await.unwrap();
+        assert_eq!((again.digest, again.sequence_mark), (there.digest, 41));
+        assert_eq!(sqlite.digest().await.unwrap(), back.digest().await.unwrap());
+        // The next report on the copy gets a number after the mark, never a used one.
+        let site = SiteId::new("site-b").unwrap();
+        let key_id = postgres.keys_of(&site).await.unwrap()[1].id;
+        let key = quietcount_keys::Identity::from_seed([3; 32]);
+        let report = SyntheticReport::new(
+            &Form::default_monthly(),
+            site,
+            Period::parse("2026-10").unwrap(),
+        )
+        .seed(1)
+        .build()
+        .unwrap();
+        let envelope = sign(&report, key.signing_key()).unwrap();
+        let new = NewReport {
+            report: &report,
+            envelope: &envelope,
+            hash: Sha256Hash::of(&envelope),
+            key_id,
+            received_at: 1000,
+        };
+        let (sequence, _) = postgres.insert_report(new, receipt()).await.unwrap();
+        assert_eq!(sequence, 42);
+        for store in [sqlite, postgres, back] {
+            store.close().await;
+        }
+    }
 }

@@ -1,6 +1,7 @@
-//! The single writer of reports: reports arriving together share one `BEGIN IMMEDIATE`
-//! transaction and one disk sync, each in its own savepoint, and every caller is answered only
-//! after the commit (a receipt means the report is on disk).
+//! The single writer of reports: reports arriving together share one transaction (`BEGIN
+//! IMMEDIATE` in SQLite) and one disk sync, each in its own savepoint, and every caller is
+//! answered only after the commit (a receipt means the report is on disk). The same code runs on
+//! both backends: [`write_batch`] is instantiated once per driver by `batch_writer!`.
 
 use super::*;
 
@@ -41,9 +42,9 @@ pub(super) struct WriteJob {
 }
 
 /// The single writer of reports: takes whatever reports are waiting (up to [`MAX_BATCH`]),
-/// writes each in its own savepoint of one `BEGIN IMMEDIATE` transaction, commits once, and
-/// only then answers each caller.
-pub(super) async fn report_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+/// writes each in its own savepoint of one transaction, commits once, and only then answers
+/// each caller.
+pub(super) async fn report_writer(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -52,53 +53,14 @@ pub(super) async fn report_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<Wri
                 Err(_) => break,
             }
         }
-        write_batch(&pool, batch).await;
-    }
-}
-
-async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
-    const TX: &str = "store_reports_cells_receipts";
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(TX)) {
-        Ok(tx) => tx,
-        Err(e) => {
-            for job in batch {
-                let _ = job.reply.send(Err(batch_failure(&e)));
+        match &pool {
+            Pool::Sqlite(pool) => {
+                let begun = pool.begin_with("BEGIN IMMEDIATE").await;
+                sqlite_batch::write_batch(begun, batch).await;
             }
-            return;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut disk_full = false;
-    for job in batch {
-        // Once the disk is full SQLite may have rolled the whole transaction back: the rest of
-        // the batch is not attempted, and nothing of it is committed.
-        let outcome = if disk_full {
-            Err(StoreError::DiskFull)
-        } else {
-            insert_one(&mut tx, job.row, job.sign_receipt).await
-        };
-        disk_full |= matches!(outcome, Err(StoreError::DiskFull));
-        outcomes.push((job.reply, outcome));
-    }
-    let committed = if disk_full {
-        // Dropping the transaction rolls back whatever is left of it; the pool then closes the
-        // connection if the rollback could not make it clean (`connection_is_reusable`).
-        drop(tx);
-        Err(StoreError::DiskFull)
-    } else {
-        tx.commit().await.map_err(db(TX))
-    };
-    match committed {
-        Ok(()) => {
-            for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome);
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, reports = outcomes.len(), "a batch of reports was not stored");
-            // No receipt without a commit.
-            for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome.and(Err(batch_failure(&e))));
+            Pool::Postgres(pool) => {
+                let begun = pool.begin().await;
+                postgres_batch::write_batch(begun, batch).await;
             }
         }
     }
@@ -112,80 +74,151 @@ fn batch_failure(error: &StoreError) -> StoreError {
     }
 }
 
-/// Writes one report, its cells and its receipt inside a savepoint of `tx`.
-async fn insert_one(
-    tx: &mut Transaction<'static, Sqlite>,
-    row: ReportRow,
-    sign_receipt: SignReceipt,
-) -> Result<(u64, Vec<u8>)> {
-    const TX: &str = "store_report_cells_receipt";
-    let mut savepoint = tx.begin().await.map_err(db(TX))?;
-    let inserted = sqlx::query(
-        "INSERT INTO reports (envelope_hash, site, period, revision, key_id, form_id, \
-         form_version, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         RETURNING sequence",
-    )
-    .bind(row.hash.0.as_slice())
-    .bind(&row.site)
-    .bind(&row.period)
-    .bind(row.revision)
-    .bind(row.key_id)
-    .bind(&row.form_id)
-    .bind(row.form_version)
-    .bind(row.envelope.as_slice())
-    .bind(row.received_at)
-    .fetch_one(&mut *savepoint)
-    .await;
-    let sequence: i64 = match inserted {
-        Ok(r) => r.get(0),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            savepoint.rollback().await.map_err(db(TX))?;
-            return Err(StoreError::SlotTaken);
-        }
-        Err(e) => {
-            // The insert's own error says what went wrong (say, disk full), even when the
-            // rollback fails too because SQLite already rolled back.
-            let _ = savepoint.rollback().await;
-            return Err(db(TX)(e));
+/// Defines `write_batch` and `insert_one` for one driver `$db`, in module `$module`.
+macro_rules! batch_writer {
+    ($module:ident, $db:ty) => {
+        mod $module {
+            use super::*;
+
+            const TX: &str = "store_reports_cells_receipts";
+
+            /// Writes `batch` in the transaction `begun`, one savepoint per report, and answers
+            /// every caller once the transaction has committed (or failed as a whole).
+            pub(super) async fn write_batch(
+                begun: std::result::Result<sqlx::Transaction<'static, $db>, sqlx::Error>,
+                batch: Vec<WriteJob>,
+            ) {
+                let mut tx = match begun.map_err(db(TX)) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        for job in batch {
+                            let _ = job.reply.send(Err(batch_failure(&e)));
+                        }
+                        return;
+                    }
+                };
+                let mut outcomes = Vec::with_capacity(batch.len());
+                let mut disk_full = false;
+                for job in batch {
+                    // Once the disk is full the database may have rolled the whole transaction
+                    // back: the rest of the batch is not attempted, and nothing is committed.
+                    let outcome = if disk_full {
+                        Err(StoreError::DiskFull)
+                    } else {
+                        insert_one(&mut tx, job.row, job.sign_receipt).await
+                    };
+                    disk_full |= matches!(outcome, Err(StoreError::DiskFull));
+                    outcomes.push((job.reply, outcome));
+                }
+                let committed = if disk_full {
+                    // Dropping the transaction rolls back whatever is left of it; a SQLite
+                    // pool then closes the connection if the rollback could not make it clean.
+                    drop(tx);
+                    Err(StoreError::DiskFull)
+                } else {
+                    tx.commit().await.map_err(db(TX))
+                };
+                match committed {
+                    Ok(()) => {
+                        for (reply, outcome) in outcomes {
+                            let _ = reply.send(outcome);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            error = %e,
+                            reports = outcomes.len(),
+                            "a batch of reports was not stored"
+                        );
+                        // No receipt without a commit.
+                        for (reply, outcome) in outcomes {
+                            let _ = reply.send(outcome.and(Err(batch_failure(&e))));
+                        }
+                    }
+                }
+            }
+
+            /// Writes one report, its cells and its receipt inside a savepoint of `tx`.
+            async fn insert_one(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                row: ReportRow,
+                sign_receipt: SignReceipt,
+            ) -> Result<(u64, Vec<u8>)> {
+                const TX: &str = "store_report_cells_receipt";
+                let mut savepoint = sqlx::Connection::begin(&mut **tx).await.map_err(db(TX))?;
+                let inserted: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
+                    "INSERT INTO reports (envelope_hash, site, period, revision, key_id, \
+                     form_id, form_version, envelope, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING sequence",
+                )
+                .bind(row.hash.0.as_slice())
+                .bind(&row.site)
+                .bind(&row.period)
+                .bind(row.revision)
+                .bind(row.key_id)
+                .bind(&row.form_id)
+                .bind(row.form_version)
+                .bind(row.envelope.as_slice())
+                .bind(row.received_at)
+                .fetch_one(&mut *savepoint)
+                .await;
+                let sequence = match inserted {
+                    Ok(sequence) => sequence,
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        savepoint.rollback().await.map_err(db(TX))?;
+                        return Err(StoreError::SlotTaken);
+                    }
+                    Err(e) => {
+                        // The insert's own error says what went wrong (say, disk full), even
+                        // when the rollback fails too because the database already rolled back.
+                        let _ = savepoint.rollback().await;
+                        return Err(db(TX)(e));
+                    }
+                };
+                let written: Result<(u64, Vec<u8>)> = async {
+                    for chunk in row.cells.chunks(CELLS_PER_STATEMENT) {
+                        let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                            "INSERT INTO cells (sequence, indicator, table_index, cell_index, \
+                             value) ",
+                        );
+                        builder.push_values(chunk, |mut b, cell| {
+                            b.push_bind(sequence)
+                                .push_bind(cell.indicator.as_str())
+                                .push_bind(cell.table)
+                                .push_bind(cell.cell)
+                                .push_bind(cell.value);
+                        });
+                        builder
+                            .build()
+                            .execute(&mut *savepoint)
+                            .await
+                            .map_err(db(TX))?;
+                    }
+                    let sequence = to_u64(sequence)?;
+                    let receipt = sign_receipt(sequence).map_err(StoreError::Receipt)?;
+                    sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES ($1, $2)")
+                        .bind(to_i64(sequence)?)
+                        .bind(receipt.as_slice())
+                        .execute(&mut *savepoint)
+                        .await
+                        .map_err(db(TX))?;
+                    Ok((sequence, receipt))
+                }
+                .await;
+                match written {
+                    Ok(done) => {
+                        savepoint.commit().await.map_err(db(TX))?;
+                        Ok(done)
+                    }
+                    Err(e) => {
+                        let _ = savepoint.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
         }
     };
-    let written: Result<(u64, Vec<u8>)> = async {
-        for chunk in row.cells.chunks(CELLS_PER_STATEMENT) {
-            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO cells (sequence, indicator, table_index, cell_index, value) ",
-            );
-            builder.push_values(chunk, |mut b, cell| {
-                b.push_bind(sequence)
-                    .push_bind(cell.indicator.as_str())
-                    .push_bind(cell.table)
-                    .push_bind(cell.cell)
-                    .push_bind(cell.value);
-            });
-            builder
-                .build()
-                .execute(&mut *savepoint)
-                .await
-                .map_err(db(TX))?;
-        }
-        let sequence = to_u64(sequence)?;
-        let receipt = sign_receipt(sequence).map_err(StoreError::Receipt)?;
-        sqlx::query("INSERT INTO receipts (sequence, receipt) VALUES (?, ?)")
-            .bind(to_i64(sequence)?)
-            .bind(receipt.as_slice())
-            .execute(&mut *savepoint)
-            .await
-            .map_err(db(TX))?;
-        Ok((sequence, receipt))
-    }
-    .await;
-    match written {
-        Ok(done) => {
-            savepoint.commit().await.map_err(db(TX))?;
-            Ok(done)
-        }
-        Err(e) => {
-            let _ = savepoint.rollback().await;
-            Err(e)
-        }
-    }
 }
+
+batch_writer!(sqlite_batch, sqlx::Sqlite);
+batch_writer!(postgres_batch, sqlx::Postgres);

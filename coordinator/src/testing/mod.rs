@@ -63,6 +63,43 @@ impl TestSite {
     }
 }
 
+pub mod postgres;
+
+/// Which store a test coordinator uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A fresh database on this test process's PostgreSQL server.
+    Postgres,
+}
+
+/// Creates a coordinator in `dir` with its store on `backend` and opens it; `Ok(None)` when
+/// `backend` is PostgreSQL and it is not installed (outside CI: see
+/// [`postgres::PostgresServer::shared`]).
+pub async fn coordinator_on(dir: &Path, backend: Backend) -> Result<Option<Coordinator>> {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let Some(server) = postgres::PostgresServer::shared()? else {
+                return Ok(None);
+            };
+            Some((
+                server.new_database().await?,
+                Some(server.password_file().to_owned()),
+            ))
+        }
+    };
+    Coordinator::init_with(
+        dir,
+        "Test Province",
+        Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        database,
+    )
+    .await?;
+    Ok(Some(Coordinator::open(dir).await?))
+}
+
 /// Creates a coordinator in `dir` (which must not exist or be empty) and opens it.
 pub async fn coordinator_in(dir: &Path) -> Result<Coordinator> {
     Coordinator::init(
