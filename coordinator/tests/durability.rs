@@ -5,16 +5,17 @@
 //! SQLite, and PostgreSQL (a real server started by the test harness).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quietcount_coordinator::config::files;
-use quietcount_coordinator::testing::{Backend, SiteClient, TestSite, coordinator_on, enroll};
+use quietcount_coordinator::testing::{
+    Backend, SiteClient, TestSite, coordinator_on, enroll, spawn_run,
+};
 use quietcount_coordinator::{Clock, Coordinator, SystemClock};
 use quietcount_protocol::wire::Response;
 use quietcount_protocol::{Period, PeriodType, Sha256Hash};
@@ -25,44 +26,14 @@ type Receipted = (Vec<u8>, Vec<u8>);
 const SITES: usize = 16;
 const REVISIONS: u32 = 12;
 
-/// Starts `run` on `listen` (port 0: any free port) and returns it with the address it bound,
-/// read back from the file `run` writes once it is bound.
+/// Starts `run` on `listen` (port 0: any free port) and returns it with the address it bound.
 fn start(dir: &Path, listen: SocketAddr) -> (Child, SocketAddr) {
-    let address_file = dir.join(files::LISTEN_ADDRESS);
-    // A SIGKILLed run leaves its file behind; only a fresh one says the new run is bound.
-    let _ = std::fs::remove_file(&address_file);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
-        .arg("run")
-        .arg("--dir")
-        .arg(dir)
-        .arg("--listen")
-        .arg(listen.to_string())
-        .arg("--dashboard-listen")
-        .arg("127.0.0.1:0")
-        .env("RUST_LOG", "warn,quietcount_coordinator::server=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain the log so the child never blocks on a full pipe.
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines().map_while(Result::ok) {});
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&address_file) {
-            if let Ok(addr) = text.trim().parse() {
-                return (child, addr);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("coordinator exited before listening: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "coordinator did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    spawn_run(
+        Path::new(env!("CARGO_BIN_EXE_quietcount-coordinator")),
+        dir,
+        listen,
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,14 @@
 //! Ingest decisions without a network: every refusal gets its code and leaves the store
 //! unchanged (digest before = digest after), and a good report is still accepted afterwards.
+//!
+//! Every test runs twice, on the SQLite store and on PostgreSQL (`on_both_backends!` at the
+//! end of the file: `sqlite::NAME` and `postgres::NAME`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quietcount_coordinator::ingest::receipt_signer;
 use quietcount_coordinator::store::{FormKey, NewReport};
-use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
+use quietcount_coordinator::testing::postgres::PostgresServer;
+use quietcount_coordinator::testing::{Backend, TestSite, coordinator_on, enroll};
 use quietcount_coordinator::{Coordinator, Ingest};
 use quietcount_protocol::testing::SyntheticReport;
 use quietcount_protocol::wire::{MAX_FRAME_BYTES, RefusalCode, Request, Response};
@@ -23,9 +27,25 @@ struct Fixture {
     now: u64,
 }
 
+tokio::task_local! {
+    /// The backend the running test's fixture uses.
+    static BACKEND: Backend;
+}
+
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let coordinator = coordinator_in(&dir.path().join("coord")).await.unwrap();
+    let backend = BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite);
+    let coordinator = coordinator_on(&dir.path().join("coord"), backend)
+        .await
+        .unwrap()
+        .expect("the test checks that PostgreSQL is there before it starts");
+    assert_eq!(
+        coordinator.store.backend(),
+        match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
     let period = Period::parse("2026-10").unwrap();
     let now = period.end() + 2 * 86_400;
     let a = TestSite::new("site-a").unwrap();
@@ -107,7 +127,6 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
 async fn accepts_stores_and_signs_receipts_then_resubmission_is_idempotent() {
     let f = fixture().await;
     let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -156,7 +175,6 @@ async fn accepts_stores_and_signs_receipts_then_resubmission_is_idempotent() {
     assert_eq!(latest[0].revision, 2);
 }
 
-#[tokio::test]
 async fn unknown_site_is_refused() {
     let f = fixture().await;
     let ghost = TestSite::new("ghost").unwrap();
@@ -166,7 +184,6 @@ async fn unknown_site_is_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn revoked_site_is_refused_and_reenrolment_revokes_the_old_key() {
     let f = fixture().await;
     let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -188,7 +205,6 @@ async fn revoked_site_is_refused_and_reenrolment_revokes_the_old_key() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn signer_must_be_the_tls_site() {
     let f = fixture().await;
     // Site B's own report, delivered over site A's connection: not A's key.
@@ -206,7 +222,6 @@ async fn signer_must_be_the_tls_site() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn bad_signature_is_refused() {
     let f = fixture().await;
     let mut envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -217,7 +232,6 @@ async fn bad_signature_is_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn wrong_form_is_refused() {
     let f = fixture().await;
     let mut other = Form::default_monthly();
@@ -242,7 +256,6 @@ async fn wrong_form_is_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn future_and_too_old_periods_are_refused() {
     let f = fixture().await;
     let current = Period::parse("2026-11").unwrap();
@@ -256,7 +269,6 @@ async fn future_and_too_old_periods_are_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn weak_policy_is_refused() {
     let f = fixture().await;
     let r = SyntheticReport::new(&Form::default_monthly(), f.a.id.clone(), f.period)
@@ -272,7 +284,6 @@ async fn weak_policy_is_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn stale_gapped_and_wrongly_superseding_revisions_are_refused() {
     let f = fixture().await;
     // Revision 2 with nothing stored.
@@ -300,7 +311,6 @@ async fn stale_gapped_and_wrongly_superseding_revisions_are_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
     let f = fixture().await;
     let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -342,7 +352,6 @@ async fn conflicting_revision_is_equivocation_kept_as_evidence_and_flagged() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn garbage_and_oversize_are_refused() {
     let f = fixture().await;
     f.refused(&f.a.id, b"\x00\x01garbage", RefusalCode::Malformed)
@@ -387,7 +396,6 @@ async fn garbage_and_oversize_are_refused() {
     f.good_report_still_accepted().await;
 }
 
-#[tokio::test]
 async fn concurrent_identical_and_conflicting_deliveries_store_one_report() {
     let f = fixture().await;
     let envelope = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -424,7 +432,6 @@ async fn concurrent_identical_and_conflicting_deliveries_store_one_report() {
 /// Reports a buggy or compromised site could sign: ingest refuses each with the code for the
 /// disclosure rule, naming the indicator, and stores nothing; the province's other reports and
 /// its publication are unaffected.
-#[tokio::test]
 async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_on() {
     let f = fixture().await;
     let poisoned: [(&str, [u64; 4]); 3] = [
@@ -450,7 +457,6 @@ async fn reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_o
 
 /// A site sending conflict after conflict for one slot cannot grow the store without bound: the
 /// first conflicting envelope is kept whole, the others counted.
-#[tokio::test]
 async fn evidence_is_bounded_one_envelope_per_slot_and_a_count() {
     let f = fixture().await;
     let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -494,7 +500,6 @@ async fn evidence_is_bounded_one_envelope_per_slot_and_a_count() {
 /// A report breaking the disclosure rule that is already in the store (kept by an older
 /// version, before ingest checked the rule) does not stop the province: publication and export
 /// leave it out, name it, and count the site as not reported; the package still verifies.
-#[tokio::test]
 async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export() {
     let f = fixture().await;
     f.good_report_still_accepted().await;
@@ -547,7 +552,6 @@ async fn a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export
     assert!(rows.iter().any(|r| r.scope == f.b.id.as_str()));
 }
 
-#[tokio::test]
 async fn the_same_content_re_signed_gets_the_original_receipt_and_envelope() {
     let f = fixture().await;
     let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -589,7 +593,6 @@ async fn the_same_content_re_signed_gets_the_original_receipt_and_envelope() {
     assert_eq!(receipt.report, Sha256Hash::of(&first));
 }
 
-#[tokio::test]
 async fn stale_and_conflicting_refusals_carry_the_coordinators_head() {
     let f = fixture().await;
     let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
@@ -629,7 +632,6 @@ async fn stale_and_conflicting_refusals_carry_the_coordinators_head() {
     assert_eq!(receipt.revision, 2);
 }
 
-#[tokio::test]
 async fn a_clock_before_the_newest_receipt_is_called_wrong() {
     let f = fixture().await;
     assert_eq!(
@@ -653,3 +655,50 @@ async fn a_clock_before_the_newest_receipt_is_called_wrong() {
         "{warning}"
     );
 }
+
+/// Runs each named test on both backends: `sqlite::NAME` and `postgres::NAME` (skipped, with
+/// the reason printed, when PostgreSQL is not installed outside CI).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::BACKEND.scope(super::Backend::Sqlite, super::$name()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if super::PostgresServer::shared().unwrap().is_none() {
+                        return;
+                    }
+                    super::BACKEND.scope(super::Backend::Postgres, super::$name()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    accepts_stores_and_signs_receipts_then_resubmission_is_idempotent,
+    unknown_site_is_refused,
+    revoked_site_is_refused_and_reenrolment_revokes_the_old_key,
+    signer_must_be_the_tls_site,
+    bad_signature_is_refused,
+    wrong_form_is_refused,
+    future_and_too_old_periods_are_refused,
+    weak_policy_is_refused,
+    stale_gapped_and_wrongly_superseding_revisions_are_refused,
+    conflicting_revision_is_equivocation_kept_as_evidence_and_flagged,
+    garbage_and_oversize_are_refused,
+    concurrent_identical_and_conflicting_deliveries_store_one_report,
+    reports_breaking_the_disclosure_rule_are_refused_and_publication_goes_on,
+    evidence_is_bounded_one_envelope_per_slot_and_a_count,
+    a_stored_report_breaking_the_rule_is_left_out_of_publication_and_export,
+    the_same_content_re_signed_gets_the_original_receipt_and_envelope,
+    stale_and_conflicting_refusals_carry_the_coordinators_head,
+    a_clock_before_the_newest_receipt_is_called_wrong,
+);

@@ -26,7 +26,9 @@ pub struct Receipt {
     pub revision: u32,
     /// When the coordinator stored it.
     pub received_at: UnixTime,
-    /// The coordinator's ingest sequence number, strictly increasing.
+    /// The coordinator's ingest sequence number: never issued twice by one store, drawn in
+    /// increasing order (with several coordinator processes sharing one PostgreSQL store, two
+    /// reports may commit in the other order than their numbers).
     pub sequence: u64,
 }
 

@@ -53,18 +53,25 @@ pub(super) async fn report_writer(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>
                 Err(_) => break,
             }
         }
+        // One writer at a time per database, across processes too: in SQLite `BEGIN
+        // IMMEDIATE` takes the write lock; in PostgreSQL the batch takes the store's advisory
+        // lock. Without it, two processes inserting the same two slots in opposite orders wait
+        // on each other's unique-index entries until one is aborted as a deadlock.
         match &pool {
             Pool::Sqlite(pool) => {
-                let begun = pool.begin_with("BEGIN IMMEDIATE").await;
+                let begun = sqlite::begin(pool, BATCH).await;
                 sqlite_batch::write_batch(begun, batch).await;
             }
             Pool::Postgres(pool) => {
-                let begun = pool.begin().await;
+                let begun = postgres::begin(pool, BATCH).await;
                 postgres_batch::write_batch(begun, batch).await;
             }
         }
     }
 }
+
+/// The name of the batch transaction.
+const BATCH: &str = "store_reports_cells_receipts";
 
 /// The error every caller of a failed batch is given: disk-full stays disk-full.
 fn batch_failure(error: &StoreError) -> StoreError {
@@ -80,15 +87,15 @@ macro_rules! batch_writer {
         mod $module {
             use super::*;
 
-            const TX: &str = "store_reports_cells_receipts";
+            const TX: &str = BATCH;
 
             /// Writes `batch` in the transaction `begun`, one savepoint per report, and answers
             /// every caller once the transaction has committed (or failed as a whole).
             pub(super) async fn write_batch(
-                begun: std::result::Result<sqlx::Transaction<'static, $db>, sqlx::Error>,
+                begun: Result<sqlx::Transaction<'static, $db>>,
                 batch: Vec<WriteJob>,
             ) {
-                let mut tx = match begun.map_err(db(TX)) {
+                let mut tx = match begun {
                     Ok(tx) => tx,
                     Err(e) => {
                         for job in batch {

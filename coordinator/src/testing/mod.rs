@@ -65,6 +65,55 @@ impl TestSite {
 
 pub mod postgres;
 
+/// Starts `binary run` for the coordinator in `dir` on `listen` (port 0: any free port), its
+/// dashboard on any free loopback port, and returns the child with the address it bound, read
+/// back from the file `run` writes once bound. The child's log goes to `run.log` in `dir`
+/// (appended to, so a restart keeps what the killed run wrote).
+pub fn spawn_run(
+    binary: &Path,
+    dir: &Path,
+    listen: SocketAddr,
+) -> Result<(std::process::Child, SocketAddr)> {
+    let address_file = dir.join(crate::config::files::LISTEN_ADDRESS);
+    // A SIGKILLed run leaves its file behind; only a fresh one says the new run is bound.
+    let _ = std::fs::remove_file(&address_file);
+    let mut child = std::process::Command::new(binary)
+        .arg("run")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg(listen.to_string())
+        .arg("--dashboard-listen")
+        .arg("127.0.0.1:0")
+        .env("RUST_LOG", "warn,quietcount_coordinator::server=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("run.log"))
+                .context("opening run.log")?,
+        )
+        .spawn()
+        .context("starting the coordinator")?;
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&address_file) {
+            if let Ok(addr) = text.trim().parse() {
+                return Ok((child, addr));
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("coordinator exited before listening: {status}");
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            anyhow::bail!("coordinator did not start listening within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Which store a test coordinator uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
