@@ -1,4 +1,5 @@
-//! Ingest throughput over loopback QUIC with 50 concurrent sites, against the raw Ed25519
+//! Ingest throughput over loopback QUIC with 50 concurrent sites, on each store backend
+//! (SQLite, then PostgreSQL on a server the test harness starts), against the raw Ed25519
 //! verification rate of the same machine measured in the same run.
 //!
 //! Run with `cargo bench -p quietcount-coordinator --features test-util --bench ingest`.
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
 use quietcount_coordinator::testing::{
-    RunningServer, SiteClient, TestSite, coordinator_in, enroll,
+    Backend, RunningServer, SiteClient, TestSite, coordinator_on, enroll,
 };
 use quietcount_protocol::wire::Response;
 use quietcount_protocol::{Period, Sha256Hash};
@@ -22,12 +23,25 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(bench());
+    let mut rates = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        match runtime.block_on(bench(backend)) {
+            Some(rate) => rates.push((backend, rate)),
+            None => println!("{backend:?}: skipped (PostgreSQL not installed)"),
+        }
+    }
+    if let [(_, sqlite), (_, postgres)] = rates.as_slice() {
+        println!("ratio PostgreSQL / SQLite:     {:.3}", postgres / sqlite);
+    }
 }
 
-async fn bench() {
+/// Runs the benchmark on `backend`; its ingest rate in reports per second.
+async fn bench(backend: Backend) -> Option<f64> {
     let root = tempfile::tempdir().unwrap();
-    let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
+    let coordinator = coordinator_on(&root.path().join("coord"), backend)
+        .await
+        .unwrap()?;
+    println!("--- store: {backend:?}");
     let period = Period::parse("2026-10").unwrap();
     let now = period.end() + 86_400;
 
@@ -115,6 +129,7 @@ async fn bench() {
         ingest_rate / raw_rate,
         100.0 * ingest_rate / raw_rate
     );
+    Some(ingest_rate)
 }
 
 /// Verifications per second of an Ed25519 signature over `size` bytes, on this thread.
