@@ -17,7 +17,7 @@ pub enum Location {
     /// A SQLite database file.
     Sqlite(PathBuf),
     /// A PostgreSQL database.
-    Postgres(PostgresTarget),
+    Postgres(Box<PostgresTarget>),
 }
 
 impl Location {
@@ -35,7 +35,9 @@ impl Location {
             return Ok(Self::Sqlite(base.join(path)));
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return Ok(Self::Postgres(PostgresTarget::parse(text, password)?));
+            return Ok(Self::Postgres(Box::new(PostgresTarget::parse(
+                text, password,
+            )?)));
         }
         Err(StoreError::BadLocation(format!(
             "{:?} is not a database location: write postgres://USER@HOST:PORT/DATABASE or \

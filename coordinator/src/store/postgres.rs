@@ -21,7 +21,7 @@ const WRITE_LOCK: i64 = 0x0051_4353_544f_5245;
 
 /// Connects to the database of `target`; with `create`, only an empty one is accepted.
 pub(super) async fn connect(target: &PostgresTarget, create: bool) -> Result<Store> {
-    let location = Location::Postgres(target.clone()).to_string();
+    let location = Location::Postgres(Box::new(target.clone())).to_string();
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(std::time::Duration::from_secs(30))
@@ -61,7 +61,28 @@ pub(super) async fn connect(target: &PostgresTarget, create: bool) -> Result<Sto
             }
             other => quietcount_service::sqlite::SchemaError::Failed(other),
         })?;
+    warn_if_commits_are_not_durable(&pool, &location).await;
     Ok(Store::with_writer(Pool::Postgres(pool)))
+}
+
+/// A receipt means the report is on disk only if the server flushes its commits: logs a
+/// warning when `fsync` or `synchronous_commit` is off (a server setting, the DBA's to change).
+async fn warn_if_commits_are_not_durable(pool: &PgPool, location: &str) {
+    for setting in ["fsync", "synchronous_commit"] {
+        let value: std::result::Result<String, _> =
+            sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(pool).await;
+        if let Ok(value) = value {
+            if value == "off" {
+                tracing::warn!(
+                    database = %location,
+                    setting,
+                    "the PostgreSQL server has {setting} = off: a receipt may be given for a \
+                     report that a crash of the server then loses; ask its administrator to \
+                     turn it on"
+                );
+            }
+        }
+    }
 }
 
 /// Starts a named write transaction holding the store's advisory lock until it ends.
