@@ -149,7 +149,8 @@ impl Coordinator {
         listen: Option<SocketAddr>,
         database: Option<(String, Option<PathBuf>)>,
     ) -> Result<InitSummary> {
-        if dir.exists() {
+        let existed = dir.exists();
+        if existed {
             let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
             if entries.next().is_some() {
                 return Err(CoordinatorError::NotEmpty {
@@ -157,9 +158,6 @@ impl Coordinator {
                 });
             }
         }
-        // The folder holds the coordinator's key and every site's reports: owner-only, as the
-        // node's, whatever the umask.
-        quietcount_service::files::create_private_dir(dir).map_err(io(dir))?;
         let mut config = Config::new(province);
         if let Some(listen) = listen {
             config.listen = listen;
@@ -170,6 +168,34 @@ impl Coordinator {
         }
         // A bad URL or an unreadable password file is refused before anything is written.
         let location = config.store_location(dir, None)?;
+        // The folder holds the coordinator's key and every site's reports: owner-only, as the
+        // node's, whatever the umask.
+        quietcount_service::files::create_private_dir(dir).map_err(io(dir))?;
+        let made = Self::fill_new_dir(dir, &config, &location).await;
+        if made.is_err() {
+            // Nothing half-made is kept: the folder is left as it was (absent, or empty).
+            let cleared = if existed {
+                std::fs::read_dir(dir).and_then(|entries| {
+                    entries.flatten().try_for_each(|e| {
+                        let path = e.path();
+                        if path.is_dir() {
+                            std::fs::remove_dir_all(path)
+                        } else {
+                            std::fs::remove_file(path)
+                        }
+                    })
+                })
+            } else {
+                std::fs::remove_dir_all(dir)
+            };
+            if let Err(error) = cleared {
+                tracing::warn!(%error, dir = %dir.display(), "could not remove a half-made coordinator folder");
+            }
+        }
+        made
+    }
+
+    async fn fill_new_dir(dir: &Path, config: &Config, location: &Location) -> Result<InitSummary> {
         let config_path = dir.join(files::CONFIG);
         // Check the text parses before writing it, so `init` never leaves a bad file.
         let text = config.to_documented_toml();
@@ -179,14 +205,15 @@ impl Coordinator {
         identity.save(&dir.join(files::KEY))?;
         let public_key_path = dir.join(files::PUBLIC_KEY);
         save_public_key(&public_key_path, &identity.verifying_key())?;
-        if let Location::Sqlite(database) = &location {
+        if let Location::Sqlite(database) = location {
             quietcount_service::files::create_private_file(database).map_err(io(database))?;
         }
-        let store = Store::create(&location).await?;
-        store
-            .bind_to_coordinator(&location, &identity.fingerprint())
-            .await?;
+        let store = Store::create(location).await?;
+        let bound = store
+            .bind_to_coordinator(location, &identity.fingerprint())
+            .await;
         store.close().await;
+        bound?;
         Ok(InitSummary {
             public_key_path,
             short_fingerprint: short_fingerprint(&identity.fingerprint()),

@@ -192,3 +192,97 @@ async fn two_coordinators_on_one_database_never_duplicate_lose_or_reuse_a_sequen
     );
     store.close().await;
 }
+
+fn coordinator_cli(args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// `init --database`: a password in the URL is refused without being echoed, a database that
+/// already holds a store is refused with what to do for a stand-by, and neither leaves a
+/// half-made folder; `--database` on another command uses that database.
+#[tokio::test]
+async fn init_on_postgresql_refuses_passwords_in_urls_and_databases_in_use() {
+    let Some(server) = PostgresServer::shared().unwrap() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("coord");
+    let dir_text = dir.to_str().unwrap();
+    let url = server.new_database().await.unwrap();
+    let secret = server.password().unwrap();
+    let with_password = url.replacen("quietcount@", &format!("quietcount:{secret}@"), 1);
+    let (ok, shown) = coordinator_cli(&[
+        "init",
+        "--dir",
+        dir_text,
+        "--province",
+        "Hà Nội",
+        "--database",
+        &with_password,
+    ]);
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("database_password_file"), "{shown}");
+    assert!(!shown.contains(&secret), "the password was echoed: {shown}");
+    assert!(!dir.exists(), "a refused init left a folder");
+
+    let password_file = server.password_file().to_str().unwrap();
+    let (ok, shown) = coordinator_cli(&[
+        "init",
+        "--dir",
+        dir_text,
+        "--province",
+        "Hà Nội",
+        "--database",
+        &url,
+        "--database-password-file",
+        password_file,
+    ]);
+    assert!(ok, "{shown}");
+    let config = std::fs::read_to_string(dir.join(files::CONFIG)).unwrap();
+    assert!(
+        config.contains(&format!("database = \"{url}\"")),
+        "{config}"
+    );
+    assert!(!config.contains(&secret));
+    assert!(
+        !dir.join(files::DATABASE).exists(),
+        "no SQLite file beside PostgreSQL"
+    );
+
+    let second = root.path().join("second");
+    let (ok, shown) = coordinator_cli(&[
+        "init",
+        "--dir",
+        second.to_str().unwrap(),
+        "--province",
+        "Hà Nội",
+        "--database",
+        &url,
+        "--database-password-file",
+        password_file,
+    ]);
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("already holds tables"), "{shown}");
+    assert!(
+        shown.contains("copy of the coordinator's folder"),
+        "{shown}"
+    );
+    assert!(!second.exists(), "a refused init left a folder");
+
+    // The store is where config.toml says; `--database` names another one for one command.
+    let (ok, shown) = coordinator_cli(&["sites", "--dir", dir_text]);
+    assert!(ok, "{shown}");
+    let other = server.new_database().await.unwrap();
+    let (ok, shown) = coordinator_cli(&["sites", "--dir", dir_text, "--database", &other]);
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("no migration history"), "{shown}");
+}

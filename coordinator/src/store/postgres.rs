@@ -69,8 +69,9 @@ pub(super) async fn connect(target: &PostgresTarget, create: bool) -> Result<Sto
 /// warning when `fsync` or `synchronous_commit` is off (a server setting, the DBA's to change).
 async fn warn_if_commits_are_not_durable(pool: &PgPool, location: &str) {
     for setting in ["fsync", "synchronous_commit"] {
-        let value: std::result::Result<String, _> =
-            sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(pool).await;
+        let value: std::result::Result<String, _> = sqlx::query_scalar(&format!("SHOW {setting}"))
+            .fetch_one(pool)
+            .await;
         if let Ok(value) = value {
             if value == "off" {
                 tracing::warn!(
