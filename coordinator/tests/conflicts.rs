@@ -4,25 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
-use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
+use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, run_cli};
 use quietcount_protocol::wire::{RefusalCode, Response};
 use quietcount_protocol::{Form, FormKey, Period, Sha256Hash};
 
 fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.extend([std::ffi::OsStr::new("--dir"), dir.as_os_str()]);
+    run_cli(
+        Path::new(env!("CARGO_BIN_EXE_quietcount-coordinator")),
+        &args,
+    )
+    .unwrap()
 }
 
 #[tokio::test]

@@ -7,37 +7,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
 use quietcount_coordinator::accounts::Role;
 use quietcount_coordinator::config::{Config, files};
 use quietcount_coordinator::testing::postgres::PostgresServer;
-use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll};
+use quietcount_coordinator::testing::{TestSite, coordinator_in, enroll, run_cli};
 use quietcount_coordinator::{Coordinator, conflicts::ResolveRequest};
 use quietcount_protocol::wire::{RefusalCode, Response};
 use quietcount_protocol::{Form, Period, Sha256Hash};
 
 fn migrate(dir: &Path, from: &str, to: &str, password_file: &Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
-        .args([
-            "migrate-store",
-            "--from",
-            from,
-            "--to",
-            to,
-            "--password-file",
-        ])
-        .arg(password_file)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let args: [&std::ffi::OsStr; 10] = [
+        "migrate-store".as_ref(),
+        "--from".as_ref(),
+        from.as_ref(),
+        "--to".as_ref(),
+        to.as_ref(),
+        "--password-file".as_ref(),
+        password_file.as_os_str(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--log-format=human".as_ref(),
+    ];
+    run_cli(
+        Path::new(env!("CARGO_BIN_EXE_quietcount-coordinator")),
+        &args,
+    )
+    .unwrap()
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use quietcount_coordinator::config::files;
 use quietcount_coordinator::store::FormKey;
 use quietcount_coordinator::testing::postgres::PostgresServer;
 use quietcount_coordinator::testing::{
-    Backend, SiteClient, TestSite, coordinator_on, enroll, spawn_run,
+    Backend, SiteClient, TestSite, coordinator_on, enroll, run_cli, spawn_run,
 };
 use quietcount_coordinator::{Clock, Coordinator, SystemClock};
 use quietcount_protocol::wire::{RefusalCode, Response};
@@ -194,16 +194,11 @@ async fn two_coordinators_on_one_database_never_duplicate_lose_or_reuse_a_sequen
 }
 
 fn coordinator_cli(args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quietcount-coordinator"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    run_cli(
+        Path::new(env!("CARGO_BIN_EXE_quietcount-coordinator")),
+        args,
+    )
+    .unwrap()
 }
 
 /// `init --database`: a password in the URL is refused without being echoed, a database that

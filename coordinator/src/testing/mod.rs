@@ -65,6 +65,21 @@ impl TestSite {
 
 pub mod postgres;
 
+/// Runs `binary` with `args` to completion: whether it succeeded, and its standard output then
+/// standard error as one text.
+pub fn run_cli<S: AsRef<std::ffi::OsStr>>(binary: &Path, args: &[S]) -> Result<(bool, String)> {
+    let output = std::process::Command::new(binary)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((output.status.success(), text))
+}
+
 /// Starts `binary run` for the coordinator in `dir` on `listen` (port 0: any free port), its
 /// dashboard on any free loopback port, and returns the child with the address it bound, read
 /// back from the file `run` writes once bound. The child's log goes to `run.log` in `dir`
