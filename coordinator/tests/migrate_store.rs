@@ -17,7 +17,7 @@ use quietcount_protocol::wire::{RefusalCode, Response};
 use quietcount_protocol::{Form, Period, Sha256Hash};
 
 fn migrate(dir: &Path, from: &str, to: &str, password_file: &Path) -> (bool, String) {
-    let args: [&std::ffi::OsStr; 10] = [
+    let args: [&std::ffi::OsStr; 9] = [
         "migrate-store".as_ref(),
         "--from".as_ref(),
         from.as_ref(),
@@ -27,7 +27,6 @@ fn migrate(dir: &Path, from: &str, to: &str, password_file: &Path) -> (bool, Str
         password_file.as_os_str(),
         "--dir".as_ref(),
         dir.as_os_str(),
-        "--log-format=human".as_ref(),
     ];
     run_cli(
         Path::new(env!("CARGO_BIN_EXE_quietcount-coordinator")),
