@@ -98,6 +98,9 @@ pub enum CoordinatorError {
     /// `resolve` was asked for something it cannot record.
     #[error("cannot resolve: {0}")]
     Resolve(String),
+    /// A request was refused as asked (a lock without who, a contact too long): what to fix.
+    #[error("{0}")]
+    Refused(String),
     /// Signing failed.
     #[error(transparent)]
     Encode(#[from] quietcount_protocol::EncodeError),

@@ -340,6 +340,20 @@ impl Ingest {
                     "a concurrent delivery changed this site's revisions; retry",
                 ))
             }
+            Err(StoreError::PeriodLocked {
+                period,
+                locked_by,
+                locked_at,
+                ..
+            }) => Err(refuse(
+                RefusalCode::PeriodLocked,
+                format!(
+                    "the province locked {period} on {} ({locked_by}) to publish it; the \
+                     report stays in the site's outbox and is sent again until the province \
+                     unlocks the period; call the province if it must be counted",
+                    quietcount_protocol::ids::format_utc(locked_at)
+                ),
+            )),
             Err(e) => Err(e.into()),
         }
     }

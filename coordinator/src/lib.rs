@@ -17,6 +17,7 @@
 //! - [`backup`]: `backup`, a consistent snapshot of the database while it runs.
 //! - [`clock_sanity`]: a warning when this computer's clock is before the newest receipt.
 //! - [`conflicts`]: `conflicts` and `resolve`, the province's handling of equivocation.
+//! - [`locks`]: `lock` and `unlock` of a period before publishing it, and site contacts.
 //! - [`accounts`]: dashboard accounts (viewer, manager; Argon2id) and the audit trail.
 //! - [`web`]: the dashboard `run` serves over HTTP(S): completeness grid, sites, conflicts,
 //!   periods, totals with SVG charts, exports, audit.
@@ -38,6 +39,7 @@ pub mod directory;
 pub mod error;
 pub mod exports;
 pub mod ingest;
+pub mod locks;
 pub mod server;
 pub mod store;
 #[cfg(feature = "test-util")]

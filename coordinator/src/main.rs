@@ -113,6 +113,35 @@ enum Command {
         /// the current one: a site enrolled in November that must still send October.
         #[arg(long, value_name = "PERIOD")]
         reports_from: Option<Period>,
+        /// Whom the province calls about this site: a staff member's name and phone, shown
+        /// with the reminders of the completeness grid (never a client's).
+        #[arg(long, value_name = "NAME AND PHONE")]
+        contact: Option<String>,
+    },
+    /// Lock a period before publishing it: no new report or revision for it is stored until
+    /// it is unlocked (sites keep theirs and send them again after the unlock).
+    Lock {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        /// The form, when the province accepts more than one.
+        #[arg(long)]
+        form: Option<String>,
+        /// Who locks it (written to the audit trail).
+        #[arg(long)]
+        by: String,
+    },
+    /// Unlock a locked period: sites' waiting reports are stored again.
+    Unlock {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        period: Period,
+        #[arg(long)]
+        form: Option<String>,
+        #[arg(long)]
+        by: String,
     },
     /// Revoke a site's key: reports received from --since on no longer count (those received
     /// before stay valid). To replace a key (new laptop, reinstalled node), enroll the new key
@@ -527,6 +556,7 @@ async fn execute(command: Command, database: Option<&str>) -> Result<()> {
             key,
             expect_fingerprint,
             reports_from,
+            contact,
         } => {
             let coordinator = Coordinator::open_with(&dir, database).await?;
             let summary = coordinator
@@ -553,6 +583,44 @@ async fn execute(command: Command, database: Option<&str>) -> Result<()> {
                     "The site's previous key is retired: reports it delivered stay valid; from now on only this key is accepted."
                 );
             }
+            if let Some(contact) = contact {
+                coordinator.set_site_contact(&site, &contact, now).await?;
+                println!("Contact for {site}: {}", contact.trim());
+            }
+        }
+        Command::Lock {
+            dir,
+            period,
+            form,
+            by,
+        } => {
+            let coordinator = Coordinator::open_with(&dir, database).await?;
+            if coordinator
+                .lock_period(period, form.as_deref(), &by, now)
+                .await?
+            {
+                println!(
+                    "Locked {period}: no new report or revision for it is stored until `unlock`."
+                );
+            } else {
+                println!("{period} was already locked; nothing changed.");
+            }
+        }
+        Command::Unlock {
+            dir,
+            period,
+            form,
+            by,
+        } => {
+            let coordinator = Coordinator::open_with(&dir, database).await?;
+            if coordinator
+                .unlock_period(period, form.as_deref(), &by, now)
+                .await?
+            {
+                println!("Unlocked {period}: sites' waiting reports are stored at their next try.");
+            } else {
+                println!("{period} was not locked; nothing changed.");
+            }
         }
         Command::Revoke {
             dir,
@@ -575,6 +643,7 @@ async fn execute(command: Command, database: Option<&str>) -> Result<()> {
         Command::Sites { dir } => {
             let coordinator = Coordinator::open_with(&dir, database).await?;
             let keys = coordinator.sites().await?;
+            let contacts = coordinator.site_contacts().await?;
             println!(
                 "{:<24} {:<30} {:<19} validity",
                 "site", "name", "fingerprint"
@@ -587,6 +656,9 @@ async fn execute(command: Command, database: Option<&str>) -> Result<()> {
                     short_fingerprint(&key.fingerprint()),
                     key_window(&key.registry_entry())
                 );
+            }
+            for (site, contact) in contacts {
+                println!("contact of {site}: {contact}");
             }
         }
         Command::Run {
@@ -613,6 +685,13 @@ async fn execute(command: Command, database: Option<&str>) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{}", cli::status(&status));
+                if let Some(lock) = coordinator.period_lock(period, form.as_deref()).await? {
+                    println!(
+                        "LOCKED since {} by {}: no new report or revision is stored until `unlock`",
+                        format_utc(lock.locked_at),
+                        lock.locked_by
+                    );
+                }
             }
         }
         Command::Publish {

@@ -656,6 +656,44 @@ async fn a_clock_before_the_newest_receipt_is_called_wrong() {
     );
 }
 
+/// A locked period takes no new report or revision (refused with `period_locked`, a code the
+/// site retries, nothing stored); an envelope stored before the lock still gets its receipt
+/// back; after the unlock the waiting report is stored.
+async fn a_locked_period_takes_nothing_new_until_unlocked() {
+    let f = fixture().await;
+    let first = f.a.signed_report(f.period, 1, None, 1).unwrap();
+    let (_, receipt, _) = f.accepted(&f.a.id, &first).await;
+    assert!(
+        f.coordinator
+            .lock_period(f.period, None, "Nguyễn Thị Lan", f.now)
+            .await
+            .unwrap()
+    );
+    let from_b = f.b.signed_report(f.period, 1, None, 2).unwrap();
+    let message = f.refused(&f.b.id, &from_b, RefusalCode::PeriodLocked).await;
+    assert!(message.contains("unlock"), "{message}");
+    assert!(RefusalCode::PeriodLocked.is_transient());
+    let second =
+        f.a.signed_report(f.period, 2, Some(Sha256Hash::of(&first)), 3)
+            .unwrap();
+    f.refused(&f.a.id, &second, RefusalCode::PeriodLocked).await;
+    // Resubmitting what was stored before the lock is answered as before.
+    let (_, again, duplicate) = f.accepted(&f.a.id, &first).await;
+    assert!(duplicate);
+    assert_eq!(again, receipt);
+    assert!(
+        f.coordinator
+            .unlock_period(f.period, None, "Nguyễn Thị Lan", f.now)
+            .await
+            .unwrap()
+    );
+    let (_, _, duplicate) = f.accepted(&f.b.id, &from_b).await;
+    assert!(!duplicate);
+    let audit = f.coordinator.store.audit_log(10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["unlock", "lock"]);
+}
+
 /// Runs each named test on both backends: `sqlite::NAME` and `postgres::NAME` (skipped, with
 /// the reason printed, when PostgreSQL is not installed outside CI).
 macro_rules! on_both_backends {
@@ -683,6 +721,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_locked_period_takes_nothing_new_until_unlocked,
     accepts_stores_and_signs_receipts_then_resubmission_is_idempotent,
     unknown_site_is_refused,
     revoked_site_is_refused_and_reenrolment_revokes_the_old_key,

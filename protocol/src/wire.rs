@@ -191,6 +191,9 @@ pub enum RefusalCode {
     DisclosureRule,
     /// A fetch asked for a report the coordinator does not hold.
     NotStored,
+    /// The province has locked this period (of this form) for publication: nothing new is
+    /// stored for it until it unlocks. Retried later; the site keeps the report.
+    PeriodLocked,
     /// Server-side failure; retry later.
     Internal,
     /// The coordinator is shutting down; retry later.
@@ -202,7 +205,10 @@ impl RefusalCode {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            RefusalCode::Internal | RefusalCode::Unavailable | RefusalCode::PeriodNotOver
+            RefusalCode::Internal
+                | RefusalCode::Unavailable
+                | RefusalCode::PeriodNotOver
+                | RefusalCode::PeriodLocked
         )
     }
 }
@@ -224,6 +230,7 @@ impl std::fmt::Display for RefusalCode {
             RefusalCode::Equivocation => "conflicting report for the same revision",
             RefusalCode::DisclosureRule => "breaks the disclosure rule",
             RefusalCode::NotStored => "no such stored report",
+            RefusalCode::PeriodLocked => "period locked by the province",
             RefusalCode::Internal => "internal error",
             RefusalCode::Unavailable => "unavailable",
         };

@@ -8,6 +8,7 @@
 //! - `reports`: reading reports, revision chains and equivocation evidence;
 //! - `conflicts`: contested slots side by side and the province's decisions on them;
 //! - `users`: dashboard accounts and the audit table of manager actions;
+//! - `locks`: period locks (checked by the writer inside its transaction) and site contacts;
 //! - `writer`: the single writer that stores reports in group commits;
 //! - `transfer`: `migrate-store`, a whole province's history copied from one store to another;
 //! - `tests`: the migrations against real databases, and the store's contract on both backends.
@@ -29,7 +30,7 @@
 //! revision; one row per envelope hash; one active key per site) is enforced by the schema, not
 //! by checking before inserting.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -59,6 +60,18 @@ pub enum StoreError {
     /// A stored value could not be read back (the database was edited by hand?).
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
+    /// The report's period (of its form) is locked by the province: nothing was stored.
+    #[error("the province has locked {period} ({form}) since {locked_at}, by {locked_by}")]
+    PeriodLocked {
+        /// The period.
+        period: Period,
+        /// The form id.
+        form: String,
+        /// Who locked it.
+        locked_by: String,
+        /// When (Unix seconds).
+        locked_at: UnixTime,
+    },
     /// A slot (site, period, revision) or envelope hash was already taken by a concurrent writer.
     #[error("report slot already filled")]
     SlotTaken,
@@ -472,6 +485,7 @@ fn to_u32(n: i64) -> Result<u32> {
 mod conflicts;
 mod keys;
 mod location;
+mod locks;
 mod postgres;
 mod reports;
 mod sqlite;
@@ -480,6 +494,7 @@ mod users;
 mod writer;
 
 pub use location::{Location, PostgresTarget};
+pub use locks::PeriodLock;
 pub use transfer::TransferSummary;
 
 pub use keys::EnrollOutcome;

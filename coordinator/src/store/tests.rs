@@ -427,6 +427,71 @@ mod contract {
             .unwrap();
         assert_eq!(store.audit_log(10).await.unwrap().len(), 1);
 
+        // A locked period takes no new report; unlocked, it does. Contacts are replaced.
+        let october = form_key.clone();
+        assert!(
+            store
+                .lock_period(period, &october, "lan", 850)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .lock_period(period, &october, "minh", 851)
+                .await
+                .unwrap()
+        );
+        let locks = store.period_locks().await.unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(
+            (locks[0].locked_by.as_str(), locks[0].locked_at),
+            ("lan", 850)
+        );
+        let key_b2_id = store.keys_of(&b).await.unwrap()[1].id;
+        let late = SyntheticReport::new(&form, b.clone(), period)
+            .seed(11)
+            .build()
+            .unwrap();
+        let late_envelope = sign(&late, key_b2.signing_key()).unwrap();
+        let late_new = NewReport {
+            report: &late,
+            envelope: &late_envelope,
+            hash: Sha256Hash::of(&late_envelope),
+            key_id: key_b2_id,
+            received_at: 860,
+        };
+        match store.insert_report(late_new, receipt()).await {
+            Err(StoreError::PeriodLocked { locked_by, .. }) => assert_eq!(locked_by, "lan"),
+            other => panic!("stored into a locked period: {other:?}"),
+        }
+        assert_eq!(store.report_count().await.unwrap(), 1);
+        assert!(store.unlock_period(period, &october).await.unwrap());
+        assert!(!store.unlock_period(period, &october).await.unwrap());
+        store.insert_report(late_new, receipt()).await.unwrap();
+        assert!(
+            store
+                .lock_period(period, &october, "lan", 870)
+                .await
+                .unwrap()
+        );
+        store
+            .set_site_contact(&a, "Chị Lan 0912 000 000", 880)
+            .await
+            .unwrap();
+        store
+            .set_site_contact(&a, "Anh Minh 0913 000 000", 881)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .site_contacts()
+                .await
+                .unwrap()
+                .get(&a)
+                .map(String::as_str),
+            Some("Anh Minh 0913 000 000")
+        );
+
         // Revocation from a time on.
         let revoked = store
             .revoke(&a, 450, KeyEndReason::Compromised, 900)
@@ -434,7 +499,7 @@ mod contract {
             .unwrap()
             .unwrap();
         assert_eq!(revoked.valid_until, Some(450));
-        assert_eq!(store.report_count().await.unwrap(), 1);
+        assert_eq!(store.report_count().await.unwrap(), 2);
         store.digest().await.unwrap()
     }
 
@@ -471,14 +536,10 @@ mod contract {
         };
         let there = sqlite.copy_into(&postgres).await.unwrap();
         assert_eq!(there.sequence_mark, 41);
-        assert_eq!(
-            there
-                .rows
-                .iter()
-                .find(|(t, _)| *t == "reports")
-                .map(|r| r.1),
-            Some(1)
-        );
+        let rows_of = |table: &str| there.rows.iter().find(|(t, _)| *t == table).map(|r| r.1);
+        assert_eq!(rows_of("reports"), Some(2));
+        assert_eq!(rows_of("period_locks"), Some(1));
+        assert_eq!(rows_of("site_contacts"), Some(1));
         // The copy refuses to be filled twice.
         assert!(sqlite.copy_into(&postgres).await.is_err());
         let (back, _) = fresh("sqlite", dir.path()).await.unwrap();
@@ -492,7 +553,7 @@ mod contract {
         let report = SyntheticReport::new(
             &Form::default_monthly(),
             site,
-            Period::parse("2026-10").unwrap(),
+            Period::parse("2026-09").unwrap(),
         )
         .seed(1)
         .build()

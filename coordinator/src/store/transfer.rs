@@ -8,7 +8,7 @@
 use super::*;
 
 /// Every table a transfer copies and checks, digested in this order.
-const TRANSFERRED: [&str; 9] = [
+const TRANSFERRED: [&str; 11] = [
     "SELECT id, site, name, public_key, fingerprint, enrolled_at, revoked_at, end_reason, \
      end_recorded_at, reports_from FROM site_keys ORDER BY id",
     "SELECT sequence, envelope_hash, site, period, revision, key_id, form_id, form_version, \
@@ -23,10 +23,13 @@ const TRANSFERRED: [&str; 9] = [
      decided_at, note FROM conflict_resolutions ORDER BY id",
     "SELECT name, role, password_hash, created_at FROM users ORDER BY name",
     "SELECT id, at, who, action, detail FROM audit ORDER BY id",
+    "SELECT period, form_id, form_version, locked_by, locked_at FROM period_locks \
+     ORDER BY period, form_id, form_version",
+    "SELECT site, contact, updated_at FROM site_contacts ORDER BY site",
 ];
 
 /// The tables of [`TRANSFERRED`], for counting.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
     "site_keys",
     "reports",
     "cells",
@@ -36,6 +39,8 @@ const TABLES: [&str; 9] = [
     "conflict_resolutions",
     "users",
     "audit",
+    "period_locks",
+    "site_contacts",
 ];
 
 /// Rows inserted per statement when copying cells.
@@ -45,7 +50,8 @@ const CELLS_PER_STATEMENT: usize = 2_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferSummary {
     /// Rows per table, in the order of the schema (site_keys, reports, cells, receipts,
-    /// equivocations, coordinator_identity, conflict_resolutions, users, audit).
+    /// equivocations, coordinator_identity, conflict_resolutions, users, audit, period_locks,
+    /// site_contacts).
     pub rows: Vec<(&'static str, u64)>,
     /// The highest receipt sequence number ever issued (or reserved) by the source.
     pub sequence_mark: u64,
@@ -123,6 +129,8 @@ impl Store {
         let resolutions: Vec<ResolutionRow> = self.rows(TRANSFERRED[6]).await?;
         let users: Vec<(String, String, String, i64)> = self.rows(TRANSFERRED[7]).await?;
         let audit: Vec<(i64, i64, String, String, String)> = self.rows(TRANSFERRED[8]).await?;
+        let locks: Vec<(String, String, i64, String, i64)> = self.rows(TRANSFERRED[9]).await?;
+        let contacts: Vec<(String, String, i64)> = self.rows(TRANSFERRED[10]).await?;
         let mark = self.sequence_mark().await?;
 
         in_transaction!(target, TX, |tx| {
@@ -262,6 +270,31 @@ impl Store {
                 .bind(&a.2)
                 .bind(&a.3)
                 .bind(&a.4)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(TX))?;
+            }
+            for l in &locks {
+                sqlx::query(
+                    "INSERT INTO period_locks (period, form_id, form_version, locked_by, \
+                     locked_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&l.0)
+                .bind(&l.1)
+                .bind(l.2)
+                .bind(&l.3)
+                .bind(l.4)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(TX))?;
+            }
+            for c in &contacts {
+                sqlx::query(
+                    "INSERT INTO site_contacts (site, contact, updated_at) VALUES ($1, $2, $3)",
+                )
+                .bind(&c.0)
+                .bind(&c.1)
+                .bind(c.2)
                 .execute(&mut *tx)
                 .await
                 .map_err(db(TX))?;

@@ -153,6 +153,48 @@ macro_rules! batch_writer {
             ) -> Result<(u64, Vec<u8>)> {
                 const TX: &str = "store_report_cells_receipt";
                 let mut savepoint = sqlx::Connection::begin(&mut **tx).await.map_err(db(TX))?;
+                // A period locked by the province takes no new report: checked inside the
+                // transaction, which holds the write lock that locking also takes.
+                let lock: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT locked_by, locked_at FROM period_locks \
+                     WHERE period = $1 AND form_id = $2 AND form_version = $3",
+                )
+                .bind(&row.period)
+                .bind(&row.form_id)
+                .bind(row.form_version)
+                .fetch_optional(&mut *savepoint)
+                .await
+                .map_err(db(TX))?;
+                // The slot or the envelope already stored: refused before the insert, so that
+                // PostgreSQL does not use up a sequence number on the failing insert (numbers
+                // stay dense on both backends). The unique constraints remain the guarantee;
+                // this check is exact because the transaction holds the write lock.
+                let taken: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM reports WHERE envelope_hash = $1 OR (site = $2 \
+                     AND form_id = $3 AND form_version = $4 AND period = $5 AND revision = $6)",
+                )
+                .bind(row.hash.0.as_slice())
+                .bind(&row.site)
+                .bind(&row.form_id)
+                .bind(row.form_version)
+                .bind(&row.period)
+                .bind(row.revision)
+                .fetch_one(&mut *savepoint)
+                .await
+                .map_err(db(TX))?;
+                if taken > 0 {
+                    savepoint.rollback().await.map_err(db(TX))?;
+                    return Err(StoreError::SlotTaken);
+                }
+                if let Some((locked_by, locked_at)) = lock {
+                    savepoint.rollback().await.map_err(db(TX))?;
+                    return Err(StoreError::PeriodLocked {
+                        period: period_of(row.period)?,
+                        form: row.form_id,
+                        locked_by,
+                        locked_at: to_u64(locked_at)?,
+                    });
+                }
                 let inserted: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
                     "INSERT INTO reports (envelope_hash, site, period, revision, key_id, \
                      form_id, form_version, envelope, received_at) \
