@@ -76,7 +76,8 @@ use bounds::System;
 use knowledge::Knowledge;
 use model::{Fault, Model};
 pub use revisions::{
-    Revision, audit_revisions, changed_records, check_revisions, suppress_revision,
+    Revision, audit_revisions, changed_records, changed_records_at_least, check_revisions,
+    suppress_revision,
 };
 pub use secret::SuppressionSecret;
 use suppress::Rule;

@@ -50,6 +50,28 @@ pub fn changed_records(form: &Form, before: &[Vec<CountTable>], after: &[Vec<Cou
         .unwrap_or(0)
 }
 
+/// The least number of client records that can have changed between two publications of the
+/// same form and period (per indicator, per table, per cell): the largest difference between a
+/// cell published exactly in both, over the indicators that count clients. A lower bound on
+/// [`changed_records`], for a revision whose true tables are not known (fetched back from the
+/// coordinator after a restore): auditing with it instead of the true number assumes an
+/// outsider knows at most as much slack as there was, which narrows the feasible tables and so
+/// can only make the audit stricter.
+pub fn changed_records_at_least(form: &Form, before: &[Vec<Table>], after: &[Vec<Table>]) -> u64 {
+    form.indicators
+        .iter()
+        .zip(before.iter().zip(after))
+        .filter(|(indicator, _)| indicator.count == Unit::Clients)
+        .flat_map(|(_, (before, after))| before.iter().zip(after))
+        .flat_map(|(b, a)| b.cells.iter().zip(&a.cells))
+        .filter_map(|pair| match pair {
+            (Cell::Exact(b), Cell::Exact(a)) => Some(b.abs_diff(*a)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// The joint model of `revisions` revisions of `form`, linked with `changed[i]` between
 /// revision `i` and `i + 1`.
 fn joint_model(
