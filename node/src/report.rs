@@ -257,16 +257,19 @@ fn check_with_fetched(
                 .collect()
         })
         .collect();
-    let revisions: Vec<(Option<&[Vec<CountTable>]>, &[Vec<Table>])> = earlier
+    let revisions: Vec<Earlier<'_>> = earlier
         .iter()
-        .map(|e| (e.truth, e.published))
-        .chain(std::iter::once((Some(truth), exact.as_slice())))
+        .copied()
+        .chain(std::iter::once(Earlier {
+            truth: Some(truth),
+            published: &exact,
+        }))
         .collect();
     let changed: Vec<u64> = revisions
         .windows(2)
-        .map(|pair| match (pair[0].0, pair[1].0) {
+        .map(|pair| match (pair[0].truth, pair[1].truth) {
             (Some(before), Some(after)) => changed_records(form, before, after),
-            _ => changed_records_at_least(form, pair[0].1, pair[1].1),
+            _ => changed_records_at_least(form, pair[0].published, pair[1].published),
         })
         .collect();
     let indicators = |tables: &[Vec<Table>]| -> Vec<IndicatorTables> {
