@@ -72,6 +72,14 @@ impl Rule<'_> {
         }
     }
 
+    /// The fewest suppressed variables a relation with any may have.
+    fn min_hidden(&self) -> usize {
+        match self.strategy {
+            Strategy::InformationLoss(_) => 3,
+            Strategy::FirstFound => 2,
+        }
+    }
+
     /// Whether a published variable may become a complement.
     fn may_complement(&self, model: &Model, values: &[u64], v: usize) -> bool {
         match self.strategy {
@@ -153,7 +161,7 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
     for _round in 0..=2 * n {
         let candidate =
             |v: usize| rule.free(v) && !pinned[v] && rule.may_complement(model, values, v);
-        cover_singletons(model, &mut suppressed, &candidate, &cost);
+        cover_singletons(model, &mut suppressed, &candidate, &cost, rule.min_hidden());
         let (mut failing, stuck_zeros) =
             failing_primaries(model, values, &primary, &suppressed, &knowledge)?;
         // A hidden zero of an earlier revision cannot be published now: it must reach k
@@ -223,11 +231,13 @@ fn cover_singletons<C: Ord>(
     suppressed: &mut [bool],
     candidate: &impl Fn(usize) -> bool,
     cost: &impl Fn(usize) -> C,
+    min_hidden: usize,
 ) {
     loop {
         let mut changed = false;
         for relation in &model.relations {
-            if relation.vars().filter(|&v| suppressed[v]).count() != 1 {
+            let hidden = relation.vars().filter(|&v| suppressed[v]).count();
+            if hidden == 0 || hidden >= min_hidden {
                 continue;
             }
             if let Some(c) = relation
