@@ -53,9 +53,17 @@
 //!
 //! # Suppression
 //! [`suppress`] (per indicator; [`suppress_report`] for a report) hides every small cell, then
-//! adds complements until the audit shows the promise for every one of them, choosing by
-//! information-loss cost with the site's [`SuppressionSecret`] ordering equal costs (see
-//! `suppress.rs`). [`suppress_report_with`] with [`Strategy::FirstFound`] gives the algorithm
+//! adds complements until every relation with a hidden cell hides at least three (where it has
+//! them) and the audit shows the promise for every small cell, choosing by information-loss
+//! cost with the site's [`SuppressionSecret`] ordering equal costs (see `suppress.rs`).
+//!
+//! # Replaying the algorithm
+//! The secret does not make the algorithm unreplayable: an outsider who runs [`suppress`] on
+//! every candidate table with every secret, keeping the pairs that give the observed pattern,
+//! still narrows some small cells (`tests/replay_secrets.rs`, over a reduced secret space,
+//! which is sound for the promise). What remains: a two-category table with a small cell and
+//! its total published, and an indicator whose total is itself small (an empty indicator is
+//! always published, so a hidden total is not 0). The audit does not model the replay. [`suppress_report_with`] with [`Strategy::FirstFound`] gives the algorithm
 //! from before this model, to compare the two.
 
 mod bounds;

@@ -17,7 +17,8 @@ const CONFIRM_LIMIT: usize = 8;
 #[derive(Debug, Clone, Copy)]
 pub enum Strategy<'s> {
     /// Quietcount's: complements by information-loss cost, in an order among equal costs that
-    /// only the secret gives; zeros usable as complements when the policy protects them; grand
+    /// only the secret gives; zeros usable as complements when the policy protects them; at
+    /// least three suppressed cells in every relation with one (where it has them); grand
     /// totals never complements, hidden when below `k` plus a secret margin; audited with the
     /// facts of the rule.
     InformationLoss(&'s SuppressionSecret),
@@ -116,8 +117,10 @@ impl Rule<'_> {
 ///    indicator's grand total is also hidden when it has a primary and the total is below `k`
 ///    plus the secret margin (`0..k`) of that indicator, so that a hidden total does not tell
 ///    that the indicator is small.
-/// 2. Singleton cover: while some relation holds exactly one suppressed variable (which it
-///    would give away), suppress its cheapest candidate.
+/// 2. Cover: while some relation holds one suppressed variable (which it would give away), or
+///    with [`Strategy::InformationLoss`] two (neither could be 0 against an outsider who
+///    replays the algorithm: the other would be the whole hidden mass, and nothing would have
+///    been hidden), suppress its cheapest candidate.
 /// 3. Audit and repair: every primary must reach `k` and, unless zeros are published, be able
 ///    to be 0, under the facts an outsider knows (`knowledge.rs`, including the complement
 ///    inference); for each that fails, suppress the cheapest candidate sharing a relation with
@@ -225,7 +228,8 @@ fn suppress_all(suppressed: &mut [bool], which: impl Fn(usize) -> bool) -> bool 
     added
 }
 
-/// Suppresses a complement in every relation that holds exactly one suppressed variable.
+/// Suppresses a complement in every relation that holds some, but fewer than `min_hidden`,
+/// suppressed variables, while it has candidates.
 fn cover_singletons<C: Ord>(
     model: &Model,
     suppressed: &mut [bool],

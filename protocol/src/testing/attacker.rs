@@ -14,8 +14,11 @@
 //! One revision of one indicator: (a) restricted to that indicator's tables, (e) exactly (whole
 //! numbers, no linear relaxation), and (b) through two switches of [`AttackerKnowledge`]:
 //! - `zeros_published`: the rule publishes every zero, so every hidden cell is at least 1;
-//! - `replay`: a candidate is kept only if running [`suppress`] on it under the report's policy
-//!   hides exactly the cells that were hidden ("the pattern itself speaks").
+//! - `replay`: a candidate is kept only if running the first-found algorithm on it under the
+//!   report's policy hides exactly the cells that were hidden ("the pattern itself speaks").
+//!
+//! [`Attacker::attack_over_secrets`] replays today's randomised algorithm ([`suppress`]) over a
+//! given space of secrets instead, keeping a candidate if some secret reproduces the pattern.
 //!
 //! Relations between indicators (c) and earlier revisions (d) are not implemented yet: the
 //! attacker is weaker than the model by exactly those, so what it proves an outsider can prove,
