@@ -595,4 +595,70 @@ mod tests {
             Err(RefusalCode::Equivocation)
         );
     }
+
+    /// The leaking pair of revisions on the three-indicator test form, as reports.
+    fn leaking_chain() -> (Form, SiteReport, SiteReport) {
+        use Cell::{Exact as E, Suppressed as S};
+        let form = Form::from_toml(include_str!("../tests/data/relations-revisions.toml"))
+            .expect("the test form is valid");
+        let with = |revision: u32, cells: [[Cell; 4]; 3]| {
+            let mut report = zero_report(&form, "2026-10", revision, None);
+            for (indicator, cells) in report.indicators.iter_mut().zip(cells) {
+                indicator.tables = vec![Table {
+                    dimensions: vec!["sex".into()],
+                    cells: cells.to_vec(),
+                }];
+            }
+            report
+        };
+        let one = with(
+            1,
+            [
+                [E(20), E(14), E(0), E(34)],
+                [S, E(0), E(0), S],
+                [S, E(0), E(0), S],
+            ],
+        );
+        let two = with(
+            2,
+            [
+                [E(19), E(15), E(0), E(34)],
+                [E(0), S, E(0), S],
+                [E(0), S, E(0), S],
+            ],
+        );
+        (form, one, two)
+    }
+
+    #[test]
+    fn a_correction_is_audited_with_the_run_of_revisions_that_state_their_changes() {
+        let (form, one, mut two) = leaking_chain();
+        // Unstated: not audited jointly.
+        assert_eq!(check_revision_chain(&form, &[one.clone()], &two), Ok(()));
+        two.changed_records = Some(1);
+        let refusal = check_revision_chain(&form, &[one.clone()], &two).unwrap_err();
+        assert_eq!(refusal.code(), RefusalCode::DisclosureRule);
+        assert!(
+            matches!(
+                refusal,
+                IngestRefusal::RevisionsDisclose {
+                    revision: 2,
+                    from: 1,
+                    changed: 1,
+                    ..
+                }
+            ),
+            "{refusal:?}"
+        );
+        // Revision 3 states its changes but revision 2 did not: the run is 2 and 3 only, and
+        // those two publish the same, so nothing leaks between them.
+        two.changed_records = None;
+        let mut three = two.clone();
+        three.revision = 3;
+        three.changed_records = Some(1);
+        assert_eq!(check_revision_chain(&form, &[one, two], &three), Ok(()));
+        // A first revision is never audited jointly.
+        let (form, one, _) = leaking_chain();
+        assert_eq!(check_revision_chain(&form, &[], &one), Ok(()));
+    }
 }
