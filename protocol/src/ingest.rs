@@ -634,9 +634,12 @@ mod tests {
     fn a_correction_is_audited_with_the_run_of_revisions_that_state_their_changes() {
         let (form, one, mut two) = leaking_chain();
         // Unstated: not audited jointly.
-        assert_eq!(check_revision_chain(&form, &[one.clone()], &two), Ok(()));
+        assert_eq!(
+            check_revision_chain(&form, std::slice::from_ref(&one), &two),
+            Ok(())
+        );
         two.changed_records = Some(1);
-        let refusal = check_revision_chain(&form, &[one.clone()], &two).unwrap_err();
+        let refusal = check_revision_chain(&form, std::slice::from_ref(&one), &two).unwrap_err();
         assert_eq!(refusal.code(), RefusalCode::DisclosureRule);
         assert!(
             matches!(
