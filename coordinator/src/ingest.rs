@@ -307,7 +307,7 @@ impl Ingest {
             min_zeros: self.policy.min_zeros,
             max_period_age_days: self.policy.max_period_age_days,
         };
-        ingest::check_report(&rules, &report, now).map_err(rule_refusal)?;
+        let form = ingest::check_report(&rules, &report, now).map_err(rule_refusal)?;
 
         if let Some(acceptance) = self
             .check_slot(site, &keys, &report, envelope, &opened.hash, now)
@@ -315,6 +315,8 @@ impl Ingest {
         {
             return Ok(acceptance);
         }
+        self.check_with_earlier_revisions(site, &keys, form, &report)
+            .await?;
 
         let new = NewReport {
             report: &report,
@@ -356,6 +358,46 @@ impl Ingest {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Defence in depth: a correction (revision N > 1 stating `changed_records`) is audited
+    /// jointly with the stored revisions 1 to N − 1 (`protocol::ingest::check_revision_chain`),
+    /// so that an old or faulty node cannot get a leaking correction stored and published. The
+    /// earlier revisions were verified when stored; they are opened with any of the site's keys.
+    /// If one cannot be read back, the joint audit is skipped with a warning (the donor's
+    /// verifier still runs it over the published package).
+    async fn check_with_earlier_revisions(
+        &self,
+        site: &SiteId,
+        keys: &[KeyRecord],
+        form: &Form,
+        report: &SiteReport,
+    ) -> Result<(), Refusal> {
+        if report.revision <= 1 || report.changed_records.is_none() {
+            return Ok(());
+        }
+        let key = report.form.key();
+        let mut earlier = Vec::with_capacity(report.revision as usize - 1);
+        for revision in 1..report.revision {
+            let stored = self
+                .store
+                .report_in_slot(site, &key, report.period, revision)
+                .await?;
+            let opened = stored.and_then(|s| {
+                open_with::<SiteReport>(&s.envelope, |kid| {
+                    keys.iter()
+                        .find(|k| k.fingerprint() == *kid)
+                        .map(|k| k.public_key)
+                })
+                .ok()
+            });
+            let Some(opened) = opened else {
+                tracing::warn!(site = %site, period = %report.period, revision, "an earlier revision could not be read back: the correction is not audited jointly at ingest");
+                return Ok(());
+            };
+            earlier.push(opened.payload);
+        }
+        ingest::check_revision_chain(form, &earlier, report).map_err(rule_refusal)
     }
 
     /// Refuses an envelope whose slot (site, form, period, revision) is already filled by

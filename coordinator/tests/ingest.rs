@@ -2,7 +2,7 @@
 //! unchanged (digest before = digest after), and a good report is still accepted afterwards.
 //!
 //! Every test runs twice, on the SQLite store and on PostgreSQL (`on_both_backends!` at the
-//! end of the file: `sqlite::NAME` and `postgres::NAME`).
+//! end of the file: `sqlite::NAME` and `postgres::NAME`; `NAME in MODULE` for a test in a module).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quietcount_coordinator::ingest::receipt_signer;
@@ -697,12 +697,14 @@ async fn a_locked_period_takes_nothing_new_until_unlocked() {
 /// Runs each named test on both backends: `sqlite::NAME` and `postgres::NAME` (skipped, with
 /// the reason printed, when PostgreSQL is not installed outside CI).
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(in $module:ident)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::BACKEND.scope(super::Backend::Sqlite, super::$name()).await;
+                    super::BACKEND
+                        .scope(super::Backend::Sqlite, super::$($module::)?$name())
+                        .await;
                 }
             )*
         }
@@ -713,7 +715,9 @@ macro_rules! on_both_backends {
                     if super::PostgresServer::shared().unwrap().is_none() {
                         return;
                     }
-                    super::BACKEND.scope(super::Backend::Postgres, super::$name()).await;
+                    super::BACKEND
+                        .scope(super::Backend::Postgres, super::$($module::)?$name())
+                        .await;
                 }
             )*
         }
@@ -721,6 +725,8 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_leaking_correction_is_refused_and_nothing_is_stored in revisions,
+    an_honest_correction_is_accepted in revisions,
     a_locked_period_takes_nothing_new_until_unlocked,
     accepts_stores_and_signs_receipts_then_resubmission_is_idempotent,
     unknown_site_is_refused,
@@ -741,3 +747,177 @@ on_both_backends!(
     stale_and_conflicting_refusals_carry_the_coordinators_head,
     a_clock_before_the_newest_receipt_is_called_wrong,
 );
+/// The joint revision audit at ingest, on the test form of three client indicators by sex
+/// (active clients; vocational training and relapses within them).
+mod revisions {
+    use super::*;
+    use quietcount_coordinator::IngestPolicy;
+    use quietcount_protocol::disclosure::{Revision, changed_records, suppress_revision};
+    use quietcount_protocol::{
+        CountTable, IndicatorTables, Shape, SuppressionSecret, Table, ZeroPolicy, suppress_report,
+    };
+
+    fn form() -> Form {
+        Form::from_toml(include_str!(
+            "../../protocol/tests/data/relations-revisions.toml"
+        ))
+        .unwrap()
+    }
+
+    fn ingest(f: &Fixture) -> Ingest {
+        Ingest::new(
+            f.coordinator.store.clone(),
+            f.coordinator.identity.clone(),
+            IngestPolicy {
+                forms: vec![form()],
+                min_k: 5,
+                min_zeros: ZeroPolicy::Protected,
+                max_period_age_days: 365,
+            },
+        )
+    }
+
+    fn sex(interior: &[u64]) -> Vec<CountTable> {
+        vec![CountTable::from_interior(
+            vec!["sex".into()],
+            Shape::new(vec![3]),
+            interior,
+        )]
+    }
+
+    /// Site a's report of the test form: revision `revision` over `supersedes`, publishing
+    /// `tables`, stating `changed` records changed; and its envelope.
+    fn report(
+        f: &Fixture,
+        site: &TestSite,
+        revision: u32,
+        supersedes: Option<Sha256Hash>,
+        tables: &[Vec<Table>],
+        changed: Option<u64>,
+    ) -> (SiteReport, Vec<u8>) {
+        let form = form();
+        let mut report = SyntheticReport::new(&form, site.id.clone(), f.period)
+            .revision(revision)
+            .supersedes(supersedes)
+            .build_unsuppressed();
+        report.indicators = form
+            .indicators
+            .iter()
+            .zip(tables)
+            .map(|(i, tables)| IndicatorTables {
+                indicator: i.id.clone(),
+                tables: tables.clone(),
+            })
+            .collect();
+        report.changed_records = changed;
+        let envelope = sign(&report, site.identity.signing_key()).unwrap();
+        (report, envelope)
+    }
+
+    fn one(cells: [Cell; 4]) -> Vec<Table> {
+        vec![Table {
+            dimensions: vec!["sex".into()],
+            cells: cells.to_vec(),
+        }]
+    }
+
+    /// The leak, sent by a node that does not audit corrections jointly: revision 1
+    /// hides vocational training male and publishes relapses female 0; revision 2 (one record
+    /// changed, a client's sex) publishes male 0 and hides female. Each passes alone; together
+    /// they single the client out. Revision 2 is refused with the disclosure code and a
+    /// message staff can act on, and nothing is stored; revision 2 stating no count of changes
+    /// (an old node) is not audited jointly and is accepted.
+    pub(super) async fn a_leaking_correction_is_refused_and_nothing_is_stored() {
+        use Cell::{Exact as E, Suppressed as S};
+        let f = fixture().await;
+        let ingest = ingest(&f);
+        let first = [
+            one([E(20), E(14), E(0), E(34)]),
+            one([S, E(0), E(0), S]),
+            one([S, E(0), E(0), S]),
+        ];
+        let (_, envelope) = report(&f, &f.a, 1, None, &first, None);
+        assert!(matches!(
+            ingest.submit(&f.a.id, &envelope, f.now).await,
+            Response::Accepted { .. }
+        ));
+        let second = [
+            one([E(19), E(15), E(0), E(34)]),
+            one([E(0), S, E(0), S]),
+            one([E(0), S, E(0), S]),
+        ];
+        let supersedes = Some(Sha256Hash::of(&envelope));
+        let (_, leaking) = report(&f, &f.a, 2, supersedes, &second, Some(1));
+        let before = f.digest().await;
+        let response = ingest.submit(&f.a.id, &leaking, f.now).await;
+        assert_eq!(
+            f.digest().await,
+            before,
+            "a refused correction changed the store"
+        );
+        let Response::Refused { code, message, .. } = response else {
+            panic!("expected a refusal, got {response:?}")
+        };
+        assert_eq!(code, RefusalCode::DisclosureRule, "{message}");
+        for part in [
+            "revision 2 of 2026-10",
+            "revisions 1 to 1 already published",
+            "1 record(s)",
+            "below k",
+            "not stored",
+        ] {
+            assert!(message.contains(part), "{part:?} missing from: {message}");
+        }
+        // The same tables without a count of changed records: an old node's report, checked
+        // one by one only (the verifier warns that it was not audited jointly).
+        let (_, old_node) = report(&f, &f.a, 2, supersedes, &second, None);
+        assert!(matches!(
+            ingest.submit(&f.a.id, &old_node, f.now).await,
+            Response::Accepted { .. }
+        ));
+    }
+
+    /// An honest correction, one client added and built by the joint suppression, is accepted
+    /// at k = 5 (site a) and at k = 11 (site b).
+    pub(super) async fn an_honest_correction_is_accepted() {
+        let f = fixture().await;
+        let ingest = ingest(&f);
+        let form = form();
+        let before = vec![sex(&[20, 14, 0]), sex(&[3, 2, 0]), sex(&[1, 2, 0])];
+        let after = vec![sex(&[21, 14, 0]), sex(&[4, 2, 0]), sex(&[1, 2, 0])];
+        let secret = SuppressionSecret::from_bytes([3; 32]);
+        for (site, k) in [(&f.a, 5), (&f.b, 11)] {
+            let policy = DisclosurePolicy::new(k).unwrap();
+            let first = suppress_report(&form, &before, &policy, &secret).unwrap();
+            let second = suppress_revision(
+                &form,
+                &[Revision {
+                    truth: &before,
+                    published: &first,
+                }],
+                &after,
+                &policy,
+                &secret,
+            )
+            .unwrap();
+            let (mut one, _) = report(&f, site, 1, None, &first, None);
+            one.policy = policy;
+            let envelope = sign(&one, site.identity.signing_key()).unwrap();
+            assert!(matches!(
+                ingest.submit(&site.id, &envelope, f.now).await,
+                Response::Accepted { .. }
+            ));
+            let changed = changed_records(&form, &before, &after);
+            assert_eq!(changed, 1);
+            let supersedes = Some(Sha256Hash::of(&envelope));
+            let (mut two, _) = report(&f, site, 2, supersedes, &second, Some(changed));
+            two.policy = policy;
+            let correction = sign(&two, site.identity.signing_key()).unwrap();
+            let response = ingest.submit(&site.id, &correction, f.now).await;
+            assert!(
+                matches!(response, Response::Accepted { .. }),
+                "k = {k}: {response:?}"
+            );
+        }
+    }
+}

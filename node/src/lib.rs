@@ -53,7 +53,6 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use quietcount_keys::{Identity, load_public_key, save_public_key, short_fingerprint};
-use quietcount_protocol::disclosure::Revision;
 use quietcount_protocol::{
     ChainHead, CountTable, EnvelopeHash, Form, Period, SiteId, SiteReport, SuppressionSecret,
     Table, UnixTime, fingerprint_of, next_revision,
@@ -761,9 +760,12 @@ impl Node {
             .collect();
         let truth = quietcount_protocol::cbor::to_canonical(&cells)?;
         let earlier = self.earlier_revisions(form, period, &truth).await?;
-        let earlier: Vec<Revision<'_>> = earlier
+        let earlier: Vec<report::Earlier<'_>> = earlier
             .iter()
-            .map(|(truth, published)| Revision { truth, published })
+            .map(|(truth, published)| report::Earlier {
+                truth: truth.as_deref(),
+                published,
+            })
             .collect();
         let report = report::build_report(
             form,
@@ -788,9 +790,10 @@ impl Node {
         })
     }
 
-    /// Every live revision of `form` for `period` with the true tables it was built from and
-    /// the tables it published, oldest first: what the next revision is audited with.
-    /// Revisions built before true tables were kept are left out, with a warning. The latest
+    /// Every live revision of `form` for `period` with the true tables it was built from (when
+    /// kept) and the tables it published, oldest first: what the next revision is audited
+    /// with. A revision without true tables (fetched back from the coordinator after a
+    /// restore, or built before they were kept) enters with its published cells only. The latest
     /// revisions built from the same true tables as now (`current`) are left out too, so that
     /// building again from unchanged records gives the very same report (the one they gave).
     async fn earlier_revisions(
@@ -798,7 +801,7 @@ impl Node {
         form: &Form,
         period: Period,
         current: &[u8],
-    ) -> Result<Vec<(Vec<Vec<CountTable>>, Vec<Vec<Table>>)>, NodeError> {
+    ) -> Result<Vec<(Option<Vec<Vec<CountTable>>>, Vec<Vec<Table>>)>, NodeError> {
         let key = self.identity.verifying_key();
         let mut out = Vec::new();
         let mut live = self
@@ -812,14 +815,19 @@ impl Node {
             live.pop();
         }
         for (entry, truth) in live {
-            let Some(truth) = truth else {
-                tracing::warn!(form = %entry.form, %period, revision = entry.revision, "an earlier revision has no true tables kept: the next one is audited without it");
-                continue;
-            };
             let unreadable = |problem: String| NodeError::EarlierRevision {
                 period,
                 revision: entry.revision,
                 problem,
+            };
+            let report = quietcount_protocol::open::<SiteReport>(&entry.envelope, &key)
+                .map_err(|e| unreadable(format!("envelope: {e}")))?
+                .payload;
+            let published = report.indicators.into_iter().map(|i| i.tables).collect();
+            let Some(truth) = truth else {
+                tracing::info!(form = %entry.form, %period, revision = entry.revision, "an earlier revision has no true tables kept (fetched back from the coordinator?): the next one is audited with its published cells as constants");
+                out.push((None, published));
+                continue;
             };
             let cells: Vec<Vec<Vec<u64>>> = quietcount_protocol::cbor::from_canonical(&truth)
                 .map_err(|e| unreadable(format!("true tables: {e}")))?;
@@ -841,11 +849,7 @@ impl Node {
                         .collect()
                 })
                 .collect();
-            let report = quietcount_protocol::open::<SiteReport>(&entry.envelope, &key)
-                .map_err(|e| unreadable(format!("envelope: {e}")))?
-                .payload;
-            let published = report.indicators.into_iter().map(|i| i.tables).collect();
-            out.push((truth, published));
+            out.push((Some(truth), published));
         }
         Ok(out)
     }

@@ -9,7 +9,9 @@
 //! A report's identity is (site, form id, form version, period, revision): each form has its
 //! own revision chain, so two forms for one month never collide.
 
-use crate::disclosure::{ReportViolation, check_report as check_report_disclosure};
+use crate::disclosure::{
+    ReportViolation, check_report as check_report_disclosure, check_revisions,
+};
 use crate::error::MismatchError;
 use crate::form::{Form, FormRef};
 use crate::ids::{EnvelopeHash, Period, Sha256Hash, UnixTime};
@@ -89,6 +91,31 @@ pub enum IngestRefusal {
         /// Every violation found, each naming its indicator, table and cell.
         violations: Vec<ReportViolation>,
     },
+    /// A correction that, read together with the chain's earlier revisions (already
+    /// published) and the number of records it says changed, lets an outsider narrow a hidden
+    /// cell below `k`: what a node holds back, refused here in case an old or faulty node sent
+    /// it anyway. Sent as [`RefusalCode::DisclosureRule`], which every node already knows.
+    #[error(
+        "revision {revision} of {period}, read together with revisions {from} to {} already \
+         published and the {changed} record(s) it says changed, would let an outsider narrow a \
+         hidden cell below k: {}. It was not stored. A node that audits corrections jointly \
+         holds such a correction back until later corrections can protect it; build it again \
+         with an up-to-date node",
+        revision - 1,
+        first_violation(violations)
+    )]
+    RevisionsDisclose {
+        /// The report's period.
+        period: Period,
+        /// The report's revision.
+        revision: u32,
+        /// The first revision audited with it.
+        from: u32,
+        /// The records changed since revision `from`, in all.
+        changed: u64,
+        /// Every violation found, in any revision.
+        violations: Vec<ReportViolation>,
+    },
     /// The period has not ended.
     #[error("period {period} has not ended yet")]
     PeriodNotOver {
@@ -149,7 +176,9 @@ impl IngestRefusal {
             IngestRefusal::PolicyTooWeak { .. } | IngestRefusal::ZerosPublished => {
                 RefusalCode::PolicyTooWeak
             }
-            IngestRefusal::Disclosure { .. } => RefusalCode::DisclosureRule,
+            IngestRefusal::Disclosure { .. } | IngestRefusal::RevisionsDisclose { .. } => {
+                RefusalCode::DisclosureRule
+            }
             IngestRefusal::PeriodNotOver { .. } => RefusalCode::PeriodNotOver,
             IngestRefusal::PeriodTooOld { .. } => RefusalCode::PeriodTooOld,
             IngestRefusal::Equivocation { .. } => RefusalCode::Equivocation,
@@ -204,10 +233,65 @@ pub fn check_report<'a>(
     Ok(form)
 }
 
+/// Checks a correction jointly with the earlier revisions of its chain (attacker model, item
+/// (d)): `earlier` are the stored revisions 1 to `report.revision - 1`, oldest first, each
+/// already checked alone when it was accepted; `form` is the report's form.
+///
+/// Only a report that states `changed_records` is audited (an old node's report does not, and
+/// its revisions are left to the one-by-one check, as the donor's verifier does with a
+/// warning). The audit covers the longest run of revisions ending with `report` that each state
+/// their changes: a revision that does not breaks the link to the ones before it. The policy is
+/// the new report's.
+pub fn check_revision_chain(
+    form: &Form,
+    earlier: &[SiteReport],
+    report: &SiteReport,
+) -> Result<(), IngestRefusal> {
+    if report.revision <= 1 || report.changed_records.is_none() || earlier.is_empty() {
+        return Ok(());
+    }
+    let chain: Vec<&SiteReport> = earlier.iter().chain(std::iter::once(report)).collect();
+    let start = (1..chain.len())
+        .rev()
+        .find(|&i| chain[i].changed_records.is_none())
+        .unwrap_or(0);
+    let run = &chain[start..];
+    if run.len() < 2 {
+        return Ok(());
+    }
+    let changed: Vec<u64> = run[1..]
+        .iter()
+        .map(|r| r.changed_records.unwrap_or(0))
+        .collect();
+    let tables: Vec<&[crate::report::IndicatorTables]> =
+        run.iter().map(|r| r.indicators.as_slice()).collect();
+    check_revisions(form, &tables, &changed, &report.policy).map_err(|violations| {
+        IngestRefusal::RevisionsDisclose {
+            period: report.period,
+            revision: report.revision,
+            from: run[0].revision,
+            changed: changed.iter().sum(),
+            violations,
+        }
+    })?;
+    Ok(())
+}
+
 /// The first violation, located, and how many more there are.
 fn disclosure_message(violations: &[ReportViolation]) -> String {
-    let Some(first) = violations.first() else {
+    if violations.is_empty() {
         return "the report breaks the disclosure rule".to_owned();
+    }
+    format!(
+        "the report breaks the disclosure rule: {}",
+        first_violation(violations)
+    )
+}
+
+/// The first violation, located, and how many more there are (empty if none).
+fn first_violation(violations: &[ReportViolation]) -> String {
+    let Some(first) = violations.first() else {
+        return String::new();
     };
     let place = if first.indicator.is_empty() {
         String::new()
@@ -218,10 +302,7 @@ fn disclosure_message(violations: &[ReportViolation]) -> String {
         1 => String::new(),
         n => format!(" (and {} more)", n - 1),
     };
-    format!(
-        "the report breaks the disclosure rule: {place}{}{more}",
-        first.violation
-    )
+    format!("{place}{}{more}", first.violation)
 }
 
 /// Decides where `report` (whose envelope hashes to `hash`) goes in its chain, given what the
@@ -513,5 +594,74 @@ mod tests {
             check_chain(&changed, &H2, &chain).map_err(|e| e.code()),
             Err(RefusalCode::Equivocation)
         );
+    }
+
+    /// The issue's leaking pair of revisions on the three-indicator test form, as reports.
+    fn leaking_chain() -> (Form, SiteReport, SiteReport) {
+        use Cell::{Exact as E, Suppressed as S};
+        let form = Form::from_toml(include_str!("../tests/data/relations-revisions.toml"))
+            .expect("the test form is valid");
+        let with = |revision: u32, cells: [[Cell; 4]; 3]| {
+            let mut report = zero_report(&form, "2026-10", revision, None);
+            for (indicator, cells) in report.indicators.iter_mut().zip(cells) {
+                indicator.tables = vec![Table {
+                    dimensions: vec!["sex".into()],
+                    cells: cells.to_vec(),
+                }];
+            }
+            report
+        };
+        let one = with(
+            1,
+            [
+                [E(20), E(14), E(0), E(34)],
+                [S, E(0), E(0), S],
+                [S, E(0), E(0), S],
+            ],
+        );
+        let two = with(
+            2,
+            [
+                [E(19), E(15), E(0), E(34)],
+                [E(0), S, E(0), S],
+                [E(0), S, E(0), S],
+            ],
+        );
+        (form, one, two)
+    }
+
+    #[test]
+    fn a_correction_is_audited_with_the_run_of_revisions_that_state_their_changes() {
+        let (form, one, mut two) = leaking_chain();
+        // Unstated: not audited jointly.
+        assert_eq!(
+            check_revision_chain(&form, std::slice::from_ref(&one), &two),
+            Ok(())
+        );
+        two.changed_records = Some(1);
+        let refusal = check_revision_chain(&form, std::slice::from_ref(&one), &two).unwrap_err();
+        assert_eq!(refusal.code(), RefusalCode::DisclosureRule);
+        assert!(
+            matches!(
+                refusal,
+                IngestRefusal::RevisionsDisclose {
+                    revision: 2,
+                    from: 1,
+                    changed: 1,
+                    ..
+                }
+            ),
+            "{refusal:?}"
+        );
+        // Revision 3 states its changes but revision 2 did not: the run is 2 and 3 only, and
+        // those two publish the same, so nothing leaks between them.
+        two.changed_records = None;
+        let mut three = two.clone();
+        three.revision = 3;
+        three.changed_records = Some(1);
+        assert_eq!(check_revision_chain(&form, &[one, two], &three), Ok(()));
+        // A first revision is never audited jointly.
+        let (form, one, _) = leaking_chain();
+        assert_eq!(check_revision_chain(&form, &[], &one), Ok(()));
     }
 }

@@ -1,6 +1,8 @@
-//! The secret that makes suppression unreplayable: it orders complements of equal cost and sets
-//! each indicator's hidden-total margin, so that an outsider who knows the algorithm but not the
-//! secret cannot re-run it on candidate tables to rule them out.
+//! The secret of suppression: it orders complements of equal cost and sets each indicator's
+//! hidden-total margin, so that an outsider who knows the algorithm but not the secret must
+//! replay it over every possible secret. (That replay still narrows some small cells: see
+//! `tests/replay_secrets.rs`, which enumerates a reduced space of secrets through
+//! [`SuppressionSecret::from_bytes`].)
 //!
 //! A site derives one secret from its signing key (it never leaves the node) and from it one
 //! secret per (form, period): every revision of a period draws the same choices, so a correction

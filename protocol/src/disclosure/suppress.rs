@@ -17,7 +17,8 @@ const CONFIRM_LIMIT: usize = 8;
 #[derive(Debug, Clone, Copy)]
 pub enum Strategy<'s> {
     /// Quietcount's: complements by information-loss cost, in an order among equal costs that
-    /// only the secret gives; zeros usable as complements when the policy protects them; grand
+    /// only the secret gives; zeros usable as complements when the policy protects them; at
+    /// least three suppressed cells in every relation with one (where it has them); grand
     /// totals never complements, hidden when below `k` plus a secret margin; audited with the
     /// facts of the rule.
     InformationLoss(&'s SuppressionSecret),
@@ -72,6 +73,14 @@ impl Rule<'_> {
         }
     }
 
+    /// The fewest suppressed variables a relation with any may have.
+    fn min_hidden(&self) -> usize {
+        match self.strategy {
+            Strategy::InformationLoss(_) => 3,
+            Strategy::FirstFound => 2,
+        }
+    }
+
     /// Whether a published variable may become a complement.
     fn may_complement(&self, model: &Model, values: &[u64], v: usize) -> bool {
         match self.strategy {
@@ -108,8 +117,10 @@ impl Rule<'_> {
 ///    indicator's grand total is also hidden when it has a primary and the total is below `k`
 ///    plus the secret margin (`0..k`) of that indicator, so that a hidden total does not tell
 ///    that the indicator is small.
-/// 2. Singleton cover: while some relation holds exactly one suppressed variable (which it
-///    would give away), suppress its cheapest candidate.
+/// 2. Cover: while some relation holds one suppressed variable (which it would give away), or
+///    with [`Strategy::InformationLoss`] two (neither could be 0 against an outsider who
+///    replays the algorithm: the other would be the whole hidden mass, and nothing would have
+///    been hidden), suppress its cheapest candidate.
 /// 3. Audit and repair: every primary must reach `k` and, unless zeros are published, be able
 ///    to be 0, under the facts an outsider knows (`knowledge.rs`, including the complement
 ///    inference); for each that fails, suppress the cheapest candidate sharing a relation with
@@ -153,7 +164,7 @@ pub(super) fn choose(model: &Model, values: &[u64], rule: &Rule<'_>) -> Result<V
     for _round in 0..=2 * n {
         let candidate =
             |v: usize| rule.free(v) && !pinned[v] && rule.may_complement(model, values, v);
-        cover_singletons(model, &mut suppressed, &candidate, &cost);
+        cover_singletons(model, &mut suppressed, &candidate, &cost, rule.min_hidden());
         let (mut failing, stuck_zeros) =
             failing_primaries(model, values, &primary, &suppressed, &knowledge)?;
         // A hidden zero of an earlier revision cannot be published now: it must reach k
@@ -217,17 +228,20 @@ fn suppress_all(suppressed: &mut [bool], which: impl Fn(usize) -> bool) -> bool 
     added
 }
 
-/// Suppresses a complement in every relation that holds exactly one suppressed variable.
+/// Suppresses a complement in every relation that holds some, but fewer than `min_hidden`,
+/// suppressed variables, while it has candidates.
 fn cover_singletons<C: Ord>(
     model: &Model,
     suppressed: &mut [bool],
     candidate: &impl Fn(usize) -> bool,
     cost: &impl Fn(usize) -> C,
+    min_hidden: usize,
 ) {
     loop {
         let mut changed = false;
         for relation in &model.relations {
-            if relation.vars().filter(|&v| suppressed[v]).count() != 1 {
+            let hidden = relation.vars().filter(|&v| suppressed[v]).count();
+            if hidden == 0 || hidden >= min_hidden {
                 continue;
             }
             if let Some(c) = relation

@@ -14,8 +14,11 @@
 //! One revision of one indicator: (a) restricted to that indicator's tables, (e) exactly (whole
 //! numbers, no linear relaxation), and (b) through two switches of [`AttackerKnowledge`]:
 //! - `zeros_published`: the rule publishes every zero, so every hidden cell is at least 1;
-//! - `replay`: a candidate is kept only if running [`suppress`] on it under the report's policy
-//!   hides exactly the cells that were hidden ("the pattern itself speaks").
+//! - `replay`: a candidate is kept only if running the first-found algorithm on it under the
+//!   report's policy hides exactly the cells that were hidden ("the pattern itself speaks").
+//!
+//! [`Attacker::attack_over_secrets`] replays today's randomised algorithm ([`suppress`]) over a
+//! given space of secrets instead, keeping a candidate if some secret reproduces the pattern.
 //!
 //! Relations between indicators (c) and earlier revisions (d) are not implemented yet: the
 //! attacker is weaker than the model by exactly those, so what it proves an outsider can prove,
@@ -63,7 +66,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use crate::disclosure::{Strategy, SuppressionSecret, suppress_with};
+use crate::disclosure::{Strategy, SuppressionSecret, suppress, suppress_with};
 use crate::error::DisclosureError;
 use crate::form::Form;
 use crate::report::{Cell, DisclosurePolicy, Table, ZeroPolicy};
@@ -326,6 +329,29 @@ impl Attacker {
         policy: &DisclosurePolicy,
         truth: Option<&[CountTable]>,
     ) -> Result<Attack, AttackError> {
+        self.attack_over_secrets(shapes, published, policy, truth, &[])
+    }
+
+    /// [`Attacker::attack`], replaying today's algorithm ([`suppress`] with
+    /// [`Strategy::InformationLoss`]) over every secret of `secrets`: a candidate table is kept
+    /// only if some secret of the space, run through [`suppress`] on it under `policy`, hides
+    /// exactly the cells that were hidden. The attacker is told that the site's secret is one of
+    /// `secrets`; with an empty slice nothing is replayed this way.
+    ///
+    /// The real secret space (32 bytes) cannot be enumerated; tests pass a reduced space that
+    /// contains the secret actually used. That is sound for the promise: every (table, secret)
+    /// pair kept over the reduced space is also kept over the full one, so each hidden
+    /// quantity's possible values over the reduced space are a subset of those over the full
+    /// space, and a promise the reduced replay cannot break holds against the full replay too
+    /// (the converse is not true: a reduced space may break a promise the full one keeps).
+    pub fn attack_over_secrets(
+        &self,
+        shapes: &[Shape],
+        published: &[Table],
+        policy: &DisclosurePolicy,
+        truth: Option<&[CountTable]>,
+        secrets: &[SuppressionSecret],
+    ) -> Result<Attack, AttackError> {
         let layout = Layout::build(shapes, published)?;
         if layout.tables.is_empty() {
             return Ok(Attack {
@@ -352,6 +378,7 @@ impl Attacker {
             policy,
             attacker: self,
             truth,
+            secrets,
             full: layout
                 .tables
                 .iter()
@@ -555,6 +582,8 @@ struct Search<'a> {
     policy: &'a DisclosurePolicy,
     attacker: &'a Attacker,
     truth: Option<&'a [CountTable]>,
+    /// The secret space replayed over (empty: no such replay).
+    secrets: &'a [SuppressionSecret],
     /// Per table, every cell of the current candidate (tables before the current one).
     full: Vec<Vec<u64>>,
     /// Per surviving candidate, the value of every hidden quantity (in quantity order).
@@ -729,7 +758,7 @@ impl Search<'_> {
             });
             return Ok(false);
         }
-        if self.attacker.knowledge.replay {
+        if self.attacker.knowledge.replay || !self.secrets.is_empty() {
             let candidate: Vec<CountTable> = self
                 .layout
                 .tables
@@ -741,15 +770,32 @@ impl Search<'_> {
                     cells: cells.clone(),
                 })
                 .collect();
-            let replayed = suppress_with(&candidate, self.policy, Strategy::FirstFound)?;
-            let same_pattern = replayed.iter().zip(self.published).all(|(r, p)| {
-                r.cells
-                    .iter()
-                    .zip(&p.cells)
-                    .all(|(a, b)| (*a == Cell::Suppressed) == (*b == Cell::Suppressed))
-            });
-            if !same_pattern {
-                return Ok(true);
+            let same_pattern = |replayed: &[Table]| {
+                replayed.iter().zip(self.published).all(|(r, p)| {
+                    r.cells
+                        .iter()
+                        .zip(&p.cells)
+                        .all(|(a, b)| (*a == Cell::Suppressed) == (*b == Cell::Suppressed))
+                })
+            };
+            if self.attacker.knowledge.replay {
+                let replayed = suppress_with(&candidate, self.policy, Strategy::FirstFound)?;
+                if !same_pattern(&replayed) {
+                    return Ok(true);
+                }
+            }
+            if !self.secrets.is_empty() {
+                let mut kept = false;
+                for secret in self.secrets {
+                    let replayed = suppress(&candidate, self.policy, secret)?;
+                    if same_pattern(&replayed) {
+                        kept = true;
+                        break;
+                    }
+                }
+                if !kept {
+                    return Ok(true);
+                }
             }
         }
         let total = self.layout.tables[0].shape.total_index();
