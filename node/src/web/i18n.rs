@@ -1,11 +1,13 @@
 //! The web app's words: one Fluent catalogue per language (`node/i18n/vi.ftl`,
 //! `node/i18n/en.ftl`, embedded in the binary), Vietnamese by default; and how numbers,
-//! dates and times are shown (`1.234`, `DD/MM/YYYY`, the site's time zone).
+//! dates and times are shown (`1.234`, `DD/MM/YYYY`, in the site's time zone `time_zone`, from
+//! the time zone database built into the program).
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use jiff::tz::TimeZone;
 use quietcount_protocol::UnixTime;
 
 use crate::vocab::Lang;
@@ -15,8 +17,30 @@ pub const VI_FTL: &str = include_str!("../../i18n/vi.ftl");
 /// The English catalogue.
 pub const EN_FTL: &str = include_str!("../../i18n/en.ftl");
 
-/// The site's offset from UTC: Asia/Ho_Chi_Minh (+07:00 all year, no daylight saving).
-pub const SITE_UTC_OFFSET_SECS: i64 = 7 * 3600;
+/// The time zone named `name` in the built-in database, kept for the life of the process (each
+/// name is looked up once: a site has one time zone). `None`: no such time zone.
+pub fn time_zone(name: &str) -> Option<&'static TimeZone> {
+    static ZONES: Mutex<Vec<(String, &'static TimeZone)>> = Mutex::new(Vec::new());
+    let mut zones = ZONES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, zone)) = zones.iter().find(|(n, _)| n == name) {
+        return Some(zone);
+    }
+    let zone: &'static TimeZone = Box::leak(Box::new(jiff::tz::db().get(name).ok()?));
+    zones.push((name.to_owned(), zone));
+    Some(zone)
+}
+
+/// The default time zone, Asia/Ho_Chi_Minh (UTC when the database lacks it, which the tests
+/// forbid).
+pub fn default_time_zone() -> &'static TimeZone {
+    static DEFAULT: LazyLock<&'static TimeZone> = LazyLock::new(|| {
+        time_zone(crate::config::DEFAULT_TIME_ZONE).unwrap_or_else(|| {
+            tracing::error!("the built-in time zone database lacks the default time zone");
+            Box::leak(Box::new(TimeZone::UTC))
+        })
+    });
+    &DEFAULT
+}
 
 fn bundle(lang: &str, text: &'static str) -> FluentBundle<FluentResource> {
     let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
@@ -40,17 +64,27 @@ fn bundle(lang: &str, text: &'static str) -> FluentBundle<FluentResource> {
 static VI: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("vi", VI_FTL));
 static EN: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("en", EN_FTL));
 
-/// Words in one language, handed to every template.
+/// Words in one language, and the site's time zone, handed to every template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr {
     /// The language.
     pub lang: Lang,
+    /// The time zone dates and times are shown in.
+    zone: &'static TimeZone,
 }
 
 impl Tr {
-    /// The words of `lang`.
+    /// The words of `lang`, times in the default time zone (Asia/Ho_Chi_Minh).
     pub fn new(lang: Lang) -> Self {
-        Self { lang }
+        Self {
+            lang,
+            zone: default_time_zone(),
+        }
+    }
+
+    /// The same words, times shown in `zone`.
+    pub fn in_zone(self, zone: &'static TimeZone) -> Self {
+        Self { zone, ..self }
     }
 
     fn bundle(&self) -> &'static FluentBundle<FluentResource> {
@@ -102,14 +136,38 @@ impl Tr {
 
     /// A date, `DD/MM/YYYY`, in the site's time zone.
     pub fn date(&self, t: UnixTime) -> String {
-        let (y, m, d, _, _) = local_parts(t);
+        let (y, m, d, _, _) = self.local_parts(t);
         format!("{d:02}/{m:02}/{y:04}")
     }
 
     /// A date and time, `DD/MM/YYYY HH:MM`, in the site's time zone.
     pub fn date_time(&self, t: UnixTime) -> String {
-        let (y, m, d, hh, mm) = local_parts(t);
+        let (y, m, d, hh, mm) = self.local_parts(t);
         format!("{d:02}/{m:02}/{y:04} {hh:02}:{mm:02}")
+    }
+
+    /// The local calendar day of `t` in the site's time zone, as days since 1970-01-01.
+    pub fn local_days(&self, t: UnixTime) -> i64 {
+        self.local_seconds(t).div_euclid(86_400)
+    }
+
+    /// `t` shifted by the site's offset from UTC at that instant (daylight saving included).
+    fn local_seconds(&self, t: UnixTime) -> i64 {
+        let t = i64::try_from(t).unwrap_or(i64::MAX);
+        let offset = jiff::Timestamp::from_second(t)
+            .map(|instant| i64::from(self.zone.to_offset(instant).seconds()))
+            // Beyond the year 9999 (never a real time): no offset.
+            .unwrap_or(0);
+        t.saturating_add(offset)
+    }
+
+    /// Year, month, day, hour and minute of `t` in the site's time zone.
+    fn local_parts(&self, t: UnixTime) -> (i64, u32, u32, u64, u64) {
+        let local = self.local_seconds(t);
+        let days = local.div_euclid(86_400);
+        let secs = local.rem_euclid(86_400).unsigned_abs();
+        let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
+        (y, m, d, secs / 3600, secs % 3600 / 60)
     }
 
     /// The other language's code and name, for the switch in the header.
@@ -140,15 +198,6 @@ pub fn group_digits(n: u64, separator: char) -> String {
         out.push(c);
     }
     out
-}
-
-/// Year, month, day, hour and minute of `t` in the site's time zone.
-fn local_parts(t: UnixTime) -> (i64, u32, u32, u64, u64) {
-    let local = i64::try_from(t).unwrap_or(i64::MAX - SITE_UTC_OFFSET_SECS) + SITE_UTC_OFFSET_SECS;
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400) as u64;
-    let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
-    (y, m, d, secs / 3600, secs % 3600 / 60)
 }
 
 #[cfg(test)]
@@ -231,6 +280,29 @@ mod tests {
         );
         assert_eq!(vi.date(t), "01/11/2026");
         assert_eq!(vi.date_time(t), "01/11/2026 03:30");
+    }
+
+    #[test]
+    fn a_receipt_time_is_shown_in_the_configured_time_zone() {
+        // A receipt at 2026-10-31 20:30 UTC.
+        let receipt = 1_793_478_600;
+        let hanoi = Tr::new(Lang::Vi);
+        assert_eq!(hanoi.date_time(receipt), "01/11/2026 03:30");
+        let paris = Tr::new(Lang::Vi).in_zone(time_zone("Europe/Paris").unwrap());
+        // Paris is back on winter time (UTC+1) on 31 October 2026.
+        assert_eq!(paris.date_time(receipt), "31/10/2026 21:30");
+        assert_eq!(paris.date(receipt), "31/10/2026");
+        // And on summer time (UTC+2) in July.
+        let july = 1_783_013_400; // 2026-07-02 17:30 UTC
+        assert_eq!(paris.date_time(july), "02/07/2026 19:30");
+        let new_york = Tr::new(Lang::En).in_zone(time_zone("America/New_York").unwrap());
+        assert_eq!(new_york.date_time(receipt), "31/10/2026 16:30");
+        assert_eq!(new_york.local_days(receipt), hanoi.local_days(receipt) - 1);
+        assert!(time_zone("Mars/Olympus_Mons").is_none());
+        assert!(std::ptr::eq(
+            time_zone("Europe/Paris").unwrap(),
+            time_zone("Europe/Paris").unwrap()
+        ));
     }
 
     #[test]

@@ -80,13 +80,18 @@ struct Inner {
     sessions: Sessions,
     throttle: Throttle,
     options: WebOptions,
+    time_zone: &'static jiff::tz::TimeZone,
 }
 
 impl AppState {
     /// State for `node`.
     pub fn new(node: Arc<Node>, options: WebOptions) -> Self {
+        // The configuration was checked when it was loaded, so the name is known.
+        let time_zone =
+            i18n::time_zone(&node.config().time_zone).unwrap_or_else(i18n::default_time_zone);
         Self {
             inner: Arc::new(Inner {
+                time_zone,
                 node,
                 sessions: Sessions::new(options.idle),
                 throttle: Throttle::default(),
@@ -102,6 +107,11 @@ impl AppState {
 
     fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    /// Words in `lang`, times in the site's time zone.
+    fn words(&self, lang: Lang) -> Tr {
+        Tr::new(lang).in_zone(self.inner.time_zone)
     }
 }
 
@@ -303,12 +313,16 @@ pub struct Visitor {
     pub cookies: HashMap<String, String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+impl<S> FromRequestParts<S> for Visitor
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self {
-            t: Tr::new(request_lang(parts)),
+            t: AppState::from_ref(state).words(request_lang(parts)),
             cookies: cookies(&parts.headers),
         })
     }
@@ -335,7 +349,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let t = Tr::new(request_lang(parts));
+        let t = state.words(request_lang(parts));
         let id = cookies(&parts.headers).remove(SESSION_COOKIE);
         let lookup = match &id {
             Some(id) => state.sessions().get(id),
