@@ -21,7 +21,9 @@ pub const EN_FTL: &str = include_str!("../../i18n/en.ftl");
 /// name is looked up once: a site has one time zone). `None`: no such time zone.
 pub fn time_zone(name: &str) -> Option<&'static TimeZone> {
     static ZONES: Mutex<Vec<(String, &'static TimeZone)>> = Mutex::new(Vec::new());
-    let mut zones = ZONES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut zones = ZONES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, zone)) = zones.iter().find(|(n, _)| n == name) {
         return Some(zone);
     }

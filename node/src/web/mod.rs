@@ -9,6 +9,7 @@
 //! - [`session`]: login = unlock (the staff passphrase opens the records key), in-memory
 //!   sessions in HttpOnly SameSite=Strict cookies, idle lock, slowed failed logins.
 //! - [`i18n`]: the message catalogues (Fluent), numbers, dates and times.
+//! - [`refusals`]: the library's errors as catalogue sentences.
 //! - one module per page: [`login`], [`home`], [`clients`], [`services`], [`import`],
 //!   [`report`], [`deliveries`], [`settings`].
 //!
@@ -22,6 +23,7 @@ pub mod home;
 pub mod i18n;
 pub mod import;
 pub mod login;
+pub mod refusals;
 pub mod report;
 pub mod services;
 pub mod session;
@@ -142,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/settings/passphrase", post(settings::change_passphrase))
         .route("/settings/backup", post(settings::backup))
         .route("/assets/app.css", get(stylesheet))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .layer(axum::middleware::from_fn(headers_and_language))
         .with_state(state)
@@ -464,17 +467,41 @@ pub struct MessagePage {
     pub back: &'static str,
 }
 
-/// A message page for a library error (whose text never holds a record value).
+/// A message page for a library error, in the page's language ([`refusals::describe`]); the
+/// error's own text (which never holds a record value) goes to the log.
 pub fn error_page(page: Chrome, error: &NodeError, back: &'static str) -> Response {
     tracing::warn!(%error, "web action failed");
     let heading = page.t.msg("error-heading");
+    let line = refusals::describe(page.t, error);
     render(&MessagePage {
         page,
         heading,
-        lines: vec![error.to_string()],
+        lines: vec![line],
         problem: true,
         back,
     })
+}
+
+/// Any address the app does not serve: 404 with a sentence in the visitor's language.
+async fn not_found(visitor: Visitor) -> Response {
+    let page = Chrome {
+        t: visitor.t,
+        csrf: String::new(),
+        staff: None,
+        nav: "",
+        title: visitor.t.msg("error-heading"),
+    };
+    let heading = page.t.msg("error-heading");
+    let line = page.t.msg("error-not-found");
+    let mut response = render(&MessagePage {
+        page,
+        heading,
+        lines: vec![line],
+        problem: true,
+        back: "/",
+    });
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// A message page for a request the app's own forms never send (a hand-made URL).
