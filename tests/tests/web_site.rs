@@ -39,6 +39,9 @@ const MARKERS: [&str; 6] = [NAME_1, NAME_2, PHONE_1, PHONE_2, NAME_PART, IMPORTE
 
 const LAN: (&str, &str) = ("Lan", "lan-passphrase-1");
 const MINH: (&str, &str) = ("Minh", "minh-passphrase-2");
+/// A staff member added, given a new passphrase and removed in the Settings page.
+const HOA: (&str, &str) = ("Hoa", "hoa-passphrase-3");
+const HOA_NEW: (&str, &str) = ("Hoa", "hoa-passphrase-new-4");
 
 /// Whether the browser is here; outside CI its absence skips the test with a reason.
 fn browser_available() -> bool {
@@ -284,6 +287,63 @@ impl App {
         }
     }
 
+    /// Tries to log in; whether the app let `name` in (a refusal stays on the login page).
+    async fn try_log_in(&mut self, (name, passphrase): (&str, &str)) -> Result<bool> {
+        self.goto("/login").await?;
+        self.choose("login-name", name).await?;
+        self.type_into("login-passphrase", passphrase).await?;
+        self.click("#login-submit").await?;
+        Ok(self.path().await? == "/")
+    }
+
+    /// Settings: adds a staff member, confirmed with the passphrase of whoever is logged in.
+    async fn add_staff_member(
+        &mut self,
+        (name, passphrase): (&str, &str),
+        confirming: &str,
+    ) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("new-staff-name", name).await?;
+        self.type_into("new-staff-passphrase", passphrase).await?;
+        self.type_into("new-staff-repeat", passphrase).await?;
+        self.type_into("add-current", confirming).await?;
+        self.click("#staff-add-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: removes a staff member, confirmed with the logged-in member's passphrase.
+    async fn remove_staff_member(&mut self, name: &str, confirming: &str) -> Result<String> {
+        self.goto("/settings").await?;
+        self.choose("remove-staff-name", name).await?;
+        self.type_into("remove-current", confirming).await?;
+        self.click("#staff-remove-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: the logged-in member changes their own passphrase.
+    async fn change_passphrase(&mut self, current: &str, new: &str) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("passphrase-current", current).await?;
+        self.type_into("passphrase-new", new).await?;
+        self.type_into("passphrase-repeat", new).await?;
+        self.click("#passphrase-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: a backup into a new folder (a USB stick).
+    async fn back_up_to(&mut self, folder: &Path) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("backup-folder", &folder.display().to_string())
+            .await?;
+        self.click("#backup-submit").await?;
+        self.text_of("message").await
+    }
+
+    async fn staff_list(&mut self) -> Result<String> {
+        self.goto("/settings").await?;
+        self.text_of("staff-list").await
+    }
+
     async fn approve_report(&mut self) -> Result<String> {
         self.goto("/report").await?;
         self.click(".approve-button").await?;
@@ -377,6 +437,9 @@ fn start_node(site: &Site, log: &Path) -> Result<(Service, String)> {
         .arg(&site.dir)
         .env("RUST_LOG", "info")
         .env("QUIETCOUNT_LOG", "info")
+        // Staff added in the app get the tests' cheap Argon2id parameters, as those added by
+        // the CLI above (the real ones cost seconds per login on a shared machine).
+        .env("QUIETCOUNT_TEST_CHEAP_KDF", "1")
         .stdin(Stdio::null());
     let service = Service::spawn_for_test(command, log.to_owned())?;
     wait_until(Duration::from_secs(60), || address_file.exists())
@@ -611,6 +674,80 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     );
     app.goto("/").await?;
     ensure!(app.text_of("last-report").await?.contains("đã gửi"));
+
+    // Settings. Minh adds Hoa (confirming with his own passphrase); adding her twice is
+    // refused in Vietnamese.
+    let added = app.add_staff_member(HOA, MINH.1).await?;
+    ensure!(added.contains("Đã thêm cán bộ") && added.contains("Hoa"), "{added}");
+    ensure!(app.staff_list().await?.contains("Hoa"));
+    let twice = app.add_staff_member(HOA, MINH.1).await?;
+    ensure!(twice.contains("đã có trong danh sách"), "{twice}");
+    let wrong = app.add_staff_member(("Tuấn", "tuan-passphrase-5"), "not-minhs-passphrase").await?;
+    ensure!(wrong.contains("mật khẩu không đúng"), "{wrong}");
+    ensure!(!app.staff_list().await?.contains("Tuấn"));
+    app.log_out().await?;
+    // Hoa's passphrase unlocks the records; she changes it, and only the new one works.
+    app.log_in(HOA).await?;
+    app.goto("/clients").await?;
+    ensure!(app.source().await?.contains(NAME_1), "Hoa's login did not unlock");
+    let changed = app.change_passphrase(HOA.1, HOA_NEW.1).await?;
+    ensure!(changed.contains("Đã đổi mật khẩu"), "{changed}");
+    app.log_out().await?;
+    ensure!(!app.try_log_in(HOA).await?, "the old passphrase still works");
+    ensure!(app.source().await?.contains("không đúng"));
+    app.log_in(HOA_NEW).await?;
+    app.goto("/clients").await?;
+    ensure!(app.source().await?.contains(NAME_1), "the new passphrase did not unlock");
+    // A backup to a chosen folder; the same folder again is refused in Vietnamese.
+    let usb = root.join("usb");
+    std::fs::create_dir_all(&usb)?;
+    let backup = usb.join("quietcount-backup");
+    let done = app.back_up_to(&backup).await?;
+    ensure!(
+        done.contains("Đã sao lưu") && done.contains(&backup.display().to_string()),
+        "{done}"
+    );
+    let again = app.back_up_to(&backup).await?;
+    ensure!(again.contains("Hãy chọn một thư mục mới"), "{again}");
+    ensure!(!again.contains("already exists"), "{again}");
+    app.log_out().await?;
+    // Minh removes Hoa: she is gone from the list and from the login page.
+    app.log_in(MINH).await?;
+    let removed = app.remove_staff_member("Hoa", MINH.1).await?;
+    ensure!(removed.contains("Đã xóa cán bộ") && removed.contains("Hoa"), "{removed}");
+    ensure!(!app.staff_list().await?.contains("Hoa"));
+    app.log_out().await?;
+    ensure!(
+        app.browser
+            .find(Locator::Css("#login-name option[value='Hoa']"))
+            .await
+            .is_err(),
+        "Hoa can still be chosen at login"
+    );
+    app.log_in(MINH).await?;
+    // The backup is a usable data directory: its sealed names open with the passphrase Hoa
+    // had when it was taken (she was removed after).
+    for file in ["config.toml", "node.db", "site.key"] {
+        ensure!(backup.join(file).is_file(), "{file} is not in the backup");
+    }
+    let hoa_file = root.join("hoa-new.pass");
+    std::fs::write(&hoa_file, HOA_NEW.1)?;
+    let shown = run_ok(
+        Command::new(binary("quietcount-node"))
+            .arg("show")
+            .arg("--dir")
+            .arg(&backup)
+            .arg("--client")
+            .arg("WEB-0001")
+            .arg("--staff")
+            .arg("Hoa")
+            .arg("--passphrase-file")
+            .arg(&hoa_file),
+    )?;
+    ensure!(
+        String::from_utf8_lossy(&shown.stdout).contains(NAME_1),
+        "the backup does not open"
+    );
 
     // English is one click away, and stays.
     app.click("#lang-switch").await?;
