@@ -809,6 +809,7 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
         ("report", "/report"),
         ("deliveries", "/deliveries"),
         ("settings", "/settings"),
+        ("not-found", "/no-such-page"),
     ];
     let taken = app.screenshots(&dir, &pages).await?;
     // The paper copy: the report printed to A4, as the browser's Print gives it.
@@ -826,7 +827,7 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     std::fs::write(dir.join("report-vi-a4.pdf"), &pdf)?;
     app.log_out().await?;
     let taken = taken + app.screenshots(&dir, &[("login", "/login")]).await?;
-    ensure!(taken == 36, "{taken} screenshots");
+    ensure!(taken == 44, "{taken} screenshots");
 
     // The idle lock: a session unused for longer than the idle time shows the login page,
     // saying so, and no name.

@@ -87,6 +87,15 @@ impl Tr {
         self.format(key, Some(&args))
     }
 
+    /// The message `key` with any number of arguments.
+    pub fn args(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set((*name).to_owned(), FluentValue::from((*value).to_owned()));
+        }
+        self.format(key, Some(&args))
+    }
+
     fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         let bundle = self.bundle();
         let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {

@@ -23,6 +23,7 @@ pub struct SettingsPage {
     coordinator: String,
     address: String,
     idle: String,
+    min_passphrase: String,
 }
 
 /// GET /settings.
@@ -46,6 +47,7 @@ pub async fn page(State(state): State<AppState>, staff: Staff) -> Response {
         coordinator: node.config().coordinator.clone(),
         address: super::running_url(&node.dir().root).unwrap_or_default(),
         idle: (state.inner.options.idle.as_secs() / 60).max(1).to_string(),
+        min_passphrase: crate::sealed::MIN_PASSPHRASE_CHARS.to_string(),
     })
 }
 
