@@ -85,6 +85,14 @@ site-revision = Revision
 site-received = Received
 site-hash = Report hash
 site-receipt = Receipt
+site-changes = Changes since the previous revision
+site-first-revision = First revision
+site-changed-records = The site says { $count } client record(s) changed.
+site-changed-records-unstated = The site did not state how many records changed.
+site-changed-cells = { $count } cell(s) changed value
+site-changed-more = … and { $count } more cell(s)
+site-cell-number = cell { $number }
+site-cell-total = Total
 
 conflicts-title = Conflicts
 conflicts-none = No conflicts: no site signed two different reports for one revision.

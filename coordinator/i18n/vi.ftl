@@ -85,6 +85,14 @@ site-revision = Lần
 site-received = Nhận lúc
 site-hash = Mã báo cáo
 site-receipt = Biên nhận
+site-changes = Thay đổi so với lần trước
+site-first-revision = Lần gửi đầu tiên
+site-changed-records = Cơ sở cho biết { $count } hồ sơ khách hàng đã thay đổi.
+site-changed-records-unstated = Cơ sở không nêu số hồ sơ đã thay đổi.
+site-changed-cells = { $count } ô thay đổi giá trị
+site-changed-more = … và { $count } ô khác
+site-cell-number = ô số { $number }
+site-cell-total = Tổng
 
 conflicts-title = Xung đột
 conflicts-none = Không có xung đột nào: không cơ sở nào ký hai báo cáo khác nhau cho cùng một lần.

@@ -11,6 +11,7 @@
 //! - [`session`]: in-memory sessions in HttpOnly SameSite=Strict cookies, idle lock, slowed
 //!   failed logins; [`login`]: accounts (`user add`) log in with Argon2id-checked passwords.
 //! - [`i18n`]: the message catalogues (Fluent), numbers, rates, dates and times.
+//! - [`revisions`]: what each revision of a site's report changed, for the site page.
 //! - one module per page: [`grid`], [`sites`], [`conflicts`], [`period`], [`totals`],
 //!   [`exports`], [`audit`].
 //!
@@ -25,6 +26,7 @@ pub mod grid;
 pub mod i18n;
 pub mod login;
 pub mod period;
+pub mod revisions;
 pub mod session;
 pub mod sites;
 pub mod totals;

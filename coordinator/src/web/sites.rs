@@ -59,6 +59,40 @@ pub struct ReportLine {
     received: String,
     hash: String,
     receipt_bytes: usize,
+    /// What this revision changed since the previous one (`None`: the first revision, or the
+    /// previous one is not among those shown).
+    changes: Option<ChangeView>,
+}
+
+/// What a revision changed, as the site page shows it.
+#[derive(Debug)]
+pub struct ChangeView {
+    records: String,
+    cells_line: String,
+    cells: Vec<String>,
+    more: Option<String>,
+}
+
+impl ChangeView {
+    fn new(t: Tr, changes: super::revisions::RevisionChanges) -> Self {
+        let named = changes.cells.len();
+        Self {
+            records: changes.records,
+            cells_line: t.arg(
+                "site-changed-cells",
+                "count",
+                &t.num(changes.cell_count as u64),
+            ),
+            more: (changes.cell_count > named).then(|| {
+                t.arg(
+                    "site-changed-more",
+                    "count",
+                    &t.num((changes.cell_count - named) as u64),
+                )
+            }),
+            cells: changes.cells,
+        }
+    }
 }
 
 /// `?id=SITE`.
@@ -126,9 +160,40 @@ async fn site_page(
     let mut reports = Vec::new();
     let mut periods = recent_periods(period_type(coordinator), now(), 12);
     periods.reverse();
+    // Stored envelopes were verified at ingest; they open with the key that signed them, one
+    // of the site's keys (perhaps since replaced).
+    let open = |envelope: &[u8]| {
+        quietcount_protocol::open_with::<quietcount_protocol::SiteReport>(envelope, |kid| {
+            keys.iter()
+                .find(|k| k.fingerprint() == *kid)
+                .map(|k| k.public_key)
+        })
+        .map(|opened| opened.payload)
+        .map_err(|error| tracing::warn!(%error, "a stored report does not open"))
+        .ok()
+    };
     for period in periods {
+        let mut previous: Option<quietcount_protocol::SiteReport> = None;
         for r in coordinator.store.reports_of_period(period).await? {
             if &r.site == site {
+                let content = open(&r.envelope);
+                let changes = match (&previous, &content) {
+                    (Some(before), Some(after))
+                        if before.form == after.form && before.revision + 1 == after.revision =>
+                    {
+                        let form = coordinator
+                            .forms
+                            .iter()
+                            .map(|f| &f.form)
+                            .find(|f| f.id == r.form.id && f.version == r.form.version);
+                        Some(ChangeView::new(
+                            t,
+                            super::revisions::changes(t, form, before, after),
+                        ))
+                    }
+                    _ => None,
+                };
+                previous = content;
                 reports.push(ReportLine {
                     period: r.period.to_string(),
                     form: format!("{} v{}", r.form.id, r.form.version),
@@ -136,6 +201,7 @@ async fn site_page(
                     received: t.date_time(r.received_at),
                     hash: hex::encode(&r.hash.0[..8]),
                     receipt_bytes: r.receipt.len(),
+                    changes,
                 });
             }
         }
@@ -400,13 +466,20 @@ mod tests {
             "{text}"
         );
         let text = key_window(en, &revoked_since);
-        assert!(text.contains("revoked since") && text.contains("Compromised"), "{text}");
+        assert!(
+            text.contains("revoked since") && text.contains("Compromised"),
+            "{text}"
+        );
         // The English words say what keys::verify::key_window says, case by case.
         for entry in [&open, &retired, &revoked_since] {
             let english = quietcount_keys::verify::key_window(entry);
             let ours = key_window(en, entry);
             for word in ["enrolled", "retired", "revoked since", "valid until"] {
-                assert_eq!(english.contains(word), ours.contains(word), "{english} / {ours}");
+                assert_eq!(
+                    english.contains(word),
+                    ours.contains(word),
+                    "{english} / {ours}"
+                );
             }
         }
     }
