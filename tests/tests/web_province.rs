@@ -3,7 +3,9 @@
 //! `user add --password-stdin`; a viewer reads but cannot publish; a manager enrols a site in
 //! the browser with the fingerprint check (a wrong one refused), the sites deliver and appear
 //! in the grid, the manager publishes, the donor package downloaded as a zip is unzipped and
-//! verified with `quietcount-keys verify`, and the CSV and XLSX exports download. Screenshots
+//! verified with `quietcount-keys verify`, the CSV, XLSX, DHIS2 JSON and ADX exports download
+//! (the last two checked against their structure), and a conflict (site A's folder restored
+//! from a copy signs another revision 1) is resolved in the browser. Screenshots
 //! of every page in both languages at 1366×768 and 390×844 go to
 //! `target/screenshots/province-*.png`.
 //!
@@ -19,8 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use quietcount_tests::{
-    Coordinator, Service, Site, binary, last_closed_month, run, run_ok, start_coordinator, text,
-    wait_until,
+    Coordinator, Service, Site, binary, last_closed_month, run, run_ok, text, wait_until,
 };
 use serde_json::json;
 
@@ -28,6 +29,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const VIEWER: (&str, &str) = ("lan", "lan-password-01");
 const MANAGER: (&str, &str) = ("minh", "minh-password-02");
+const SITE_A: &str = "hp-tram-01";
+const SITE_B: &str = "hp-tram-02";
+const SITE_A_UNIT: &str = "VN_HP_TRAM_01";
+const SITE_B_UNIT: &str = "VN_HP_TRAM_02";
 
 fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
@@ -307,6 +312,104 @@ fn deliver(site: &Site, period: &str, seed: u64) -> Result<()> {
     .with_context(|| format!("{} could not deliver: {last}", site.id))
 }
 
+/// The DHIS2 mapping the dashboard's DHIS2 JSON and ADX downloads follow: the sample mapping,
+/// with the test's two sites as org units beside the province's.
+fn configure_dhis2_mapping(coordinator: &Coordinator) -> Result<()> {
+    let sample = include_str!("../../coordinator/mappings/dhis2-sample.toml");
+    let start = sample
+        .find("[org_units.sites]")
+        .ok_or_else(|| anyhow!("the sample mapping has no site table"))?;
+    let end = start
+        + sample[start..]
+            .find("\n\n")
+            .ok_or_else(|| anyhow!("the site table does not end"))?;
+    let mapping = format!(
+        "{}[org_units.sites]\n{SITE_A} = \"{SITE_A_UNIT}\"\n{SITE_B} = \"{SITE_B_UNIT}\"{}",
+        &sample[..start],
+        &sample[end..]
+    );
+    std::fs::write(coordinator.dir.join("dhis2.toml"), mapping)?;
+    let config_path = coordinator.dir.join("config.toml");
+    let config = std::fs::read_to_string(&config_path)?;
+    let commented = "# mapping = \"dhis2-mapping.toml\"";
+    ensure!(config.contains(commented), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replacen(commented, "mapping = \"dhis2.toml\"", 1),
+    )?;
+    Ok(())
+}
+
+/// Checks a downloaded DHIS2 `dataValueSets` document against its published structure: the
+/// data set and period (`YYYYMM`) at the top, and every value with its data element, period,
+/// org unit, category option combo and a whole-number value, no target twice. Returns the
+/// org unit of each value.
+fn check_data_value_set(json: &serde_json::Value, period: &str) -> Result<Vec<String>> {
+    let dhis2_period = period.replace('-', "");
+    ensure!(json["dataSet"] == "QC_MONTHLY", "{json}");
+    ensure!(json["period"] == dhis2_period.as_str(), "{json}");
+    ensure!(json["idScheme"] == "CODE", "{json}");
+    let values = json["dataValues"]
+        .as_array()
+        .ok_or_else(|| anyhow!("no dataValues"))?;
+    ensure!(!values.is_empty(), "no value sent");
+    let mut targets = std::collections::BTreeSet::new();
+    let mut units = Vec::new();
+    for value in values {
+        for field in ["dataElement", "orgUnit", "categoryOptionCombo", "value"] {
+            ensure!(value[field].is_string(), "{field} missing in {value}");
+        }
+        ensure!(value["period"] == dhis2_period.as_str(), "{value}");
+        let number = value["value"].as_str().unwrap_or_default();
+        ensure!(number.parse::<u64>().is_ok(), "not a count: {value}");
+        let target = (
+            value["dataElement"].to_string(),
+            value["categoryOptionCombo"].to_string(),
+            value["orgUnit"].to_string(),
+        );
+        ensure!(targets.insert(target), "one target twice: {value}");
+        units.push(value["orgUnit"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(units)
+}
+
+/// Checks a downloaded ADX document: well-formed enough to carry the IHE ADX namespace, one
+/// `group` per org unit with the ADX period (`YYYY-MM-01/P1M`) and the data set, and one
+/// `dataValue` per value of the JSON export.
+fn check_adx(adx: &str, period: &str, units: &[String]) -> Result<()> {
+    ensure!(adx.starts_with("<?xml"), "no XML declaration");
+    ensure!(
+        adx.contains("<adx xmlns=\"urn:ihe:qrph:adx:2015\""),
+        "{adx}"
+    );
+    ensure!(
+        adx.trim_end().ends_with("</adx>"),
+        "the document is not closed"
+    );
+    let adx_period = format!("period=\"{period}-01/P1M\"");
+    let distinct: std::collections::BTreeSet<&String> = units.iter().collect();
+    ensure!(
+        adx.matches("<group ").count() == distinct.len(),
+        "groups: {adx}"
+    );
+    ensure!(adx.matches("</group>").count() == distinct.len());
+    ensure!(adx.matches(&adx_period).count() == distinct.len(), "{adx}");
+    ensure!(adx.matches("dataSet=\"QC_MONTHLY\"").count() == distinct.len());
+    for unit in distinct {
+        ensure!(
+            adx.contains(&format!("orgUnit=\"{unit}\"")),
+            "{unit} missing"
+        );
+    }
+    ensure!(
+        adx.matches("<dataValue ").count() == units.len(),
+        "{} ADX values, {} JSON values",
+        adx.matches("<dataValue ").count(),
+        units.len()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_province_works_in_its_dashboard() -> Result<()> {
     if !browser_available() {
@@ -315,7 +418,9 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
     let root = tempfile::tempdir()?;
     let root = root.path();
     let period = last_closed_month();
-    let mut coordinator = start_coordinator(root, "Hải Phòng", "info")?;
+    let mut coordinator = Coordinator::init(root, "Hải Phòng")?;
+    configure_dhis2_mapping(&coordinator)?;
+    coordinator.start("info")?;
     let address = coordinator.dir.join("run").join("dashboard-address");
     wait_until(Duration::from_secs(30), || address.exists())?;
     let base = std::fs::read_to_string(&address)?.trim().to_owned();
@@ -334,9 +439,13 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
     );
 
     // Two sites: one enrolled on the command line, one in the browser.
-    let site_a = Site::init(root, "hp-tram-01", &coordinator)?;
-    let site_b = Site::init(root, "hp-tram-02", &coordinator)?;
+    let site_a = Site::init(root, SITE_A, &coordinator)?;
+    let site_b = Site::init(root, SITE_B, &coordinator)?;
     coordinator.enroll(&site_a)?;
+    // A copy of site A's folder taken before it reports: restored later with other records,
+    // it signs a different revision 1, a conflict for the province to resolve.
+    let site_a_copy = root.join("site-a-copy");
+    run_ok(site_a.command("backup").arg("--out").arg(&site_a_copy))?;
 
     let driver = Driver::start(root)?;
     let mut app = App::open(&driver, &root.join("profile"), &base).await?;
@@ -430,6 +539,96 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
         );
         let (head, xlsx) = get(&base, &format!("/export?p={period}&format=xlsx"), &session)?;
         ensure!(head.contains("200 OK") && xlsx.starts_with(b"PK"), "{head}");
+        // DHIS2 dataValueSets JSON and ADX, from the links the totals page offers.
+        app.goto(&format!("/totals?p={period}")).await?;
+        let mut links = Vec::new();
+        for id in ["export-dhis2", "export-adx"] {
+            let href = app
+                .browser
+                .find(Locator::Id(id))
+                .await?
+                .attr("href")
+                .await?
+                .ok_or_else(|| anyhow!("{id} has no link"))?;
+            links.push(href);
+        }
+        let (head, json) = get(&base, &links[0], &session)?;
+        ensure!(
+            head.contains("200 OK") && head.contains("application/json"),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&json)?;
+        let units = check_data_value_set(&json, &period)?;
+        ensure!(units.iter().any(|u| u == "VN_HANOI"), "no province value");
+        ensure!(
+            units.iter().any(|u| u == SITE_A_UNIT || u == SITE_B_UNIT),
+            "no site value"
+        );
+        let (head, adx) = get(&base, &links[1], &session)?;
+        ensure!(head.contains("200 OK") && head.contains("xml"), "{head}");
+        check_adx(&String::from_utf8(adx)?, &period, &units)?;
+
+        // Site A's copy, restored with other records, signs another revision 1: refused as a
+        // conflict and kept as evidence; the manager resolves it in the browser.
+        let node = |subcommand: &str| {
+            let mut command = Command::new(binary("quietcount-node"));
+            command.arg(subcommand).arg("--dir").arg(&site_a_copy);
+            command
+        };
+        run_ok(
+            node("simulate")
+                .args(["--clients", "40", "--months", "2", "--seed", "9", "--until"])
+                .arg(&period),
+        )?;
+        run_ok(node("report").arg("--period").arg(&period))?;
+        let refused = run(&mut node("submit"))?;
+        ensure!(
+            !refused.status.success(),
+            "the conflicting report was accepted"
+        );
+        ensure!(
+            text(&refused).contains("conflicting report"),
+            "{}",
+            text(&refused)
+        );
+        app.goto("/conflicts").await?;
+        let card = app.browser.find(Locator::Css(".conflict-card")).await?;
+        let card_text = card.text().await?;
+        ensure!(
+            card_text.contains(SITE_A) && card_text.contains(&period),
+            "{card_text}"
+        );
+        let evidence = app
+            .browser
+            .find(Locator::Css(
+                ".conflict-card select[name=accept] option:last-child",
+            ))
+            .await?
+            .attr("value")
+            .await?
+            .ok_or_else(|| anyhow!("no evidence option"))?;
+        app.browser
+            .find(Locator::Css(".conflict-card select[name=accept]"))
+            .await?
+            .select_by_value(&evidence)
+            .await?;
+        app.browser
+            .find(Locator::Css(".conflict-card input[name=note]"))
+            .await?
+            .send_keys("Đã gọi điện hỏi lại trạm")
+            .await?;
+        app.click(".conflict-card .resolve-submit").await?;
+        app.goto("/conflicts").await?;
+        let resolved = app
+            .browser
+            .find(Locator::Css(".conflict-card"))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            resolved.contains("Đã chấp nhận") && resolved.contains("minh"),
+            "{resolved}"
+        );
 
         // Audit trail: the enrolment and the publication, by the manager.
         app.goto("/audit").await?;
@@ -437,6 +636,10 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
         ensure!(
             audit.contains("minh") && audit.contains("Công bố"),
             "{audit}"
+        );
+        ensure!(
+            audit.contains("Xử lý xung đột"),
+            "the resolution is not audited:\n{audit}"
         );
 
         let dir = screenshot_dir()?;
