@@ -39,7 +39,7 @@ pub const DEFAULT_WEB_PORT: u16 = 8470;
 /// Default idle time after which a web app session locks itself, seconds (15 minutes).
 pub const DEFAULT_WEB_IDLE_SECS: u64 = 15 * 60;
 /// Default time zone of the times the web app shows (IANA name).
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
+pub const DEFAULT_TIME_ZONE: &str = quietcount_service::web::i18n::DEFAULT_TIME_ZONE;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

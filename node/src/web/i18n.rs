@@ -3,68 +3,21 @@
 //! dates and times are shown (`1.234`, `DD/MM/YYYY`, in the site's time zone `time_zone`, from
 //! the time zone database built into the program).
 
-use std::sync::{LazyLock, Mutex};
-
-use fluent_bundle::concurrent::FluentBundle;
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use jiff::tz::TimeZone;
 use quietcount_protocol::UnixTime;
+use quietcount_service::web::i18n::{self as shared, Catalogue};
+use std::sync::LazyLock;
 
 use crate::vocab::Lang;
+
+pub use quietcount_service::web::i18n::{default_time_zone, group_digits, time_zone};
 
 /// The Vietnamese catalogue.
 pub const VI_FTL: &str = include_str!("../../i18n/vi.ftl");
 /// The English catalogue.
 pub const EN_FTL: &str = include_str!("../../i18n/en.ftl");
 
-/// The time zone named `name` in the built-in database, kept for the life of the process (each
-/// name is looked up once: a site has one time zone). `None`: no such time zone.
-pub fn time_zone(name: &str) -> Option<&'static TimeZone> {
-    static ZONES: Mutex<Vec<(String, &'static TimeZone)>> = Mutex::new(Vec::new());
-    let mut zones = ZONES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, zone)) = zones.iter().find(|(n, _)| n == name) {
-        return Some(zone);
-    }
-    let zone: &'static TimeZone = Box::leak(Box::new(jiff::tz::db().get(name).ok()?));
-    zones.push((name.to_owned(), zone));
-    Some(zone)
-}
-
-/// The default time zone, Asia/Ho_Chi_Minh (UTC when the database lacks it, which the tests
-/// forbid).
-pub fn default_time_zone() -> &'static TimeZone {
-    static DEFAULT: LazyLock<&'static TimeZone> = LazyLock::new(|| {
-        time_zone(crate::config::DEFAULT_TIME_ZONE).unwrap_or_else(|| {
-            tracing::error!("the built-in time zone database lacks the default time zone");
-            Box::leak(Box::new(TimeZone::UTC))
-        })
-    });
-    &DEFAULT
-}
-
-fn bundle(lang: &str, text: &'static str) -> FluentBundle<FluentResource> {
-    let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
-    let mut bundle = FluentBundle::new_concurrent(vec![id]);
-    // No Unicode isolation marks around arguments: the pages are left-to-right only.
-    bundle.set_use_isolating(false);
-    let resource = match FluentResource::try_new(text.to_owned()) {
-        Ok(resource) => resource,
-        // A syntax error in an embedded catalogue is caught by the unit tests; keep what parsed.
-        Err((resource, errors)) => {
-            tracing::error!(?errors, "message catalogue has errors");
-            resource
-        }
-    };
-    if let Err(errors) = bundle.add_resource(resource) {
-        tracing::error!(?errors, "message catalogue has repeated keys");
-    }
-    bundle
-}
-
-static VI: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("vi", VI_FTL));
-static EN: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("en", EN_FTL));
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| Catalogue::new(VI_FTL, EN_FTL));
 
 /// Words in one language, and the site's time zone, handed to every template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,42 +42,19 @@ impl Tr {
         Self { zone, ..self }
     }
 
-    fn bundle(&self) -> &'static FluentBundle<FluentResource> {
-        match self.lang {
-            Lang::Vi => &VI,
-            Lang::En => &EN,
-        }
-    }
-
     /// The message `key` (its key itself when missing, which the tests forbid).
     pub fn msg(&self, key: &str) -> String {
-        self.format(key, None)
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[])
     }
 
     /// The message `key` with one argument `name` = `value`.
     pub fn arg(&self, key: &str, name: &str, value: &str) -> String {
-        let mut args = FluentArgs::new();
-        args.set(name.to_owned(), FluentValue::from(value.to_owned()));
-        self.format(key, Some(&args))
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[(name, value)])
     }
 
     /// The message `key` with two arguments.
     pub fn args2(&self, key: &str, a: (&str, &str), b: (&str, &str)) -> String {
-        let mut args = FluentArgs::new();
-        args.set(a.0.to_owned(), FluentValue::from(a.1.to_owned()));
-        args.set(b.0.to_owned(), FluentValue::from(b.1.to_owned()));
-        self.format(key, Some(&args))
-    }
-
-    fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
-        let bundle = self.bundle();
-        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
-            return key.to_owned();
-        };
-        let mut errors = Vec::new();
-        bundle
-            .format_pattern(pattern, args, &mut errors)
-            .into_owned()
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[a, b])
     }
 
     /// A count, grouped the language's way: `1.234` in Vietnamese, `1,234` in English.
@@ -138,38 +68,17 @@ impl Tr {
 
     /// A date, `DD/MM/YYYY`, in the site's time zone.
     pub fn date(&self, t: UnixTime) -> String {
-        let (y, m, d, _, _) = self.local_parts(t);
-        format!("{d:02}/{m:02}/{y:04}")
+        shared::date(self.zone, t)
     }
 
     /// A date and time, `DD/MM/YYYY HH:MM`, in the site's time zone.
     pub fn date_time(&self, t: UnixTime) -> String {
-        let (y, m, d, hh, mm) = self.local_parts(t);
-        format!("{d:02}/{m:02}/{y:04} {hh:02}:{mm:02}")
+        shared::date_time(self.zone, t)
     }
 
     /// The local calendar day of `t` in the site's time zone, as days since 1970-01-01.
     pub fn local_days(&self, t: UnixTime) -> i64 {
-        self.local_seconds(t).div_euclid(86_400)
-    }
-
-    /// `t` shifted by the site's offset from UTC at that instant (daylight saving included).
-    fn local_seconds(&self, t: UnixTime) -> i64 {
-        let t = i64::try_from(t).unwrap_or(i64::MAX);
-        let offset = jiff::Timestamp::from_second(t)
-            .map(|instant| i64::from(self.zone.to_offset(instant).seconds()))
-            // Beyond the year 9999 (never a real time): no offset.
-            .unwrap_or(0);
-        t.saturating_add(offset)
-    }
-
-    /// Year, month, day, hour and minute of `t` in the site's time zone.
-    fn local_parts(&self, t: UnixTime) -> (i64, u32, u32, u64, u64) {
-        let local = self.local_seconds(t);
-        let days = local.div_euclid(86_400);
-        let secs = local.rem_euclid(86_400).unsigned_abs();
-        let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
-        (y, m, d, secs / 3600, secs % 3600 / 60)
+        shared::local_days(self.zone, t)
     }
 
     /// The other language's code and name, for the switch in the header.
@@ -189,30 +98,12 @@ impl Tr {
     }
 }
 
-/// `n` with `separator` between groups of three digits.
-pub fn group_digits(n: u64, separator: char) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(separator);
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn keys(text: &str) -> Vec<String> {
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && l.contains(" ="))
-            .filter_map(|l| l.split(" =").next())
-            .map(str::to_owned)
-            .collect()
-    }
+    use fluent_bundle::FluentResource;
+    use quietcount_service::web::i18n::catalogue_keys as keys;
 
     #[test]
     fn every_key_is_in_both_catalogues_and_both_parse() {
