@@ -10,82 +10,30 @@
 //! `target/screenshots/province-*.png`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`: without them the test says why and
-//! passes, except under `CI=true`, where it fails.
+//! passes, except under `CI=true`, where it fails (`quietcount_tests::browser`, shared with
+//! `web_site`).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use fantoccini::{Client, ClientBuilder, Locator};
-use quietcount_tests::{
-    Coordinator, Service, Site, binary, last_closed_month, run, run_ok, text, wait_until,
+use fantoccini::{Client, Locator};
+use quietcount_tests::browser::{
+    self, Driver, SCREEN_SIZES, browser_available, screenshot_dir, with_lang,
 };
-use serde_json::json;
+use quietcount_tests::{
+    Coordinator, Site, binary, last_closed_month, run, run_ok, text, wait_until,
+};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const VIEWER: (&str, &str) = ("lan", "lan-password-01");
 const MANAGER: (&str, &str) = ("minh", "minh-password-02");
 const SITE_A: &str = "hp-tram-01";
 const SITE_B: &str = "hp-tram-02";
 const SITE_A_UNIT: &str = "VN_HP_TRAM_01";
 const SITE_B_UNIT: &str = "VN_HP_TRAM_02";
-
-fn browser_available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: .ci/run installs them"
-        );
-        eprintln!(
-            "SKIPPED web_province: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-        );
-    }
-    present
-}
-
-fn screenshot_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("test executable outside target/<profile>/deps"))?;
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-struct Driver {
-    service: Service,
-    port: u16,
-}
-
-impl Driver {
-    fn start(root: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(CHROMEDRIVER);
-        command.arg(format!("--port={port}"));
-        let service = Service::spawn_for_test(command, root.join("logs").join("chromedriver.log"))?;
-        wait_until(Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .context("chromedriver did not start")?;
-        Ok(Self { service, port })
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.service.kill();
-    }
-}
 
 /// The browser on the dashboard.
 struct App {
@@ -95,27 +43,7 @@ struct App {
 
 impl App {
     async fn open(driver: &Driver, profile: &Path, base: &str) -> Result<Self> {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }),
-        );
-        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .context("cannot start a browser session")?;
-        browser.set_window_size(1366, 768).await?;
+        let browser = driver.open_browser(profile).await?;
         Ok(Self {
             browser,
             base: base.trim_end_matches('/').to_owned(),
@@ -136,36 +64,12 @@ impl App {
     }
 
     async fn type_into(&self, id: &str, text: &str) -> Result<()> {
-        let field = self.browser.find(Locator::Id(id)).await?;
-        field.clear().await?;
-        field.send_keys(text).await?;
-        Ok(())
+        browser::type_into(&self.browser, id, text).await
     }
 
     /// Clicks what `css` finds and waits until the next page has loaded.
     async fn click(&mut self, css: &str) -> Result<()> {
-        self.browser
-            .execute("window.qcOldPage = 1;", vec![])
-            .await?;
-        self.browser.find(Locator::Css(css)).await?.click().await?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let loaded = self
-                .browser
-                .execute(
-                    "return typeof window.qcOldPage === 'undefined' && document.readyState === 'complete';",
-                    vec![],
-                )
-                .await;
-            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
-                return Ok(());
-            }
-            ensure!(
-                std::time::Instant::now() < deadline,
-                "no page after clicking {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        browser::click_and_wait(&self.browser, css).await
     }
 
     async fn log_in(&mut self, (name, password): (&str, &str)) -> Result<()> {
@@ -210,12 +114,11 @@ impl App {
 
     async fn screenshots(&mut self, dir: &Path, pages: &[(&str, &str)]) -> Result<usize> {
         let mut taken = 0;
-        for (width, height) in [(1366, 768), (390, 844)] {
+        for (width, height) in SCREEN_SIZES {
             self.browser.set_window_size(width, height).await?;
             for lang in ["vi", "en"] {
                 for (name, path) in pages {
-                    let separator = if path.contains('?') { '&' } else { '?' };
-                    self.goto(&format!("{path}{separator}lang={lang}")).await?;
+                    self.goto(&with_lang(path, lang)).await?;
                     let png = self.browser.screenshot().await?;
                     std::fs::write(
                         dir.join(format!("province-{name}-{lang}-{width}x{height}.png")),
@@ -225,7 +128,8 @@ impl App {
                 }
             }
         }
-        self.browser.set_window_size(1366, 768).await?;
+        let (width, height) = SCREEN_SIZES[0];
+        self.browser.set_window_size(width, height).await?;
         self.goto("/?lang=vi").await?;
         Ok(taken)
     }
@@ -412,7 +316,7 @@ fn check_adx(adx: &str, period: &str, units: &[String]) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_province_works_in_its_dashboard() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("web_province") {
         return Ok(());
     }
     let root = tempfile::tempdir()?;
