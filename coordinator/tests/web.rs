@@ -86,6 +86,21 @@ fn get(uri: &str, cookie: &str) -> Request<Body> {
 }
 
 /// Logs `name` in; returns the cookie header and the session's CSRF token.
+/// The dashboard's router over `coordinator`, sessions locking after ten minutes.
+fn app_of(coordinator: quietcount_coordinator::Coordinator) -> Router {
+    router(AppState::new(
+        Arc::new(coordinator),
+        &WebOptions {
+            idle: Duration::from_secs(600),
+        },
+    ))
+}
+
+/// The page at `uri` for the session `cookie`, as text.
+async fn page(app: &Router, uri: &str, cookie: &str) -> String {
+    text(app.clone().oneshot(get(uri, cookie)).await.unwrap()).await
+}
+
 async fn login(app: &Router, name: &str, password: &str) -> Option<(String, String)> {
     let page = app.clone().oneshot(get("/login", "")).await.unwrap();
     let login_cookie = cookie_of(&page, "qc_dash_login").unwrap();
@@ -149,12 +164,7 @@ async fn viewers_read_managers_act_and_every_action_is_audited() {
         "a taken name is refused"
     );
     let dir = coordinator.dir.clone();
-    let app = router(AppState::new(
-        Arc::new(coordinator),
-        &WebOptions {
-            idle: Duration::from_secs(600),
-        },
-    ));
+    let app = app_of(coordinator);
 
     // Anonymous: sent to the login page; a wrong password is refused.
     let anonymous = app.clone().oneshot(get("/", "")).await.unwrap();
@@ -595,12 +605,7 @@ async fn dhis2_and_adx_downloads_follow_the_configured_mapping() {
     let coordinator = quietcount_coordinator::Coordinator::open(&dir)
         .await
         .unwrap();
-    let app = router(AppState::new(
-        Arc::new(coordinator),
-        &WebOptions {
-            idle: Duration::from_secs(600),
-        },
-    ));
+    let app = app_of(coordinator);
     let (viewer, _) = login(&app, "thu", PASSWORD).await.unwrap();
     let totals = text(
         app.clone()
@@ -739,20 +744,9 @@ async fn the_site_page_shows_what_each_revision_changed_and_key_windows_in_the_p
         .add_user("lan", Role::Viewer, PASSWORD, now())
         .await
         .unwrap();
-    let app = router(AppState::new(
-        Arc::new(coordinator),
-        &WebOptions {
-            idle: Duration::from_secs(600),
-        },
-    ));
+    let app = app_of(coordinator);
     let (viewer, _) = login(&app, "lan", PASSWORD).await.unwrap();
-    let vi = text(
-        app.clone()
-            .oneshot(get("/site?id=ha-noi-01", &viewer))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let vi = page(&app, "/site?id=ha-noi-01", &viewer).await;
     assert!(vi.contains("Thay đổi so với lần trước"), "{vi}");
     assert!(vi.contains("Lần gửi đầu tiên"), "{vi}");
     assert!(vi.contains("ô thay đổi giá trị"), "{vi}");
@@ -761,17 +755,11 @@ async fn the_site_page_shows_what_each_revision_changed_and_key_windows_in_the_p
     // The key window in Vietnamese, not keys::verify::key_window's English.
     assert!(vi.contains("đăng ký "), "{vi}");
     assert!(!vi.contains("enrolled "), "{vi}");
-    let en = text(
-        app.clone()
-            .oneshot(get("/site?id=ha-noi-01&lang=en", &viewer))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let en = page(&app, "/site?id=ha-noi-01&lang=en", &viewer).await;
     assert!(en.contains("Changes since the previous revision"), "{en}");
     assert!(en.contains("cell(s) changed value"), "{en}");
     assert!(en.contains("enrolled "), "{en}");
-    let sites = text(app.clone().oneshot(get("/sites", &viewer)).await.unwrap()).await;
+    let sites = page(&app, "/sites", &viewer).await;
     assert!(
         sites.contains("đăng ký ") && !sites.contains("enrolled "),
         "{sites}"
