@@ -444,13 +444,14 @@ async fn refusals_and_missing_pages_speak_the_pages_language() {
     let taken = root.path().join("taken");
     std::fs::create_dir(&taken).unwrap();
     let folder = url_encode(&taken.display().to_string());
-    for (lang, staff_exists, wrong_passphrase, folder_exists, not_found) in [
+    for (lang, staff_exists, wrong_passphrase, folder_exists, not_found, bad_request) in [
         (
             "vi",
             "đã có trong danh sách",
             "mật khẩu không đúng",
             "đã có. Hãy chọn một thư mục mới",
             "Không có trang này",
+            "Yêu cầu này không do ứng dụng gửi",
         ),
         (
             "en",
@@ -458,6 +459,7 @@ async fn refusals_and_missing_pages_speak_the_pages_language() {
             "passphrase was not accepted",
             "already exists. Choose a new folder",
             "There is no such page",
+            "This request is not one the app sends",
         ),
     ] {
         let cookie = format!("{session}; qc_lang={lang}");
@@ -491,6 +493,20 @@ async fn refusals_and_missing_pages_speak_the_pages_language() {
         assert!(html.contains(folder_exists), "{lang}: {html}");
         assert!(html.contains(&taken.display().to_string()));
         assert!(!html.contains("choose a new directory"), "{html}");
+        // A form the app never sends (no folder at all): axum's refusal, in words.
+        let response = app
+            .clone()
+            .oneshot(form_post(
+                "/settings/backup",
+                &cookie,
+                &format!("csrf={csrf}"),
+            ))
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+        let html = body_text(response).await;
+        assert!(html.contains(bad_request), "{lang}: {html}");
+        assert!(!html.contains("deserialize"), "{html}");
         // An address the app does not serve.
         let response = app
             .clone()

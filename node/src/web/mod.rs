@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.css", get(stylesheet))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(axum::middleware::from_fn(translate_rejections))
         .layer(axum::middleware::from_fn(headers_and_language))
         .with_state(state)
 }
@@ -224,6 +225,41 @@ pub async fn serve(
 /// Security headers on every answer and the language cookie ([`quietcount_service::web`]).
 async fn headers_and_language(request: Request, next: Next) -> Response {
     quietcount_service::web::security_headers_and_language(LANG_COOKIE, request, next).await
+}
+
+/// Axum's own refusals of a malformed request (a form or query the app's pages never send, a
+/// body too large) are plain English text: they become the bad-request page in the visitor's
+/// language, with the same status. The English reason goes to the log.
+async fn translate_rejections(request: Request, next: Next) -> Response {
+    let lang = query_lang(request.uri().query())
+        .or_else(|| {
+            cookies(request.headers())
+                .get(LANG_COOKIE)
+                .and_then(|l| parse_lang(l))
+        })
+        .unwrap_or(Lang::Vi);
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain_text) {
+        return response;
+    }
+    let status = response.status();
+    tracing::warn!(status = status.as_u16(), "malformed web request refused");
+    let t = Tr::new(lang);
+    let page = Chrome {
+        t,
+        csrf: String::new(),
+        staff: None,
+        nav: "",
+        title: t.msg("error-heading"),
+    };
+    let mut answer = bad_request(page, "/");
+    *answer.status_mut() = status;
+    answer
 }
 
 async fn stylesheet() -> Response {
