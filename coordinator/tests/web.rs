@@ -86,6 +86,21 @@ fn get(uri: &str, cookie: &str) -> Request<Body> {
 }
 
 /// Logs `name` in; returns the cookie header and the session's CSRF token.
+/// The dashboard's router over `coordinator`, sessions locking after ten minutes.
+fn app_of(coordinator: quietcount_coordinator::Coordinator) -> Router {
+    router(AppState::new(
+        Arc::new(coordinator),
+        &WebOptions {
+            idle: Duration::from_secs(600),
+        },
+    ))
+}
+
+/// The page at `uri` for the session `cookie`, as text.
+async fn page(app: &Router, uri: &str, cookie: &str) -> String {
+    text(app.clone().oneshot(get(uri, cookie)).await.unwrap()).await
+}
+
 async fn login(app: &Router, name: &str, password: &str) -> Option<(String, String)> {
     let page = app.clone().oneshot(get("/login", "")).await.unwrap();
     let login_cookie = cookie_of(&page, "qc_dash_login").unwrap();
@@ -149,12 +164,7 @@ async fn viewers_read_managers_act_and_every_action_is_audited() {
         "a taken name is refused"
     );
     let dir = coordinator.dir.clone();
-    let app = router(AppState::new(
-        Arc::new(coordinator),
-        &WebOptions {
-            idle: Duration::from_secs(600),
-        },
-    ));
+    let app = app_of(coordinator);
 
     // Anonymous: sent to the login page; a wrong password is refused.
     let anonymous = app.clone().oneshot(get("/", "")).await.unwrap();
@@ -595,12 +605,7 @@ async fn dhis2_and_adx_downloads_follow_the_configured_mapping() {
     let coordinator = quietcount_coordinator::Coordinator::open(&dir)
         .await
         .unwrap();
-    let app = router(AppState::new(
-        Arc::new(coordinator),
-        &WebOptions {
-            idle: Duration::from_secs(600),
-        },
-    ));
+    let app = app_of(coordinator);
     let (viewer, _) = login(&app, "thu", PASSWORD).await.unwrap();
     let totals = text(
         app.clone()
@@ -710,4 +715,53 @@ async fn with_a_certificate_the_dashboard_is_served_over_tls_with_secure_cookies
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_site_page_shows_what_each_revision_changed_and_key_windows_in_the_pages_language() {
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
+    let period = Period::latest_closed(PeriodType::Month, now()).unwrap();
+    let site = TestSite::new("ha-noi-01").unwrap();
+    enroll(&coordinator, &site, period.start() - 86_400)
+        .await
+        .unwrap();
+    let ingest = coordinator.ingest();
+    let first = site.signed_report(period, 1, None, 1).unwrap();
+    ingest.submit(&site.id, &first, period.end() + 86_400).await;
+    let second = site
+        .signed_report(
+            period,
+            2,
+            Some(quietcount_protocol::Sha256Hash::of(&first)),
+            2,
+        )
+        .unwrap();
+    ingest
+        .submit(&site.id, &second, period.end() + 2 * 86_400)
+        .await;
+    coordinator
+        .add_user("lan", Role::Viewer, PASSWORD, now())
+        .await
+        .unwrap();
+    let app = app_of(coordinator);
+    let (viewer, _) = login(&app, "lan", PASSWORD).await.unwrap();
+    let vi = page(&app, "/site?id=ha-noi-01", &viewer).await;
+    assert!(vi.contains("Thay đổi so với lần trước"), "{vi}");
+    assert!(vi.contains("Lần gửi đầu tiên"), "{vi}");
+    assert!(vi.contains("ô thay đổi giá trị"), "{vi}");
+    assert!(vi.contains("không nêu số hồ sơ"), "{vi}");
+    assert!(vi.contains(" → "), "no cell named:\n{vi}");
+    // The key window in Vietnamese, not keys::verify::key_window's English.
+    assert!(vi.contains("đăng ký "), "{vi}");
+    assert!(!vi.contains("enrolled "), "{vi}");
+    let en = page(&app, "/site?id=ha-noi-01&lang=en", &viewer).await;
+    assert!(en.contains("Changes since the previous revision"), "{en}");
+    assert!(en.contains("cell(s) changed value"), "{en}");
+    assert!(en.contains("enrolled "), "{en}");
+    let sites = page(&app, "/sites", &viewer).await;
+    assert!(
+        sites.contains("đăng ký ") && !sites.contains("enrolled "),
+        "{sites}"
+    );
 }

@@ -38,6 +38,8 @@ pub const DEFAULT_CHECK_INTERVAL_SECS: u64 = 600;
 pub const DEFAULT_WEB_PORT: u16 = 8470;
 /// Default idle time after which a web app session locks itself, seconds (15 minutes).
 pub const DEFAULT_WEB_IDLE_SECS: u64 = 15 * 60;
+/// Default time zone of the times the web app shows (IANA name).
+pub const DEFAULT_TIME_ZONE: &str = quietcount_service::web::i18n::DEFAULT_TIME_ZONE;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +111,10 @@ pub struct Config {
     /// (the default). `false`: reports leave only once approved in the web app (four eyes).
     #[serde(default = "default_scheduled_reports")]
     pub scheduled_reports: bool,
+    /// The site's time zone (an IANA name such as `Asia/Ho_Chi_Minh`), in which the web app
+    /// shows every date and time; the time zone database is built into the program.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
 }
 
 fn default_k() -> u32 {
@@ -131,6 +137,9 @@ fn default_check_interval_secs() -> u64 {
 }
 fn default_scheduled_reports() -> bool {
     false
+}
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_owned()
 }
 fn default_web_port() -> u16 {
     DEFAULT_WEB_PORT
@@ -167,6 +176,7 @@ impl Config {
             web_idle_secs: DEFAULT_WEB_IDLE_SECS,
             approve_alone: false,
             scheduled_reports: default_scheduled_reports(),
+            time_zone: default_time_zone(),
         }
     }
 
@@ -273,6 +283,12 @@ impl Config {
         if self.web_idle_secs == 0 {
             return Err(problem("web_idle_secs must be positive".into()));
         }
+        if jiff::tz::db().get(&self.time_zone).is_err() {
+            return Err(problem(format!(
+                "time_zone {:?} is not a known time zone name (for example \"{DEFAULT_TIME_ZONE}\")",
+                self.time_zone
+            )));
+        }
         Ok(())
     }
 
@@ -361,6 +377,10 @@ approve_alone = {approve_alone}
 # skipping the four-eyes approval), or reports leave only once approved in the web app, or
 # built with `quietcount-node report` by an operator (false, the default).
 scheduled_reports = {scheduled_reports}
+
+# The site's time zone, in which the web app shows every date and time (an IANA name; the
+# time zone database is built into the program).
+time_zone = {time_zone}
 "#,
             site = toml_string(self.site.as_str()),
             coordinator = toml_string(&self.coordinator),
@@ -383,6 +403,7 @@ scheduled_reports = {scheduled_reports}
             web_idle = self.web_idle_secs,
             approve_alone = self.approve_alone,
             scheduled_reports = self.scheduled_reports,
+            time_zone = toml_string(&self.time_zone),
         )
     }
 }
@@ -437,6 +458,8 @@ mod tests {
             "by default reports leave only once approved (four eyes)"
         );
         config.scheduled_reports = true;
+        assert_eq!(config.time_zone, "Asia/Ho_Chi_Minh");
+        config.time_zone = "Europe/Paris".into();
         let text = config.to_documented_toml();
         let back = Config::from_toml(&text, Path::new("config.toml")).unwrap();
         assert_eq!(back, config);
@@ -482,5 +505,9 @@ mod tests {
         let weak = base.replace("k = 5", "k = 1");
         let err = Config::from_toml(&weak, Path::new("c")).unwrap_err();
         assert!(err.to_string().contains("k = 1"), "{err}");
+        let zone = base.replace("\"Asia/Ho_Chi_Minh\"", "\"Mars/Olympus_Mons\"");
+        assert_ne!(zone, base);
+        let err = Config::from_toml(&zone, Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("Mars/Olympus_Mons"), "{err}");
     }
 }

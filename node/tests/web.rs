@@ -398,3 +398,128 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Logs in as the fixture's staff member: the session cookie and its CSRF token.
+async fn logged_in(app: &axum::Router) -> (String, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let token = cookie_value(&set_cookie(&response, "qc_login"));
+    let passphrase = url_encode(TEST_PASSPHRASE);
+    let response = app
+        .clone()
+        .oneshot(form_post(
+            "/login",
+            &format!("qc_login={token}"),
+            &format!("csrf={token}&name={TEST_STAFF}&passphrase={passphrase}"),
+        ))
+        .await
+        .unwrap();
+    let session = format!(
+        "qc_session={}",
+        cookie_value(&set_cookie(&response, "qc_session"))
+    );
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/settings")
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let csrf = hidden_csrf(&body_text(response).await);
+    (session, csrf)
+}
+
+#[tokio::test]
+async fn refusals_and_missing_pages_speak_the_pages_language() {
+    let root = tempfile::tempdir().unwrap();
+    let app = app(root.path()).await;
+    let (session, csrf) = logged_in(&app).await;
+    let passphrase = url_encode(TEST_PASSPHRASE);
+    let taken = root.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    let folder = url_encode(&taken.display().to_string());
+    for (lang, staff_exists, wrong_passphrase, folder_exists, not_found, bad_request) in [
+        (
+            "vi",
+            "đã có trong danh sách",
+            "mật khẩu không đúng",
+            "đã có. Hãy chọn một thư mục mới",
+            "Không có trang này",
+            "Yêu cầu này không do ứng dụng gửi",
+        ),
+        (
+            "en",
+            "is already on the list",
+            "passphrase was not accepted",
+            "already exists. Choose a new folder",
+            "There is no such page",
+            "This request is not one the app sends",
+        ),
+    ] {
+        let cookie = format!("{session}; qc_lang={lang}");
+        let post = |path: &str, body: String| {
+            let app = app.clone();
+            let request = form_post(path, &cookie, &body);
+            async move { body_text(app.oneshot(request).await.unwrap()).await }
+        };
+        // The staff member exists already: the library's StaffExists, in words.
+        let html = post(
+            "/settings/staff/add",
+            format!(
+                "csrf={csrf}&name={TEST_STAFF}&new_passphrase=another-passphrase&repeat=another-passphrase&current={passphrase}"
+            ),
+        )
+        .await;
+        assert!(html.contains(staff_exists), "{lang}: {html}");
+        assert!(html.contains(TEST_STAFF));
+        // A wrong confirmation passphrase: NotAccepted, in words.
+        let html = post(
+            "/settings/staff/add",
+            format!(
+                "csrf={csrf}&name=Hoa&new_passphrase=another-passphrase&repeat=another-passphrase&current=wrong-passphrase"
+            ),
+        )
+        .await;
+        assert!(html.contains(wrong_passphrase), "{lang}: {html}");
+        assert!(!html.contains("not accepted</p>"), "{html}");
+        // A backup into a folder that exists: the I/O error in words, with the folder.
+        let html = post("/settings/backup", format!("csrf={csrf}&folder={folder}")).await;
+        assert!(html.contains(folder_exists), "{lang}: {html}");
+        assert!(html.contains(&taken.display().to_string()));
+        assert!(!html.contains("choose a new directory"), "{html}");
+        // A form the app never sends (no folder at all): axum's refusal, in words.
+        let response = app
+            .clone()
+            .oneshot(form_post(
+                "/settings/backup",
+                &cookie,
+                &format!("csrf={csrf}"),
+            ))
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+        let html = body_text(response).await;
+        assert!(html.contains(bad_request), "{lang}: {html}");
+        assert!(!html.contains("deserialize"), "{html}");
+        // An address the app does not serve.
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get("/no-such-page")
+                    .header(header::COOKIE, format!("qc_lang={lang}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(body_text(response).await.contains(not_found));
+    }
+}

@@ -12,6 +12,8 @@
 //!   which must write key files atomically without depending on this crate).
 //! - [`sqlite`]: the durability settings both services' SQLite stores open with.
 //! - [`config`]: helpers for the services' documented TOML configuration files.
+//! - [`web`]: the web apps' shared plumbing: sessions, login throttle, security headers,
+//!   catalogues, times in a time zone, the base style sheet.
 #![warn(missing_docs)]
 
 pub mod clock;
@@ -22,6 +24,7 @@ pub mod shutdown;
 pub mod sqlite;
 pub mod tls;
 pub mod transport;
+pub mod web;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::toml_string;

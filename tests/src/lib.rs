@@ -11,6 +11,8 @@
 //! fixed time: each step waits, with a timeout, for something observable ([`wait_until`]) —
 //! the address file, a line in a log (an enrolment reaching the coordinator's key directory,
 //! a service starting), a status answer.
+//!
+//! [`browser`] is what the two browser tests share to drive headless Chromium over WebDriver.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -19,6 +21,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+
+pub mod browser;
 
 /// The web app port `quietcount-node init` writes (`quietcount_node::config::DEFAULT_WEB_PORT`;
 /// the harness drives binaries only, so it is repeated here).

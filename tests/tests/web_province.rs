@@ -3,84 +3,37 @@
 //! `user add --password-stdin`; a viewer reads but cannot publish; a manager enrols a site in
 //! the browser with the fingerprint check (a wrong one refused), the sites deliver and appear
 //! in the grid, the manager publishes, the donor package downloaded as a zip is unzipped and
-//! verified with `quietcount-keys verify`, and the CSV and XLSX exports download. Screenshots
+//! verified with `quietcount-keys verify`, the CSV, XLSX, DHIS2 JSON and ADX exports download
+//! (the last two checked against their structure), and a conflict (site A's folder restored
+//! from a copy signs another revision 1) is resolved in the browser. Screenshots
 //! of every page in both languages at 1366×768 and 390×844 go to
 //! `target/screenshots/province-*.png`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`: without them the test says why and
-//! passes, except under `CI=true`, where it fails.
+//! passes, except under `CI=true`, where it fails (`quietcount_tests::browser`, shared with
+//! `web_site`).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use fantoccini::{Client, ClientBuilder, Locator};
-use quietcount_tests::{
-    Coordinator, Service, Site, binary, last_closed_month, run, run_ok, start_coordinator, text,
-    wait_until,
+use fantoccini::{Client, Locator};
+use quietcount_tests::browser::{
+    self, Driver, SCREEN_SIZES, browser_available, screenshot_dir, with_lang,
 };
-use serde_json::json;
+use quietcount_tests::{
+    Coordinator, Site, binary, last_closed_month, run, run_ok, text, wait_until,
+};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const VIEWER: (&str, &str) = ("lan", "lan-password-01");
 const MANAGER: (&str, &str) = ("minh", "minh-password-02");
-
-fn browser_available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: .ci/run installs them"
-        );
-        eprintln!(
-            "SKIPPED web_province: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-        );
-    }
-    present
-}
-
-fn screenshot_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("test executable outside target/<profile>/deps"))?;
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-struct Driver {
-    service: Service,
-    port: u16,
-}
-
-impl Driver {
-    fn start(root: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(CHROMEDRIVER);
-        command.arg(format!("--port={port}"));
-        let service = Service::spawn_for_test(command, root.join("logs").join("chromedriver.log"))?;
-        wait_until(Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .context("chromedriver did not start")?;
-        Ok(Self { service, port })
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.service.kill();
-    }
-}
+const SITE_A: &str = "hp-tram-01";
+const SITE_B: &str = "hp-tram-02";
+const SITE_A_UNIT: &str = "VN_HP_TRAM_01";
+const SITE_B_UNIT: &str = "VN_HP_TRAM_02";
 
 /// The browser on the dashboard.
 struct App {
@@ -90,27 +43,7 @@ struct App {
 
 impl App {
     async fn open(driver: &Driver, profile: &Path, base: &str) -> Result<Self> {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }),
-        );
-        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .context("cannot start a browser session")?;
-        browser.set_window_size(1366, 768).await?;
+        let browser = driver.open_browser(profile).await?;
         Ok(Self {
             browser,
             base: base.trim_end_matches('/').to_owned(),
@@ -131,36 +64,12 @@ impl App {
     }
 
     async fn type_into(&self, id: &str, text: &str) -> Result<()> {
-        let field = self.browser.find(Locator::Id(id)).await?;
-        field.clear().await?;
-        field.send_keys(text).await?;
-        Ok(())
+        browser::type_into(&self.browser, id, text).await
     }
 
     /// Clicks what `css` finds and waits until the next page has loaded.
     async fn click(&mut self, css: &str) -> Result<()> {
-        self.browser
-            .execute("window.qcOldPage = 1;", vec![])
-            .await?;
-        self.browser.find(Locator::Css(css)).await?.click().await?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let loaded = self
-                .browser
-                .execute(
-                    "return typeof window.qcOldPage === 'undefined' && document.readyState === 'complete';",
-                    vec![],
-                )
-                .await;
-            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
-                return Ok(());
-            }
-            ensure!(
-                std::time::Instant::now() < deadline,
-                "no page after clicking {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        browser::click_and_wait(&self.browser, css).await
     }
 
     async fn log_in(&mut self, (name, password): (&str, &str)) -> Result<()> {
@@ -205,12 +114,11 @@ impl App {
 
     async fn screenshots(&mut self, dir: &Path, pages: &[(&str, &str)]) -> Result<usize> {
         let mut taken = 0;
-        for (width, height) in [(1366, 768), (390, 844)] {
+        for (width, height) in SCREEN_SIZES {
             self.browser.set_window_size(width, height).await?;
             for lang in ["vi", "en"] {
                 for (name, path) in pages {
-                    let separator = if path.contains('?') { '&' } else { '?' };
-                    self.goto(&format!("{path}{separator}lang={lang}")).await?;
+                    self.goto(&with_lang(path, lang)).await?;
                     let png = self.browser.screenshot().await?;
                     std::fs::write(
                         dir.join(format!("province-{name}-{lang}-{width}x{height}.png")),
@@ -220,7 +128,8 @@ impl App {
                 }
             }
         }
-        self.browser.set_window_size(1366, 768).await?;
+        let (width, height) = SCREEN_SIZES[0];
+        self.browser.set_window_size(width, height).await?;
         self.goto("/?lang=vi").await?;
         Ok(taken)
     }
@@ -307,15 +216,115 @@ fn deliver(site: &Site, period: &str, seed: u64) -> Result<()> {
     .with_context(|| format!("{} could not deliver: {last}", site.id))
 }
 
+/// The DHIS2 mapping the dashboard's DHIS2 JSON and ADX downloads follow: the sample mapping,
+/// with the test's two sites as org units beside the province's.
+fn configure_dhis2_mapping(coordinator: &Coordinator) -> Result<()> {
+    let sample = include_str!("../../coordinator/mappings/dhis2-sample.toml");
+    let start = sample
+        .find("[org_units.sites]")
+        .ok_or_else(|| anyhow!("the sample mapping has no site table"))?;
+    let end = start
+        + sample[start..]
+            .find("\n\n")
+            .ok_or_else(|| anyhow!("the site table does not end"))?;
+    let mapping = format!(
+        "{}[org_units.sites]\n{SITE_A} = \"{SITE_A_UNIT}\"\n{SITE_B} = \"{SITE_B_UNIT}\"{}",
+        &sample[..start],
+        &sample[end..]
+    );
+    std::fs::write(coordinator.dir.join("dhis2.toml"), mapping)?;
+    let config_path = coordinator.dir.join("config.toml");
+    let config = std::fs::read_to_string(&config_path)?;
+    let commented = "# mapping = \"dhis2-mapping.toml\"";
+    ensure!(config.contains(commented), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replacen(commented, "mapping = \"dhis2.toml\"", 1),
+    )?;
+    Ok(())
+}
+
+/// Checks a downloaded DHIS2 `dataValueSets` document against its published structure: the
+/// data set and period (`YYYYMM`) at the top, and every value with its data element, period,
+/// org unit, category option combo and a whole-number value, no target twice. Returns the
+/// org unit of each value.
+fn check_data_value_set(json: &serde_json::Value, period: &str) -> Result<Vec<String>> {
+    let dhis2_period = period.replace('-', "");
+    ensure!(json["dataSet"] == "QC_MONTHLY", "{json}");
+    ensure!(json["period"] == dhis2_period.as_str(), "{json}");
+    ensure!(json["idScheme"] == "CODE", "{json}");
+    let values = json["dataValues"]
+        .as_array()
+        .ok_or_else(|| anyhow!("no dataValues"))?;
+    ensure!(!values.is_empty(), "no value sent");
+    let mut targets = std::collections::BTreeSet::new();
+    let mut units = Vec::new();
+    for value in values {
+        for field in ["dataElement", "orgUnit", "categoryOptionCombo", "value"] {
+            ensure!(value[field].is_string(), "{field} missing in {value}");
+        }
+        ensure!(value["period"] == dhis2_period.as_str(), "{value}");
+        let number = value["value"].as_str().unwrap_or_default();
+        ensure!(number.parse::<u64>().is_ok(), "not a count: {value}");
+        let target = (
+            value["dataElement"].to_string(),
+            value["categoryOptionCombo"].to_string(),
+            value["orgUnit"].to_string(),
+        );
+        ensure!(targets.insert(target), "one target twice: {value}");
+        units.push(value["orgUnit"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(units)
+}
+
+/// Checks a downloaded ADX document: well-formed enough to carry the IHE ADX namespace, one
+/// `group` per org unit with the ADX period (`YYYY-MM-01/P1M`) and the data set, and one
+/// `dataValue` per value of the JSON export.
+fn check_adx(adx: &str, period: &str, units: &[String]) -> Result<()> {
+    ensure!(adx.starts_with("<?xml"), "no XML declaration");
+    ensure!(
+        adx.contains("<adx xmlns=\"urn:ihe:qrph:adx:2015\""),
+        "{adx}"
+    );
+    ensure!(
+        adx.trim_end().ends_with("</adx>"),
+        "the document is not closed"
+    );
+    let adx_period = format!("period=\"{period}-01/P1M\"");
+    let distinct: std::collections::BTreeSet<&String> = units.iter().collect();
+    ensure!(
+        adx.matches("<group ").count() == distinct.len(),
+        "groups: {adx}"
+    );
+    ensure!(adx.matches("</group>").count() == distinct.len());
+    ensure!(adx.matches(&adx_period).count() == distinct.len(), "{adx}");
+    ensure!(adx.matches("dataSet=\"QC_MONTHLY\"").count() == distinct.len());
+    for unit in distinct {
+        ensure!(
+            adx.contains(&format!("orgUnit=\"{unit}\"")),
+            "{unit} missing"
+        );
+    }
+    ensure!(
+        adx.matches("<dataValue ").count() == units.len(),
+        "{} ADX values, {} JSON values",
+        adx.matches("<dataValue ").count(),
+        units.len()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_province_works_in_its_dashboard() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("web_province") {
         return Ok(());
     }
     let root = tempfile::tempdir()?;
     let root = root.path();
     let period = last_closed_month();
-    let mut coordinator = start_coordinator(root, "Hải Phòng", "info")?;
+    let mut coordinator = Coordinator::init(root, "Hải Phòng")?;
+    configure_dhis2_mapping(&coordinator)?;
+    coordinator.start("info")?;
     let address = coordinator.dir.join("run").join("dashboard-address");
     wait_until(Duration::from_secs(30), || address.exists())?;
     let base = std::fs::read_to_string(&address)?.trim().to_owned();
@@ -334,9 +343,13 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
     );
 
     // Two sites: one enrolled on the command line, one in the browser.
-    let site_a = Site::init(root, "hp-tram-01", &coordinator)?;
-    let site_b = Site::init(root, "hp-tram-02", &coordinator)?;
+    let site_a = Site::init(root, SITE_A, &coordinator)?;
+    let site_b = Site::init(root, SITE_B, &coordinator)?;
     coordinator.enroll(&site_a)?;
+    // A copy of site A's folder taken before it reports: restored later with other records,
+    // it signs a different revision 1, a conflict for the province to resolve.
+    let site_a_copy = root.join("site-a-copy");
+    run_ok(site_a.command("backup").arg("--out").arg(&site_a_copy))?;
 
     let driver = Driver::start(root)?;
     let mut app = App::open(&driver, &root.join("profile"), &base).await?;
@@ -430,6 +443,96 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
         );
         let (head, xlsx) = get(&base, &format!("/export?p={period}&format=xlsx"), &session)?;
         ensure!(head.contains("200 OK") && xlsx.starts_with(b"PK"), "{head}");
+        // DHIS2 dataValueSets JSON and ADX, from the links the totals page offers.
+        app.goto(&format!("/totals?p={period}")).await?;
+        let mut links = Vec::new();
+        for id in ["export-dhis2", "export-adx"] {
+            let href = app
+                .browser
+                .find(Locator::Id(id))
+                .await?
+                .attr("href")
+                .await?
+                .ok_or_else(|| anyhow!("{id} has no link"))?;
+            links.push(href);
+        }
+        let (head, json) = get(&base, &links[0], &session)?;
+        ensure!(
+            head.contains("200 OK") && head.contains("application/json"),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&json)?;
+        let units = check_data_value_set(&json, &period)?;
+        ensure!(units.iter().any(|u| u == "VN_HANOI"), "no province value");
+        ensure!(
+            units.iter().any(|u| u == SITE_A_UNIT || u == SITE_B_UNIT),
+            "no site value"
+        );
+        let (head, adx) = get(&base, &links[1], &session)?;
+        ensure!(head.contains("200 OK") && head.contains("xml"), "{head}");
+        check_adx(&String::from_utf8(adx)?, &period, &units)?;
+
+        // Site A's copy, restored with other records, signs another revision 1: refused as a
+        // conflict and kept as evidence; the manager resolves it in the browser.
+        let node = |subcommand: &str| {
+            let mut command = Command::new(binary("quietcount-node"));
+            command.arg(subcommand).arg("--dir").arg(&site_a_copy);
+            command
+        };
+        run_ok(
+            node("simulate")
+                .args(["--clients", "40", "--months", "2", "--seed", "9", "--until"])
+                .arg(&period),
+        )?;
+        run_ok(node("report").arg("--period").arg(&period))?;
+        let refused = run(&mut node("submit"))?;
+        ensure!(
+            !refused.status.success(),
+            "the conflicting report was accepted"
+        );
+        ensure!(
+            text(&refused).contains("conflicting report"),
+            "{}",
+            text(&refused)
+        );
+        app.goto("/conflicts").await?;
+        let card = app.browser.find(Locator::Css(".conflict-card")).await?;
+        let card_text = card.text().await?;
+        ensure!(
+            card_text.contains(SITE_A) && card_text.contains(&period),
+            "{card_text}"
+        );
+        let evidence = app
+            .browser
+            .find(Locator::Css(
+                ".conflict-card select[name=accept] option:last-child",
+            ))
+            .await?
+            .attr("value")
+            .await?
+            .ok_or_else(|| anyhow!("no evidence option"))?;
+        app.browser
+            .find(Locator::Css(".conflict-card select[name=accept]"))
+            .await?
+            .select_by_value(&evidence)
+            .await?;
+        app.browser
+            .find(Locator::Css(".conflict-card input[name=note]"))
+            .await?
+            .send_keys("Đã gọi điện hỏi lại trạm")
+            .await?;
+        app.click(".conflict-card .resolve-submit").await?;
+        app.goto("/conflicts").await?;
+        let resolved = app
+            .browser
+            .find(Locator::Css(".conflict-card"))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            resolved.contains("Đã chấp nhận") && resolved.contains("minh"),
+            "{resolved}"
+        );
 
         // Audit trail: the enrolment and the publication, by the manager.
         app.goto("/audit").await?;
@@ -437,6 +540,10 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
         ensure!(
             audit.contains("minh") && audit.contains("Công bố"),
             "{audit}"
+        );
+        ensure!(
+            audit.contains("Xử lý xung đột"),
+            "the resolution is not audited:\n{audit}"
         );
 
         let dir = screenshot_dir()?;

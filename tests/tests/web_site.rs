@@ -9,24 +9,24 @@
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
 //! `chromium-driver`): without them the test says why and passes, except under `CI=true`,
-//! where it fails.
+//! where it fails (`quietcount_tests::browser`, shared with `web_province`).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use quietcount_tests::browser::{
+    self, Driver, SCREEN_SIZES, browser_available, screenshot_dir, with_lang,
+};
 use quietcount_tests::{
     Coordinator, Service, Site, binary, enroll_site, last_closed_month, run_ok, start_coordinator,
     wait_until,
 };
 use serde_json::json;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Identifying values planted in the records: none may appear in a URL, a title or a log.
 const NAME_1: &str = "Đặng Thị Dấuvết";
@@ -39,62 +39,9 @@ const MARKERS: [&str; 6] = [NAME_1, NAME_2, PHONE_1, PHONE_2, NAME_PART, IMPORTE
 
 const LAN: (&str, &str) = ("Lan", "lan-passphrase-1");
 const MINH: (&str, &str) = ("Minh", "minh-passphrase-2");
-
-/// Whether the browser is here; outside CI its absence skips the test with a reason.
-fn browser_available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: .ci/run installs them"
-        );
-        eprintln!(
-            "SKIPPED web_site: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-        );
-    }
-    present
-}
-
-/// `target/screenshots/`, beside the test executable's profile folder.
-fn screenshot_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("test executable outside target/<profile>/deps"))?;
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// A chromedriver process on a free loopback port, stopped when dropped.
-struct Driver {
-    service: Service,
-    port: u16,
-}
-
-impl Driver {
-    fn start(root: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(CHROMEDRIVER);
-        command.arg(format!("--port={port}"));
-        let service = Service::spawn_for_test(command, root.join("logs").join("chromedriver.log"))?;
-        wait_until(Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .context("chromedriver did not start")?;
-        Ok(Self { service, port })
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.service.kill();
-    }
-}
+/// A staff member added, given a new passphrase and removed in the Settings page.
+const HOA: (&str, &str) = ("Hoa", "hoa-passphrase-3");
+const HOA_NEW: (&str, &str) = ("Hoa", "hoa-passphrase-new-4");
 
 /// The browser with the pages staff use, named for what they do ("page objects").
 struct App {
@@ -106,27 +53,7 @@ struct App {
 
 impl App {
     async fn open(driver: &Driver, profile: &Path, base: &str) -> Result<Self> {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }),
-        );
-        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .context("cannot start a browser session")?;
-        browser.set_window_size(1366, 768).await?;
+        let browser = driver.open_browser(profile).await?;
         Ok(Self {
             browser,
             base: base.trim_end_matches('/').to_owned(),
@@ -160,10 +87,7 @@ impl App {
     }
 
     async fn type_into(&self, id: &str, text: &str) -> Result<()> {
-        let field = self.browser.find(Locator::Id(id)).await?;
-        field.clear().await?;
-        field.send_keys(text).await?;
-        Ok(())
+        browser::type_into(&self.browser, id, text).await
     }
 
     async fn choose(&self, id: &str, value: &str) -> Result<()> {
@@ -177,28 +101,7 @@ impl App {
 
     /// Clicks what `css` finds and waits until the next page has loaded.
     async fn click(&mut self, css: &str) -> Result<()> {
-        self.browser
-            .execute("window.qcOldPage = 1;", vec![])
-            .await?;
-        self.browser.find(Locator::Css(css)).await?.click().await?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let loaded = self
-                .browser
-                .execute(
-                    "return typeof window.qcOldPage === 'undefined' && document.readyState === 'complete';",
-                    vec![],
-                )
-                .await;
-            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
-                break;
-            }
-            ensure!(
-                std::time::Instant::now() < deadline,
-                "no page after clicking {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        browser::click_and_wait(&self.browser, css).await?;
         self.note().await
     }
 
@@ -284,6 +187,63 @@ impl App {
         }
     }
 
+    /// Tries to log in; whether the app let `name` in (a refusal stays on the login page).
+    async fn try_log_in(&mut self, (name, passphrase): (&str, &str)) -> Result<bool> {
+        self.goto("/login").await?;
+        self.choose("login-name", name).await?;
+        self.type_into("login-passphrase", passphrase).await?;
+        self.click("#login-submit").await?;
+        Ok(self.path().await? == "/")
+    }
+
+    /// Settings: adds a staff member, confirmed with the passphrase of whoever is logged in.
+    async fn add_staff_member(
+        &mut self,
+        (name, passphrase): (&str, &str),
+        confirming: &str,
+    ) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("new-staff-name", name).await?;
+        self.type_into("new-staff-passphrase", passphrase).await?;
+        self.type_into("new-staff-repeat", passphrase).await?;
+        self.type_into("add-current", confirming).await?;
+        self.click("#staff-add-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: removes a staff member, confirmed with the logged-in member's passphrase.
+    async fn remove_staff_member(&mut self, name: &str, confirming: &str) -> Result<String> {
+        self.goto("/settings").await?;
+        self.choose("remove-staff-name", name).await?;
+        self.type_into("remove-current", confirming).await?;
+        self.click("#staff-remove-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: the logged-in member changes their own passphrase.
+    async fn change_passphrase(&mut self, current: &str, new: &str) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("passphrase-current", current).await?;
+        self.type_into("passphrase-new", new).await?;
+        self.type_into("passphrase-repeat", new).await?;
+        self.click("#passphrase-submit").await?;
+        self.text_of("message").await
+    }
+
+    /// Settings: a backup into a new folder (a USB stick).
+    async fn back_up_to(&mut self, folder: &Path) -> Result<String> {
+        self.goto("/settings").await?;
+        self.type_into("backup-folder", &folder.display().to_string())
+            .await?;
+        self.click("#backup-submit").await?;
+        self.text_of("message").await
+    }
+
+    async fn staff_list(&mut self) -> Result<String> {
+        self.goto("/settings").await?;
+        self.text_of("staff-list").await
+    }
+
     async fn approve_report(&mut self) -> Result<String> {
         self.goto("/report").await?;
         self.click(".approve-button").await?;
@@ -292,19 +252,19 @@ impl App {
 
     async fn screenshots(&mut self, dir: &Path, pages: &[(&str, &str)]) -> Result<usize> {
         let mut taken = 0;
-        for (width, height) in [(1366, 768), (390, 844)] {
+        for (width, height) in SCREEN_SIZES {
             self.browser.set_window_size(width, height).await?;
             for lang in ["vi", "en"] {
                 for (name, path) in pages {
-                    let separator = if path.contains('?') { '&' } else { '?' };
-                    self.goto(&format!("{path}{separator}lang={lang}")).await?;
+                    self.goto(&with_lang(path, lang)).await?;
                     let png = self.browser.screenshot().await?;
                     std::fs::write(dir.join(format!("{name}-{lang}-{width}x{height}.png")), png)?;
                     taken += 1;
                 }
             }
         }
-        self.browser.set_window_size(1366, 768).await?;
+        let (width, height) = SCREEN_SIZES[0];
+        self.browser.set_window_size(width, height).await?;
         // Back to Vietnamese for the rest.
         self.goto("/?lang=vi").await?;
         Ok(taken)
@@ -377,6 +337,9 @@ fn start_node(site: &Site, log: &Path) -> Result<(Service, String)> {
         .arg(&site.dir)
         .env("RUST_LOG", "info")
         .env("QUIETCOUNT_LOG", "info")
+        // Staff added in the app get the tests' cheap Argon2id parameters, as those added by
+        // the CLI above (the real ones cost seconds per login on a shared machine).
+        .env("QUIETCOUNT_TEST_CHEAP_KDF", "1")
         .stdin(Stdio::null());
     let service = Service::spawn_for_test(command, log.to_owned())?;
     wait_until(Duration::from_secs(60), || address_file.exists())
@@ -459,7 +422,7 @@ fn services_csv(period: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("web_site") {
         return Ok(());
     }
     let root = tempfile::tempdir()?;
@@ -612,6 +575,80 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     app.goto("/").await?;
     ensure!(app.text_of("last-report").await?.contains("đã gửi"));
 
+    // Settings. Minh adds Hoa (confirming with his own passphrase); adding her twice is
+    // refused in Vietnamese.
+    let added = app.add_staff_member(HOA, MINH.1).await?;
+    ensure!(added.contains("Đã thêm cán bộ") && added.contains("Hoa"), "{added}");
+    ensure!(app.staff_list().await?.contains("Hoa"));
+    let twice = app.add_staff_member(HOA, MINH.1).await?;
+    ensure!(twice.contains("đã có trong danh sách"), "{twice}");
+    let wrong = app.add_staff_member(("Tuấn", "tuan-passphrase-5"), "not-minhs-passphrase").await?;
+    ensure!(wrong.contains("mật khẩu không đúng"), "{wrong}");
+    ensure!(!app.staff_list().await?.contains("Tuấn"));
+    app.log_out().await?;
+    // Hoa's passphrase unlocks the records; she changes it, and only the new one works.
+    app.log_in(HOA).await?;
+    app.goto("/clients").await?;
+    ensure!(app.source().await?.contains(NAME_1), "Hoa's login did not unlock");
+    let changed = app.change_passphrase(HOA.1, HOA_NEW.1).await?;
+    ensure!(changed.contains("Đã đổi mật khẩu"), "{changed}");
+    app.log_out().await?;
+    ensure!(!app.try_log_in(HOA).await?, "the old passphrase still works");
+    ensure!(app.source().await?.contains("không đúng"));
+    app.log_in(HOA_NEW).await?;
+    app.goto("/clients").await?;
+    ensure!(app.source().await?.contains(NAME_1), "the new passphrase did not unlock");
+    // A backup to a chosen folder; the same folder again is refused in Vietnamese.
+    let usb = root.join("usb");
+    std::fs::create_dir_all(&usb)?;
+    let backup = usb.join("quietcount-backup");
+    let done = app.back_up_to(&backup).await?;
+    ensure!(
+        done.contains("Đã sao lưu") && done.contains(&backup.display().to_string()),
+        "{done}"
+    );
+    let again = app.back_up_to(&backup).await?;
+    ensure!(again.contains("Hãy chọn một thư mục mới"), "{again}");
+    ensure!(!again.contains("already exists"), "{again}");
+    app.log_out().await?;
+    // Minh removes Hoa: she is gone from the list and from the login page.
+    app.log_in(MINH).await?;
+    let removed = app.remove_staff_member("Hoa", MINH.1).await?;
+    ensure!(removed.contains("Đã xóa cán bộ") && removed.contains("Hoa"), "{removed}");
+    ensure!(!app.staff_list().await?.contains("Hoa"));
+    app.log_out().await?;
+    ensure!(
+        app.browser
+            .find(Locator::Css("#login-name option[value='Hoa']"))
+            .await
+            .is_err(),
+        "Hoa can still be chosen at login"
+    );
+    app.log_in(MINH).await?;
+    // The backup is a usable data directory: its sealed names open with the passphrase Hoa
+    // had when it was taken (she was removed after).
+    for file in ["config.toml", "node.db", "site.key"] {
+        ensure!(backup.join(file).is_file(), "{file} is not in the backup");
+    }
+    let hoa_file = root.join("hoa-new.pass");
+    std::fs::write(&hoa_file, HOA_NEW.1)?;
+    let shown = run_ok(
+        Command::new(binary("quietcount-node"))
+            .arg("show")
+            .arg("--dir")
+            .arg(&backup)
+            .arg("--client")
+            .arg("WEB-0001")
+            .arg("--staff")
+            .arg("Hoa")
+            .arg("--passphrase-file")
+            .arg(&hoa_file),
+    )?;
+    ensure!(
+        String::from_utf8_lossy(&shown.stdout).contains(NAME_1),
+        "the backup does not open"
+    );
+
     // English is one click away, and stays.
     app.click("#lang-switch").await?;
     ensure!(app.source().await?.contains("This month"), "no English");
@@ -672,6 +709,7 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
         ("report", "/report"),
         ("deliveries", "/deliveries"),
         ("settings", "/settings"),
+        ("not-found", "/no-such-page"),
     ];
     let taken = app.screenshots(&dir, &pages).await?;
     // The paper copy: the report printed to A4, as the browser's Print gives it.
@@ -689,7 +727,7 @@ async fn staff_do_the_months_work_in_the_browser_and_nothing_identifying_leaks()
     std::fs::write(dir.join("report-vi-a4.pdf"), &pdf)?;
     app.log_out().await?;
     let taken = taken + app.screenshots(&dir, &[("login", "/login")]).await?;
-    ensure!(taken == 36, "{taken} screenshots");
+    ensure!(taken == 40, "{taken} screenshots");
 
     // The idle lock: a session unused for longer than the idle time shows the login page,
     // saying so, and no name.

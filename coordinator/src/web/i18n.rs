@@ -1,12 +1,15 @@
 //! The dashboard's words: one Fluent catalogue per language (`coordinator/i18n/vi.ftl`,
 //! `coordinator/i18n/en.ftl`, embedded in the binary), Vietnamese by default; and how numbers,
-//! dates, times and rates are shown (`1.234`, `DD/MM/YYYY`, Vietnam's time zone).
+//! dates, times and rates are shown (`1.234`, `DD/MM/YYYY`, Vietnam's time zone, Asia/Ho_Chi_Minh
+//! from the built-in time zone database). The catalogue machinery is
+//! `quietcount_service::web::i18n`'s, shared with the site app.
 
 use std::sync::LazyLock;
 
-use fluent_bundle::concurrent::FluentBundle;
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use quietcount_protocol::UnixTime;
+use quietcount_service::web::i18n::{self as shared, Catalogue};
+
+pub use quietcount_service::web::i18n::group_digits;
 
 /// A language of the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,30 +25,7 @@ pub const VI_FTL: &str = include_str!("../../i18n/vi.ftl");
 /// The English catalogue.
 pub const EN_FTL: &str = include_str!("../../i18n/en.ftl");
 
-/// The site's offset from UTC: Asia/Ho_Chi_Minh (+07:00 all year, no daylight saving).
-pub const SITE_UTC_OFFSET_SECS: i64 = 7 * 3600;
-
-fn bundle(lang: &str, text: &'static str) -> FluentBundle<FluentResource> {
-    let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
-    let mut bundle = FluentBundle::new_concurrent(vec![id]);
-    // No Unicode isolation marks around arguments: the pages are left-to-right only.
-    bundle.set_use_isolating(false);
-    let resource = match FluentResource::try_new(text.to_owned()) {
-        Ok(resource) => resource,
-        // A syntax error in an embedded catalogue is caught by the unit tests; keep what parsed.
-        Err((resource, errors)) => {
-            tracing::error!(?errors, "message catalogue has errors");
-            resource
-        }
-    };
-    if let Err(errors) = bundle.add_resource(resource) {
-        tracing::error!(?errors, "message catalogue has repeated keys");
-    }
-    bundle
-}
-
-static VI: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("vi", VI_FTL));
-static EN: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| bundle("en", EN_FTL));
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| Catalogue::new(VI_FTL, EN_FTL));
 
 /// Words in one language, handed to every template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,42 +40,24 @@ impl Tr {
         Self { lang }
     }
 
-    fn bundle(&self) -> &'static FluentBundle<FluentResource> {
-        match self.lang {
-            Lang::Vi => &VI,
-            Lang::En => &EN,
-        }
-    }
-
     /// The message `key` (its key itself when missing, which the tests forbid).
     pub fn msg(&self, key: &str) -> String {
-        self.format(key, None)
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[])
     }
 
     /// The message `key` with one argument `name` = `value`.
     pub fn arg(&self, key: &str, name: &str, value: &str) -> String {
-        let mut args = FluentArgs::new();
-        args.set(name.to_owned(), FluentValue::from(value.to_owned()));
-        self.format(key, Some(&args))
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[(name, value)])
     }
 
     /// The message `key` with two arguments.
     pub fn args2(&self, key: &str, a: (&str, &str), b: (&str, &str)) -> String {
-        let mut args = FluentArgs::new();
-        args.set(a.0.to_owned(), FluentValue::from(a.1.to_owned()));
-        args.set(b.0.to_owned(), FluentValue::from(b.1.to_owned()));
-        self.format(key, Some(&args))
+        CATALOGUE.format(self.lang == Lang::Vi, key, &[a, b])
     }
 
-    fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
-        let bundle = self.bundle();
-        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
-            return key.to_owned();
-        };
-        let mut errors = Vec::new();
-        bundle
-            .format_pattern(pattern, args, &mut errors)
-            .into_owned()
+    /// The message `key` with any number of arguments.
+    pub fn args(&self, key: &str, values: &[(&str, &str)]) -> String {
+        CATALOGUE.format(self.lang == Lang::Vi, key, values)
     }
 
     /// A count, grouped the language's way: `1.234` in Vietnamese, `1,234` in English.
@@ -116,16 +78,14 @@ impl Tr {
         }
     }
 
-    /// A date, `DD/MM/YYYY`, in the site's time zone.
+    /// A date, `DD/MM/YYYY`, in the province's time zone (Asia/Ho_Chi_Minh).
     pub fn date(&self, t: UnixTime) -> String {
-        let (y, m, d, _, _) = local_parts(t);
-        format!("{d:02}/{m:02}/{y:04}")
+        shared::date(shared::default_time_zone(), t)
     }
 
-    /// A date and time, `DD/MM/YYYY HH:MM`, in the site's time zone.
+    /// A date and time, `DD/MM/YYYY HH:MM`, in the province's time zone (Asia/Ho_Chi_Minh).
     pub fn date_time(&self, t: UnixTime) -> String {
-        let (y, m, d, hh, mm) = local_parts(t);
-        format!("{d:02}/{m:02}/{y:04} {hh:02}:{mm:02}")
+        shared::date_time(shared::default_time_zone(), t)
     }
 
     /// The other language's code and name, for the switch in the header.
@@ -145,39 +105,12 @@ impl Tr {
     }
 }
 
-/// `n` with `separator` between groups of three digits.
-pub fn group_digits(n: u64, separator: char) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(separator);
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Year, month, day, hour and minute of `t` in the site's time zone.
-fn local_parts(t: UnixTime) -> (i64, u32, u32, u64, u64) {
-    let local = i64::try_from(t).unwrap_or(i64::MAX - SITE_UTC_OFFSET_SECS) + SITE_UTC_OFFSET_SECS;
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400) as u64;
-    let (y, m, d) = quietcount_protocol::ids::civil_from_days(days);
-    (y, m, d, secs / 3600, secs % 3600 / 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn keys(text: &str) -> Vec<String> {
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && l.contains(" ="))
-            .filter_map(|l| l.split(" =").next())
-            .map(str::to_owned)
-            .collect()
-    }
+    use fluent_bundle::FluentResource;
+    use quietcount_service::web::i18n::catalogue_keys as keys;
 
     #[test]
     fn every_key_is_in_both_catalogues_and_both_parse() {

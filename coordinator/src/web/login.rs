@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AppState, Chrome, LOGIN_COOKIE, SESSION_COOKIE, User, Visitor, constant_time_eq, csrf_refused,
-    render, session::random_token,
+    render, session, session::random_token,
 };
 
 /// The login page.
@@ -127,7 +127,9 @@ pub async fn submit(
     match checked {
         Ok(Ok(Some(role))) => {
             state.inner.throttle.succeeded(&name);
-            let id = state.sessions().start(&name, role);
+            let id = state
+                .sessions()
+                .start(session::account_session(&name, role));
             tracing::info!(user = %name, role = role.name(), "dashboard session started");
             let mut response = Redirect::to("/").into_response();
             let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");

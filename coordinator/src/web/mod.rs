@@ -11,6 +11,7 @@
 //! - [`session`]: in-memory sessions in HttpOnly SameSite=Strict cookies, idle lock, slowed
 //!   failed logins; [`login`]: accounts (`user add`) log in with Argon2id-checked passwords.
 //! - [`i18n`]: the message catalogues (Fluent), numbers, rates, dates and times.
+//! - [`revisions`]: what each revision of a site's report changed, for the site page.
 //! - one module per page: [`grid`], [`sites`], [`conflicts`], [`period`], [`totals`],
 //!   [`exports`], [`audit`].
 //!
@@ -25,6 +26,7 @@ pub mod grid;
 pub mod i18n;
 pub mod login;
 pub mod period;
+pub mod revisions;
 pub mod session;
 pub mod sites;
 pub mod totals;
@@ -39,7 +41,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -344,76 +346,28 @@ async fn secure_cookies(request: Request, next: Next) -> Response {
     response
 }
 
-/// Security headers on every answer (no caching anywhere), the language cookie when the URL
-/// chose one, and one log line per request with its method and path (never the query).
+/// Security headers on every answer and the language cookie ([`quietcount_service::web`]).
 async fn headers_and_language(request: Request, next: Next) -> Response {
-    let chosen = query_lang(request.uri().query());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
-    tracing::debug!(%method, %path, status = response.status().as_u16(), "dashboard request");
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    if let Some(lang) = chosen {
-        let cookie = format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
-            Tr::new(lang).code()
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    response
+    quietcount_service::web::security_headers_and_language(LANG_COOKIE, request, next).await
 }
 
 async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../assets/app.css"),
-    )
-        .into_response()
+    // The shared style sheet, then the dashboard's grid, legend and chart rules.
+    quietcount_service::web::stylesheet(include_str!("../../assets/app.css"))
 }
 
 fn parse_lang(text: &str) -> Option<Lang> {
-    match text {
+    match quietcount_service::web::language_code(text)? {
         "vi" => Some(Lang::Vi),
-        "en" => Some(Lang::En),
-        _ => None,
+        _ => Some(Lang::En),
     }
 }
 
 fn query_lang(query: Option<&str>) -> Option<Lang> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("lang="))
-        .find_map(parse_lang)
+    quietcount_service::web::query_language(query).and_then(parse_lang)
 }
 
-/// The cookies of a request.
-pub fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect()
-}
+pub use quietcount_service::web::{constant_time_eq, cookies};
 
 /// The language of a request: the URL's `?lang=`, else the cookie, else Vietnamese.
 fn request_lang(parts: &Parts) -> Lang {
@@ -488,7 +442,7 @@ where
                     if let Err(error) = &current {
                         tracing::error!(%error, "dashboard account could not be checked");
                     }
-                    state.sessions().end_user(&session.user);
+                    session::end_user(state.sessions(), &session.user);
                     return Err(Redirect::to("/login").into_response());
                 }
                 Ok(Self {
@@ -582,11 +536,6 @@ impl User {
 /// The answer to a POST without the right CSRF token.
 pub fn csrf_refused(t: Tr) -> Response {
     (StatusCode::FORBIDDEN, Html(t.msg("error-csrf"))).into_response()
-}
-
-/// Whether two byte strings are equal, in time that does not depend on where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What the base layout needs.

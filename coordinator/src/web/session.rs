@@ -1,238 +1,56 @@
-//! Who is logged in: in-memory sessions keyed by random ids (the cookie), each holding the
-//! account, its role, its CSRF token and when it was last used; sessions idle longer than the
-//! configured time are locked (dropped). Failed logins are slowed per name and overall.
-
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
-use rand::RngCore as _;
+//! Who is logged in to the dashboard: a session holds the account and its role. The sessions
+//! themselves (random ids in the cookie, CSRF token, idle lock) and the failed-login throttle
+//! are `quietcount_service::web::session`'s, shared with the site app.
 
 use crate::accounts::Role;
 
-/// A random token: 32 bytes from the operating system, as hex.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
+pub use quietcount_service::web::session::{Throttle, name_delay, random_token};
 
-/// One logged-in account.
+/// What a dashboard session holds.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct AccountSession {
     /// The account name.
     pub user: String,
     /// Its role.
     pub role: Role,
-    /// The token every form of this session carries.
-    pub csrf: String,
-    last_seen: Instant,
 }
 
+/// One logged-in account (its fields through `Deref`: `session.user`, `session.role`).
+pub type Session = quietcount_service::web::session::Session<AccountSession>;
 /// What looking a session up found.
-#[derive(Debug)]
-pub enum Lookup {
-    /// Active (and now touched).
-    Active(Session),
-    /// It existed but was idle too long: now locked (removed).
-    Locked,
-    /// No such session.
-    None,
-}
-
+pub type Lookup = quietcount_service::web::session::Lookup<AccountSession>;
 /// Every session of this process.
-#[derive(Debug)]
-pub struct Sessions {
-    idle: Duration,
-    sessions: Mutex<HashMap<String, Session>>,
-    /// Ids of sessions the sweep locked, so that their next request can say so.
-    locked: Mutex<HashSet<String>>,
-}
+pub type Sessions = quietcount_service::web::session::Sessions<AccountSession>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves a map that is still consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Sessions {
-    /// Sessions that lock after `idle` without a request.
-    pub fn new(idle: Duration) -> Self {
-        Self {
-            idle,
-            sessions: Mutex::new(HashMap::new()),
-            locked: Mutex::new(HashSet::new()),
-        }
-    }
-
-    /// Starts a session for `user` with `role`; returns its id.
-    pub fn start(&self, user: &str, role: Role) -> String {
-        let id = random_token();
-        lock(&self.sessions).insert(
-            id.clone(),
-            Session {
-                user: user.to_owned(),
-                role,
-                csrf: random_token(),
-                last_seen: Instant::now(),
-            },
-        );
-        id
-    }
-
-    /// The session `id`, touched; locked if it was idle too long.
-    pub fn get(&self, id: &str) -> Lookup {
-        let mut map = lock(&self.sessions);
-        let Some(session) = map.get_mut(id) else {
-            return if lock(&self.locked).remove(id) {
-                Lookup::Locked
-            } else {
-                Lookup::None
-            };
-        };
-        if session.last_seen.elapsed() > self.idle {
-            map.remove(id);
-            return Lookup::Locked;
-        }
-        session.last_seen = Instant::now();
-        Lookup::Active(session.clone())
-    }
-
-    /// Ends session `id`.
-    pub fn end(&self, id: &str) {
-        lock(&self.sessions).remove(id);
-    }
-
-    /// Ends every session of `user` (its account was removed or its password changed).
-    pub fn end_user(&self, user: &str) {
-        lock(&self.sessions).retain(|_, s| s.user != user);
-    }
-
-    /// Locks every idle session (called periodically).
-    pub fn lock_idle(&self) -> usize {
-        let mut map = lock(&self.sessions);
-        let idle: Vec<String> = map
-            .iter()
-            .filter(|(_, s)| s.last_seen.elapsed() > self.idle)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut locked = lock(&self.locked);
-        if locked.len() > 10_000 {
-            locked.clear();
-        }
-        for id in &idle {
-            map.remove(id);
-            locked.insert(id.clone());
-        }
-        idle.len()
+/// A session for `user` with `role`.
+pub fn account_session(user: &str, role: Role) -> AccountSession {
+    AccountSession {
+        user: user.to_owned(),
+        role,
     }
 }
 
-/// Slows failed logins: each failure for a name doubles that name's wait (from 1 s, at most
-/// 30 s), and many failures across all names in a minute add a wait for everyone.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    inner: Mutex<ThrottleState>,
-}
-
-#[derive(Debug, Default)]
-struct ThrottleState {
-    by_name: HashMap<String, (u32, Instant)>,
-    recent: VecDeque<Instant>,
-}
-
-/// Failures across all names in a minute above which every login waits.
-const OVERALL_LIMIT: usize = 10;
-
-impl Throttle {
-    /// How long a login attempt for `name` waits before it is tried.
-    pub fn delay(&self, name: &str) -> Duration {
-        let mut state = lock(&self.inner);
-        while state
-            .recent
-            .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
-        {
-            state.recent.pop_front();
-        }
-        let overall = if state.recent.len() >= OVERALL_LIMIT {
-            Duration::from_secs(2)
-        } else {
-            Duration::ZERO
-        };
-        let per_name = match state.by_name.get(name) {
-            Some((failures, at)) if at.elapsed() < Duration::from_secs(15 * 60) => {
-                name_delay(*failures)
-            }
-            _ => Duration::ZERO,
-        };
-        overall + per_name
-    }
-
-    /// Notes a failed login for `name`.
-    pub fn failed(&self, name: &str) {
-        let mut state = lock(&self.inner);
-        state.recent.push_back(Instant::now());
-        if state.by_name.len() > 10_000 {
-            state.by_name.clear();
-        }
-        let entry = state
-            .by_name
-            .entry(name.to_owned())
-            .or_insert((0, Instant::now()));
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = Instant::now();
-    }
-
-    /// Notes a successful login for `name`.
-    pub fn succeeded(&self, name: &str) {
-        lock(&self.inner).by_name.remove(name);
-    }
-}
-
-/// The wait after `failures` failed logins for one name.
-pub fn name_delay(failures: u32) -> Duration {
-    if failures == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+/// Ends every session of `user` (its account was removed or its password changed).
+pub fn end_user(sessions: &Sessions, user: &str) {
+    sessions.end_where(|s| s.user == user);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quietcount_service::web::session::Lookup as Found;
+    use std::time::Duration;
 
     #[test]
-    fn failed_logins_wait_longer_per_name_and_overall() {
-        assert_eq!(name_delay(0), Duration::ZERO);
-        assert_eq!(name_delay(2), Duration::from_secs(2));
-        assert_eq!(name_delay(50), Duration::from_secs(30));
-        let throttle = Throttle::default();
-        throttle.failed("lan");
-        throttle.failed("lan");
-        assert_eq!(throttle.delay("lan"), Duration::from_secs(2));
-        assert_eq!(throttle.delay("minh"), Duration::ZERO);
-        throttle.succeeded("lan");
-        assert_eq!(throttle.delay("lan"), Duration::ZERO);
-        for i in 0..OVERALL_LIMIT {
-            throttle.failed(&format!("guess{i}"));
+    fn sessions_of_a_removed_account_end() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let lan = sessions.start(account_session("lan", Role::Viewer));
+        let minh = sessions.start(account_session("minh", Role::Manager));
+        end_user(&sessions, "minh");
+        assert!(matches!(sessions.get(&minh), Found::None));
+        match sessions.get(&lan) {
+            Found::Active(session) => assert_eq!(session.role, Role::Viewer),
+            other => panic!("{other:?}"),
         }
-        assert_eq!(throttle.delay("anyone"), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn idle_sessions_lock_and_say_so_once() {
-        let sessions = Sessions::new(Duration::from_millis(30));
-        let id = sessions.start("lan", Role::Viewer);
-        assert!(matches!(sessions.get(&id), Lookup::Active(_)));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(matches!(sessions.get(&id), Lookup::Locked));
-        assert!(matches!(sessions.get(&id), Lookup::None));
-        let id = sessions.start("lan", Role::Manager);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(sessions.lock_idle(), 1);
-        assert!(matches!(sessions.get(&id), Lookup::Locked));
-        let id = sessions.start("minh", Role::Manager);
-        sessions.end_user("minh");
-        assert!(matches!(sessions.get(&id), Lookup::None));
     }
 }

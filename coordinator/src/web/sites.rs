@@ -1,18 +1,18 @@
 //! Sites: the list of enrolled sites with the enrol form (a manager pastes the site's public
 //! key and types the fingerprint the site reads out: a mismatch is refused) and revocation;
-//! and one site's page: its enrolment, key history with validity windows (as
-//! `keys::verify::key_window` words them), and its reports of the last 12 periods with their
-//! receipts and revisions.
+//! and one site's page: its enrolment, key history with validity windows (worded in the page's
+//! language from the registry entry's fields, as `keys::verify::key_window` words them in
+//! English), and its reports of the last 12 periods with their receipts and revisions.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use quietcount_keys::short_fingerprint;
-use quietcount_keys::verify::key_window;
-use quietcount_protocol::{KeyEndReason, Period, SiteId};
+use quietcount_protocol::{KeyEndReason, Period, RegistryEntry, SiteId};
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use super::{
     AppState, Chrome, User, bad_request, done_page, error_page, now, period_type, recent_periods,
     render, session::random_token,
@@ -59,6 +59,40 @@ pub struct ReportLine {
     received: String,
     hash: String,
     receipt_bytes: usize,
+    /// What this revision changed since the previous one (`None`: the first revision, or the
+    /// previous one is not among those shown).
+    changes: Option<ChangeView>,
+}
+
+/// What a revision changed, as the site page shows it.
+#[derive(Debug)]
+pub struct ChangeView {
+    records: String,
+    cells_line: String,
+    cells: Vec<String>,
+    more: Option<String>,
+}
+
+impl ChangeView {
+    fn new(t: Tr, changes: super::revisions::RevisionChanges) -> Self {
+        let named = changes.cells.len();
+        Self {
+            records: changes.records,
+            cells_line: t.arg(
+                "site-changed-cells",
+                "count",
+                &t.num(changes.cell_count as u64),
+            ),
+            more: (changes.cell_count > named).then(|| {
+                t.arg(
+                    "site-changed-more",
+                    "count",
+                    &t.num((changes.cell_count - named) as u64),
+                )
+            }),
+            cells: changes.cells,
+        }
+    }
 }
 
 /// `?id=SITE`.
@@ -77,7 +111,7 @@ pub async fn list(State(state): State<AppState>, user: User) -> Response {
                     site: k.site.to_string(),
                     name: k.name.clone(),
                     fingerprint: short_fingerprint(&k.fingerprint()),
-                    window: key_window(&k.registry_entry()),
+                    window: key_window(user.t, &k.registry_entry()),
                     open: k.is_open(),
                 })
                 .collect();
@@ -126,9 +160,40 @@ async fn site_page(
     let mut reports = Vec::new();
     let mut periods = recent_periods(period_type(coordinator), now(), 12);
     periods.reverse();
+    // Stored envelopes were verified at ingest; they open with the key that signed them, one
+    // of the site's keys (perhaps since replaced).
+    let open = |envelope: &[u8]| {
+        quietcount_protocol::open_with::<quietcount_protocol::SiteReport>(envelope, |kid| {
+            keys.iter()
+                .find(|k| k.fingerprint() == *kid)
+                .map(|k| k.public_key)
+        })
+        .map(|opened| opened.payload)
+        .map_err(|error| tracing::warn!(%error, "a stored report does not open"))
+        .ok()
+    };
     for period in periods {
+        let mut previous: Option<quietcount_protocol::SiteReport> = None;
         for r in coordinator.store.reports_of_period(period).await? {
             if &r.site == site {
+                let content = open(&r.envelope);
+                let changes = match (&previous, &content) {
+                    (Some(before), Some(after))
+                        if before.form == after.form && before.revision + 1 == after.revision =>
+                    {
+                        let form = coordinator
+                            .forms
+                            .iter()
+                            .map(|f| &f.form)
+                            .find(|f| f.id == r.form.id && f.version == r.form.version);
+                        Some(ChangeView::new(
+                            t,
+                            super::revisions::changes(t, form, before, after),
+                        ))
+                    }
+                    _ => None,
+                };
+                previous = content;
                 reports.push(ReportLine {
                     period: r.period.to_string(),
                     form: format!("{} v{}", r.form.id, r.form.version),
@@ -136,6 +201,7 @@ async fn site_page(
                     received: t.date_time(r.received_at),
                     hash: hex::encode(&r.hash.0[..8]),
                     receipt_bytes: r.receipt.len(),
+                    changes,
                 });
             }
         }
@@ -153,12 +219,66 @@ async fn site_page(
                 site: k.site.to_string(),
                 name: k.name.clone(),
                 fingerprint: short_fingerprint(&k.fingerprint()),
-                window: key_window(&k.registry_entry()),
+                window: key_window(t, &k.registry_entry()),
                 open: k.is_open(),
             })
             .collect(),
         reports,
     }))
+}
+
+/// A key's validity window in `t`'s words and time zone: when it was enrolled, then when it
+/// was retired (replaced by a newer key) or revoked (since when, why, recorded when), or until
+/// when it is valid. The same cases as `keys::verify::key_window`, from the same fields.
+pub fn key_window(t: Tr, entry: &RegistryEntry) -> String {
+    let enrolled = t.arg(
+        "key-window-enrolled",
+        "time",
+        &t.date_time(entry.enrolled_at),
+    );
+    let Some(until) = entry.valid_until else {
+        return enrolled;
+    };
+    match entry.ended {
+        Some(end) if end.reason.is_retirement() => t.args(
+            "key-window-retired",
+            &[
+                ("enrolled", &enrolled),
+                ("time", &t.date_time(end.recorded_at)),
+            ],
+        ),
+        Some(end) if end.recorded_at != until => t.args(
+            "key-window-revoked-since",
+            &[
+                ("enrolled", &enrolled),
+                ("since", &t.date_time(until)),
+                ("reason", &reason_words(t, end.reason)),
+                ("recorded", &t.date_time(end.recorded_at)),
+            ],
+        ),
+        Some(end) => t.args(
+            "key-window-revoked",
+            &[
+                ("enrolled", &enrolled),
+                ("time", &t.date_time(until)),
+                ("reason", &reason_words(t, end.reason)),
+            ],
+        ),
+        None => t.args(
+            "key-window-valid-until",
+            &[("enrolled", &enrolled), ("time", &t.date_time(until))],
+        ),
+    }
+}
+
+/// Why a key's window ended, in `t`'s words.
+fn reason_words(t: Tr, reason: KeyEndReason) -> String {
+    t.msg(match reason {
+        KeyEndReason::Replaced => "reason-replaced",
+        KeyEndReason::Compromised => "reason-compromised",
+        KeyEndReason::Lost => "reason-lost",
+        KeyEndReason::SiteClosed => "reason-site-closed",
+    })
 }
 
 /// The enrol form.
@@ -286,10 +406,81 @@ pub async fn revoke(
             let line = user.t.args2(
                 "sites-revoked",
                 ("site", site.as_str()),
-                ("window", &key_window(&key.registry_entry())),
+                ("window", &key_window(user.t, &key.registry_entry())),
             );
             done_page(chrome, vec![line], "/sites")
         }
         Err(error) => error_page(chrome, &error, "/sites"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::Lang;
+    use quietcount_protocol::KeyEnd;
+
+    fn entry(valid_until: Option<u64>, ended: Option<KeyEnd>) -> RegistryEntry {
+        RegistryEntry {
+            site: SiteId::new("hn-01").unwrap(),
+            name: "Site".into(),
+            public_key: quietcount_protocol::signed::PublicKeyBytes([7; 32]),
+            // 2026-10-01 03:00 UTC: 10:00 in Hanoi.
+            enrolled_at: 1_790_823_600,
+            valid_until,
+            ended,
+            reports_from: None,
+        }
+    }
+
+    #[test]
+    fn key_windows_are_worded_in_the_pages_language_from_the_fields() {
+        let vi = Tr::new(Lang::Vi);
+        let en = Tr::new(Lang::En);
+        let open = entry(None, None);
+        assert_eq!(key_window(vi, &open), "đăng ký 01/10/2026 10:00");
+        assert_eq!(key_window(en, &open), "enrolled 01/10/2026 10:00");
+        let day = 86_400;
+        let retired = entry(
+            Some(1_790_823_600 + day),
+            Some(KeyEnd {
+                reason: KeyEndReason::Replaced,
+                recorded_at: 1_790_823_600 + day,
+            }),
+        );
+        let text = key_window(vi, &retired);
+        assert!(text.contains("ngừng dùng 02/10/2026 10:00"), "{text}");
+        assert!(key_window(en, &retired).contains("retired 02/10/2026 10:00"));
+        let revoked_since = entry(
+            Some(1_790_823_600 + day),
+            Some(KeyEnd {
+                reason: KeyEndReason::Compromised,
+                recorded_at: 1_790_823_600 + 2 * day,
+            }),
+        );
+        let text = key_window(vi, &revoked_since);
+        assert!(
+            text.contains("thu hồi từ 02/10/2026 10:00")
+                && text.contains("Bị lộ")
+                && text.contains("03/10/2026 10:00"),
+            "{text}"
+        );
+        let text = key_window(en, &revoked_since);
+        assert!(
+            text.contains("revoked since") && text.contains("Compromised"),
+            "{text}"
+        );
+        // The English words say what keys::verify::key_window says, case by case.
+        for entry in [&open, &retired, &revoked_since] {
+            let english = quietcount_keys::verify::key_window(entry);
+            let ours = key_window(en, entry);
+            for word in ["enrolled", "retired", "revoked since", "valid until"] {
+                assert_eq!(
+                    english.contains(word),
+                    ours.contains(word),
+                    "{english} / {ours}"
+                );
+            }
+        }
     }
 }

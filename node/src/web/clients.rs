@@ -271,7 +271,7 @@ pub async fn search(
 /// GET /clients/new.
 pub async fn new_form(staff: Staff) -> Response {
     let client = ClientFields {
-        enrolled_on: super::i18n::Tr::new(staff.t.lang).date(now()),
+        enrolled_on: staff.t.date(now()),
         modality: "voluntary".into(),
         ..ClientFields::default()
     };

@@ -216,12 +216,15 @@ pub fn findings(t: Tr, outcome: Result<Imported, NodeError>) -> Findings {
                 .collect(),
             warnings: Vec::new(),
         },
-        Err(other) => Findings {
-            imported: false,
-            summary: t.msg("import-refused"),
-            errors: vec![other.to_string()],
-            warnings: Vec::new(),
-        },
+        Err(other) => {
+            tracing::warn!(error = %other, "import refused");
+            Findings {
+                imported: false,
+                summary: t.msg("import-refused"),
+                errors: vec![super::refusals::describe(t, &other)],
+                warnings: Vec::new(),
+            }
+        }
     }
 }
 

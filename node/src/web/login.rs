@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AppState, Chrome, LOGIN_COOKIE, SESSION_COOKIE, Staff, Visitor, constant_time_eq, csrf_refused,
-    render, session::random_token,
+    render, session, session::random_token,
 };
 use crate::Unlock;
 
@@ -129,7 +129,7 @@ pub async fn submit(
     match unlocked {
         Ok(Ok(key)) => {
             state.inner.throttle.succeeded(&name);
-            let id = state.sessions().start(&name, key);
+            let id = state.sessions().start(session::staff_session(&name, key));
             tracing::info!(staff = %name, "web session started");
             let mut response = Redirect::to("/").into_response();
             let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");

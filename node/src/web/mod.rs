@@ -9,6 +9,7 @@
 //! - [`session`]: login = unlock (the staff passphrase opens the records key), in-memory
 //!   sessions in HttpOnly SameSite=Strict cookies, idle lock, slowed failed logins.
 //! - [`i18n`]: the message catalogues (Fluent), numbers, dates and times.
+//! - [`refusals`]: the library's errors as catalogue sentences.
 //! - one module per page: [`login`], [`home`], [`clients`], [`services`], [`import`],
 //!   [`report`], [`deliveries`], [`settings`].
 //!
@@ -22,6 +23,7 @@ pub mod home;
 pub mod i18n;
 pub mod import;
 pub mod login;
+pub mod refusals;
 pub mod report;
 pub mod services;
 pub mod session;
@@ -36,8 +38,8 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -80,13 +82,18 @@ struct Inner {
     sessions: Sessions,
     throttle: Throttle,
     options: WebOptions,
+    time_zone: &'static jiff::tz::TimeZone,
 }
 
 impl AppState {
     /// State for `node`.
     pub fn new(node: Arc<Node>, options: WebOptions) -> Self {
+        // The configuration was checked when it was loaded, so the name is known.
+        let time_zone =
+            i18n::time_zone(&node.config().time_zone).unwrap_or_else(i18n::default_time_zone);
         Self {
             inner: Arc::new(Inner {
+                time_zone,
                 node,
                 sessions: Sessions::new(options.idle),
                 throttle: Throttle::default(),
@@ -102,6 +109,11 @@ impl AppState {
 
     fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    /// Words in `lang`, times in the site's time zone.
+    fn words(&self, lang: Lang) -> Tr {
+        Tr::new(lang).in_zone(self.inner.time_zone)
     }
 }
 
@@ -132,7 +144,9 @@ pub fn router(state: AppState) -> Router {
         .route("/settings/passphrase", post(settings::change_passphrase))
         .route("/settings/backup", post(settings::backup))
         .route("/assets/app.css", get(stylesheet))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(axum::middleware::from_fn(translate_rejections))
         .layer(axum::middleware::from_fn(headers_and_language))
         .with_state(state)
 }
@@ -208,80 +222,63 @@ pub async fn serve(
     })
 }
 
-/// Security headers on every answer (no caching anywhere), the language cookie when the URL
-/// chose one, and one log line per request with its method and path (never the query).
+/// Security headers on every answer and the language cookie ([`quietcount_service::web`]).
 async fn headers_and_language(request: Request, next: Next) -> Response {
-    let chosen = query_lang(request.uri().query());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
-    tracing::debug!(%method, %path, status = response.status().as_u16(), "web request");
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
+    quietcount_service::web::security_headers_and_language(LANG_COOKIE, request, next).await
+}
+
+/// Axum's own refusals of a malformed request (a form or query the app's pages never send, a
+/// body too large) are plain English text: they become the bad-request page in the visitor's
+/// language, with the same status. The English reason goes to the log.
+async fn translate_rejections(request: Request, next: Next) -> Response {
+    let lang = query_lang(request.uri().query())
+        .or_else(|| {
+            cookies(request.headers())
+                .get(LANG_COOKIE)
+                .and_then(|l| parse_lang(l))
+        })
+        .unwrap_or(Lang::Vi);
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain_text) {
+        return response;
     }
-    if let Some(lang) = chosen {
-        let cookie = format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
-            lang_code(lang)
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    response
+    let status = response.status();
+    tracing::warn!(status = status.as_u16(), "malformed web request refused");
+    let t = Tr::new(lang);
+    let page = Chrome {
+        t,
+        csrf: String::new(),
+        staff: None,
+        nav: "",
+        title: t.msg("error-heading"),
+    };
+    let mut answer = bad_request(page, "/");
+    *answer.status_mut() = status;
+    answer
 }
 
 async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../assets/app.css"),
-    )
-        .into_response()
-}
-
-fn lang_code(lang: Lang) -> &'static str {
-    Tr::new(lang).code()
+    // The site app adds nothing to the shared style sheet.
+    quietcount_service::web::stylesheet("")
 }
 
 fn parse_lang(text: &str) -> Option<Lang> {
-    match text {
+    match quietcount_service::web::language_code(text)? {
         "vi" => Some(Lang::Vi),
-        "en" => Some(Lang::En),
-        _ => None,
+        _ => Some(Lang::En),
     }
 }
 
 fn query_lang(query: Option<&str>) -> Option<Lang> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("lang="))
-        .find_map(parse_lang)
+    quietcount_service::web::query_language(query).and_then(parse_lang)
 }
 
-/// The cookies of a request.
-pub fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect()
-}
+pub use quietcount_service::web::{constant_time_eq, cookies};
 
 /// The language of a request: the URL's `?lang=`, else the cookie, else Vietnamese.
 fn request_lang(parts: &Parts) -> Lang {
@@ -303,12 +300,16 @@ pub struct Visitor {
     pub cookies: HashMap<String, String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+impl<S> FromRequestParts<S> for Visitor
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self {
-            t: Tr::new(request_lang(parts)),
+            t: AppState::from_ref(state).words(request_lang(parts)),
             cookies: cookies(&parts.headers),
         })
     }
@@ -335,7 +336,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let t = Tr::new(request_lang(parts));
+        let t = state.words(request_lang(parts));
         let id = cookies(&parts.headers).remove(SESSION_COOKIE);
         let lookup = match &id {
             Some(id) => state.sessions().get(id),
@@ -379,11 +380,6 @@ impl Staff {
 /// The answer to a POST without the right CSRF token.
 pub fn csrf_refused(t: Tr) -> Response {
     (StatusCode::FORBIDDEN, Html(t.msg("error-csrf"))).into_response()
-}
-
-/// Whether two byte strings are equal, in time that does not depend on where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What the base layout needs: language, CSRF token (for the logout form), who is logged in,
@@ -450,17 +446,41 @@ pub struct MessagePage {
     pub back: &'static str,
 }
 
-/// A message page for a library error (whose text never holds a record value).
+/// A message page for a library error, in the page's language ([`refusals::describe`]); the
+/// error's own text (which never holds a record value) goes to the log.
 pub fn error_page(page: Chrome, error: &NodeError, back: &'static str) -> Response {
     tracing::warn!(%error, "web action failed");
     let heading = page.t.msg("error-heading");
+    let line = refusals::describe(page.t, error);
     render(&MessagePage {
         page,
         heading,
-        lines: vec![error.to_string()],
+        lines: vec![line],
         problem: true,
         back,
     })
+}
+
+/// Any address the app does not serve: 404 with a sentence in the visitor's language.
+async fn not_found(visitor: Visitor) -> Response {
+    let page = Chrome {
+        t: visitor.t,
+        csrf: String::new(),
+        staff: None,
+        nav: "",
+        title: visitor.t.msg("error-heading"),
+    };
+    let heading = page.t.msg("error-heading");
+    let line = page.t.msg("error-not-found");
+    let mut response = render(&MessagePage {
+        page,
+        heading,
+        lines: vec![line],
+        problem: true,
+        back: "/",
+    });
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// A message page for a request the app's own forms never send (a hand-made URL).

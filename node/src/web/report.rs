@@ -201,12 +201,18 @@ pub async fn page(
             for preview in previews {
                 match form_view(&state, t, &preview).await {
                     Ok(view) => forms.push(view),
-                    Err(error) => problem = Some(error.to_string()),
+                    Err(error) => {
+                        tracing::warn!(%error, "report preview failed");
+                        problem = Some(super::refusals::describe(t, &error));
+                    }
                 }
             }
         }
         Err(crate::NodeError::PeriodNotOver { .. }) => problem = Some(t.msg("report-not-over")),
-        Err(error) => problem = Some(error.to_string()),
+        Err(error) => {
+            tracing::warn!(%error, "report preview failed");
+            problem = Some(super::refusals::describe(t, &error));
+        }
     }
     render(&ReportPage {
         page: staff.chrome("report", "report-title"),

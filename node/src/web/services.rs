@@ -55,7 +55,7 @@ async fn services_page(
         Ok(clients) => clients.into_iter().map(|c| c.client_code).collect(),
         Err(_) => Vec::new(),
     };
-    let today = Date::from_days((now() as i64 + super::i18n::SITE_UTC_OFFSET_SECS) / 86_400);
+    let today = Date::from_days(t.local_days(now()));
     let today_count = node
         .store()
         .count_events_between(today, today)

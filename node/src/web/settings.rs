@@ -23,6 +23,7 @@ pub struct SettingsPage {
     coordinator: String,
     address: String,
     idle: String,
+    min_passphrase: String,
 }
 
 /// GET /settings.
@@ -46,6 +47,7 @@ pub async fn page(State(state): State<AppState>, staff: Staff) -> Response {
         coordinator: node.config().coordinator.clone(),
         address: super::running_url(&node.dir().root).unwrap_or_default(),
         idle: (state.inner.options.idle.as_secs() / 60).max(1).to_string(),
+        min_passphrase: crate::sealed::MIN_PASSPHRASE_CHARS.to_string(),
     })
 }
 
@@ -92,6 +94,20 @@ fn refused(staff: &Staff, line: String) -> Response {
     })
 }
 
+/// A library refusal, in the page's language (its English text goes to the log).
+fn refused_by(staff: &Staff, error: &crate::NodeError) -> Response {
+    tracing::warn!(%error, "settings action refused");
+    refused(staff, super::refusals::describe(staff.t, error))
+}
+
+fn passphrase_rules(t: super::i18n::Tr) -> String {
+    t.arg(
+        "staff-passphrase-rules",
+        "min",
+        &crate::sealed::MIN_PASSPHRASE_CHARS.to_string(),
+    )
+}
+
 fn me(staff: &Staff, form: &StaffForm) -> Unlock {
     Unlock::Staff {
         name: staff.session.staff.clone(),
@@ -119,10 +135,10 @@ pub async fn add_staff(
     let t = staff.t;
     let name = form.name.trim().to_owned();
     if name.is_empty()
-        || form.new_passphrase.chars().count() < 8
+        || form.new_passphrase.chars().count() < crate::sealed::MIN_PASSPHRASE_CHARS
         || form.new_passphrase != form.repeat
     {
-        return refused(&staff, t.msg("staff-passphrase-rules"));
+        return refused(&staff, passphrase_rules(t));
     }
     let keys = state.node().records_keys();
     let how = me(&staff, &form);
@@ -135,7 +151,7 @@ pub async fn add_staff(
             "staff-added-heading",
             t.arg("staff-added", "name", &name),
         ),
-        Some(Err(error)) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused_by(&staff, &error),
         None => refused(&staff, t.msg("error-interrupted")),
     }
 }
@@ -160,7 +176,7 @@ pub async fn remove_staff(
             "staff-removed-heading",
             t.arg("staff-removed", "name", &name),
         ),
-        Some(Err(error)) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused_by(&staff, &error),
         None => refused(&staff, t.msg("error-interrupted")),
     }
 }
@@ -175,8 +191,10 @@ pub async fn change_passphrase(
         return refused;
     }
     let t = staff.t;
-    if form.new_passphrase.chars().count() < 8 || form.new_passphrase != form.repeat {
-        return refused(&staff, t.msg("staff-passphrase-rules"));
+    if form.new_passphrase.chars().count() < crate::sealed::MIN_PASSPHRASE_CHARS
+        || form.new_passphrase != form.repeat
+    {
+        return refused(&staff, passphrase_rules(t));
     }
     let keys = state.node().records_keys();
     let how = me(&staff, &form);
@@ -189,7 +207,7 @@ pub async fn change_passphrase(
             "passphrase-changed-heading",
             t.msg("passphrase-changed"),
         ),
-        Some(Err(error)) => refused(&staff, error.to_string()),
+        Some(Err(error)) => refused_by(&staff, &error),
         None => refused(&staff, t.msg("error-interrupted")),
     }
 }
@@ -222,6 +240,6 @@ pub async fn backup(
             "backup-done-heading",
             t.arg("backup-done", "folder", &folder.display().to_string()),
         ),
-        Err(error) => refused(&staff, error.to_string()),
+        Err(error) => refused_by(&staff, &error),
     }
 }
