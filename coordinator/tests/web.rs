@@ -765,3 +765,114 @@ async fn the_site_page_shows_what_each_revision_changed_and_key_windows_in_the_p
         "{sites}"
     );
 }
+
+/// A manager locks the period on its page (viewers cannot), a site's report is then refused
+/// with `period_locked` and stored after the unlock; the site contact given at enrolment is
+/// shown with the reminder of a site that has not reported.
+#[tokio::test]
+async fn a_manager_locks_and_unlocks_a_period_and_reminders_name_the_site_contact() {
+    use quietcount_protocol::wire::{RefusalCode, Response};
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
+    let period = Period::latest_closed(PeriodType::Month, now()).unwrap();
+    let site = TestSite::new("ha-noi-01").unwrap();
+    enroll(&coordinator, &site, period.start() - 86_400)
+        .await
+        .unwrap();
+    for (name, role) in [("lan", Role::Viewer), ("minh", Role::Manager)] {
+        coordinator
+            .add_user(name, role, PASSWORD, now())
+            .await
+            .unwrap();
+    }
+    let ingest = coordinator.ingest();
+    let key_pem = std::fs::read_to_string(coordinator.dir.join("ha-noi-01.pub")).unwrap();
+    let fingerprint = short_fingerprint(&site.identity.fingerprint());
+    let app = app_of(coordinator);
+    let (viewer, viewer_csrf) = login(&app, "lan", PASSWORD).await.unwrap();
+    let (manager, csrf) = login(&app, "minh", PASSWORD).await.unwrap();
+    let period_text = period.to_string();
+
+    // The contact typed when the site's key is enrolled (again) is shown with its reminder.
+    let enrolled = app
+        .clone()
+        .oneshot(form(
+            "/sites/enrol",
+            &manager,
+            &[
+                ("csrf", &csrf),
+                ("site", "ha-noi-01"),
+                ("name", "Trạm Y tế Phúc Xá"),
+                ("key", &key_pem),
+                ("fingerprint", &fingerprint),
+                ("contact", "Chị Hoa 0912 345 678"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        enrolled.status(),
+        StatusCode::OK,
+        "{}",
+        text(enrolled).await
+    );
+    let grid = page(&app, "/", &viewer).await;
+    assert!(grid.contains("Liên hệ: Chị Hoa 0912 345 678"), "{grid}");
+
+    // Viewers cannot lock.
+    let refused = app
+        .clone()
+        .oneshot(form(
+            "/period/lock",
+            &viewer,
+            &[("csrf", &viewer_csrf), ("period", &period_text)],
+        ))
+        .await
+        .unwrap();
+    assert_ne!(refused.status(), StatusCode::OK);
+    let open = page(&app, &format!("/period?p={period}"), &viewer).await;
+    assert!(open.contains("Đang mở"), "{open}");
+
+    let locked = app
+        .clone()
+        .oneshot(form(
+            "/period/lock",
+            &manager,
+            &[("csrf", &csrf), ("period", &period_text)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), StatusCode::OK);
+    assert!(text(locked).await.contains(&format!("Đã khoá kỳ {period}")));
+    let shown = page(&app, &format!("/period?p={period}&lang=en"), &manager).await;
+    assert!(
+        shown.contains("Locked on") && shown.contains("by minh"),
+        "{shown}"
+    );
+    assert!(shown.contains("id=\"unlock-form\""), "{shown}");
+
+    let envelope = site.signed_report(period, 1, None, 1).unwrap();
+    match ingest.submit(&site.id, &envelope, now()).await {
+        Response::Refused { code, .. } => assert_eq!(code, RefusalCode::PeriodLocked),
+        other => panic!("stored while locked: {other:?}"),
+    }
+    let unlocked = app
+        .clone()
+        .oneshot(form(
+            "/period/unlock",
+            &manager,
+            &[("csrf", &csrf), ("period", &period_text)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(unlocked.status(), StatusCode::OK);
+    assert!(matches!(
+        ingest.submit(&site.id, &envelope, now()).await,
+        Response::Accepted { .. }
+    ));
+    let audit = page(&app, "/audit", &manager).await;
+    assert!(
+        audit.contains("unlock") && audit.contains("lock"),
+        "{audit}"
+    );
+}

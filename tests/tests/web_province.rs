@@ -407,8 +407,24 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
             "the last period's reporting rate:\n{grid}"
         );
 
-        // Publish, then download the package and verify it offline.
+        // Lock the period, then publish, then download the package and verify it offline.
         app.goto(&format!("/period?p={period}")).await?;
+        app.click("#lock-submit").await?;
+        let message = app
+            .browser
+            .find(Locator::Id("message"))
+            .await?
+            .text()
+            .await?;
+        ensure!(message.contains(&format!("Đã khoá kỳ {period}")), "{message}");
+        app.goto(&format!("/period?p={period}")).await?;
+        let state = app
+            .browser
+            .find(Locator::Id("lock-state"))
+            .await?
+            .text()
+            .await?;
+        ensure!(state.contains("Đã khoá lúc"), "{state}");
         app.click("#publish-submit").await?;
         let message = app
             .browser

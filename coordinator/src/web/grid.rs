@@ -61,6 +61,8 @@ pub struct Cell {
 pub struct Reminder {
     site: String,
     name: String,
+    /// Whom to call, as recorded at enrolment.
+    contact: Option<String>,
     text: String,
 }
 
@@ -183,6 +185,7 @@ async fn grid(state: &AppState, user: &User) -> Result<GridPage, CoordinatorErro
             },
         })
         .collect();
+    let contacts = coordinator.site_contacts().await?;
     let (remind_period, remind) = match reports.last() {
         Some(last) => (
             last.period.to_string(),
@@ -192,6 +195,7 @@ async fn grid(state: &AppState, user: &User) -> Result<GridPage, CoordinatorErro
                 .map(|s| Reminder {
                     site: s.site.to_string(),
                     name: s.name.clone(),
+                    contact: contacts.get(&s.site).cloned(),
                     text: reminder_text(&s.name, &last.period),
                 })
                 .collect(),

@@ -120,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/conflicts/resolve", post(conflicts::resolve))
         .route("/period", get(period::page))
         .route("/period/publish", post(period::publish))
+        .route("/period/lock", post(period::lock))
+        .route("/period/unlock", post(period::unlock))
         .route("/period/package.zip", get(period::package_zip))
         .route("/totals", get(totals::page))
         .route("/export", get(exports::download))

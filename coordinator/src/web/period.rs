@@ -38,6 +38,8 @@ pub struct PeriodPage {
     min_percent: u32,
     published: Option<String>,
     newer: Vec<String>,
+    /// "locked on DATE by NAME", when the period is locked.
+    locked: Option<String>,
 }
 
 /// `?p=PERIOD` (default: the latest closed period).
@@ -88,6 +90,16 @@ pub async fn page(
         Ok(status) => status,
         Err(error) => return error_page(chrome, &error, "/"),
     };
+    let locked = match coordinator.period_lock(period, form.as_deref()).await {
+        Ok(lock) => lock.map(|l| {
+            t.args2(
+                "period-locked",
+                ("at", &t.date_time(l.locked_at)),
+                ("by", &l.locked_by),
+            )
+        }),
+        Err(error) => return error_page(chrome, &error, "/"),
+    };
     let publication = latest_publication(&coordinator.dir, &period);
     let newer = match &publication {
         Some((_, at)) => status
@@ -124,7 +136,63 @@ pub async fn page(
         min_percent: coordinator.config.min_reporting_percent,
         published: publication.map(|(_, at)| t.date_time(at)),
         newer,
+        locked,
     })
+}
+
+/// The lock and unlock forms.
+#[derive(Debug, Deserialize)]
+pub struct LockForm {
+    #[serde(default)]
+    csrf: String,
+    period: String,
+}
+
+/// POST /period/lock (managers): no new report or revision for the period is stored until it
+/// is unlocked.
+pub async fn lock(state: State<AppState>, user: User, form: Form<LockForm>) -> Response {
+    set_lock(state, user, form, true).await
+}
+
+/// POST /period/unlock (managers).
+pub async fn unlock(state: State<AppState>, user: User, form: Form<LockForm>) -> Response {
+    set_lock(state, user, form, false).await
+}
+
+async fn set_lock(
+    State(state): State<AppState>,
+    user: User,
+    Form(form): Form<LockForm>,
+    lock: bool,
+) -> Response {
+    if let Some(refused) = user.manager_refusal(&form.csrf, "/period") {
+        return refused;
+    }
+    let chrome = user.chrome("period", "period-title");
+    let Ok(period) = form.period.parse::<Period>() else {
+        return bad_request(chrome, "/period");
+    };
+    let coordinator = state.coordinator();
+    let form_id = coordinator.forms.first().map(|f| f.form.id.clone());
+    let who = &user.session.user;
+    let changed = if lock {
+        coordinator
+            .lock_period(period, form_id.as_deref(), who, now())
+            .await
+    } else {
+        coordinator
+            .unlock_period(period, form_id.as_deref(), who, now())
+            .await
+    };
+    let key = match (lock, changed) {
+        (_, Err(error)) => return error_page(chrome, &error, "/period"),
+        (true, Ok(true)) => "period-lock-done",
+        (true, Ok(false)) => "period-lock-already",
+        (false, Ok(true)) => "period-unlock-done",
+        (false, Ok(false)) => "period-unlock-already",
+    };
+    let line = user.t.arg(key, "period", &period.to_string());
+    done_page(chrome, vec![line], "/period")
 }
 
 /// The publish form.

@@ -295,6 +295,9 @@ pub struct EnrolForm {
     /// The first period the site must report for, when not the current one.
     #[serde(default)]
     reports_from: String,
+    /// Whom to call about the site (a staff member's name and phone), if given.
+    #[serde(default)]
+    contact: String,
 }
 
 /// POST /sites/enrol (managers): refused unless the key's fingerprint is the one typed.
@@ -351,6 +354,14 @@ pub async fn enrol(
                 .await
             {
                 return error_page(chrome, &error, "/sites");
+            }
+            if !form.contact.trim().is_empty() {
+                if let Err(error) = coordinator
+                    .set_site_contact(&site, &form.contact, now)
+                    .await
+                {
+                    return error_page(chrome, &error, "/sites");
+                }
             }
             let t = user.t;
             let mut lines = vec![t.args2(
