@@ -204,11 +204,13 @@ pub async fn deliver_entry<T: Transport>(
                 message,
             })
         }
-        Ok(Verdict::Refused(code, _, _)) => {
+        Ok(Verdict::Refused(code, message, _)) => {
+            // Busy, shutting down, a period not over or locked by the province: the report
+            // stays queued, and staff see the coordinator's words (forms and periods only).
             retry(
                 context,
                 entry,
-                format!("coordinator busy: {code}"),
+                format!("not accepted yet ({code}): {message}"),
                 now,
                 jitter,
             )

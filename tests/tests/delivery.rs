@@ -164,3 +164,46 @@ fn killing_the_coordinator_or_a_node_mid_delivery_loses_and_duplicates_nothing()
     coordinator.stop()?;
     Ok(())
 }
+
+/// A period the province locked: the node's report is refused with `period_locked`, stays in
+/// its outbox with the coordinator's words (`submit` and `status` say so), and is delivered by
+/// the running service once the province unlocks the period.
+#[test]
+fn a_report_for_a_locked_period_waits_in_the_outbox_and_goes_after_the_unlock() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let period = last_closed_month();
+    let coordinator = start_coordinator(root.path(), "Locked period", "info")?;
+    let mut site = enroll_site(root.path(), "locked-0", &coordinator)?;
+    fast_retries(&site)?;
+    let lock = |subcommand: &str| -> Result<()> {
+        let output = coordinator
+            .command(subcommand)
+            .args(["--period", &period, "--by", "Nguyễn Thị Lan"])
+            .output()?;
+        anyhow::ensure!(output.status.success(), "{}", text(&output));
+        Ok(())
+    };
+    lock("lock")?;
+    site.simulate(60, 2, 3, &period)?;
+    site.report(&period)?;
+    let output = site.submit()?;
+    let said = text(&output);
+    assert!(
+        said.contains("period_locked") || said.contains("locked"),
+        "{said}"
+    );
+    assert!(reported_sites(&coordinator, &period)?.is_empty());
+    let status = site.command("status").output()?;
+    assert!(text(&status).contains("locked"), "{}", text(&status));
+
+    site.start("info")?;
+    lock("unlock")?;
+    let expected = vec![(site.id.clone(), 1)];
+    wait_until(Duration::from_secs(60), || {
+        reported_sites(&coordinator, &period)
+            .map(|r| r == expected)
+            .unwrap_or(false)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", site.log_text()))?;
+    Ok(())
+}

@@ -416,7 +416,10 @@ async fn the_province_works_in_its_dashboard() -> Result<()> {
             .await?
             .text()
             .await?;
-        ensure!(message.contains(&format!("Đã khoá kỳ {period}")), "{message}");
+        ensure!(
+            message.contains(&format!("Đã khoá kỳ {period}")),
+            "{message}"
+        );
         app.goto(&format!("/period?p={period}")).await?;
         let state = app
             .browser
