@@ -25,6 +25,7 @@ role-manager = manager
 error-heading = Could not be done
 error-csrf = This form has expired or did not come from the dashboard. Go back, reload the page and try again.
 error-bad-request = The dashboard did not send this request. Go back and use the buttons on the page.
+error-not-found = There is no such page. Go back to the start and use the menu at the top.
 error-managers-only = Only managers may do this. Your account may only read.
 done-heading = Done
 

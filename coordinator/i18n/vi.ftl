@@ -25,6 +25,7 @@ role-manager = người quản lý
 error-heading = Không thực hiện được
 error-csrf = Biểu mẫu này đã hết hạn hoặc không đến từ bảng điều khiển. Hãy quay lại, tải lại trang và thử lại.
 error-bad-request = Yêu cầu này không do bảng điều khiển gửi. Hãy quay lại và dùng các nút trên trang.
+error-not-found = Không có trang này. Hãy quay lại trang chính và dùng thanh chọn phía trên.
 error-managers-only = Chỉ người quản lý mới được làm việc này. Tài khoản của bạn chỉ được xem.
 done-heading = Đã xong
 

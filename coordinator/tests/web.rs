@@ -876,3 +876,40 @@ async fn a_manager_locks_and_unlocks_a_period_and_reminders_name_the_site_contac
         "{audit}"
     );
 }
+
+/// Requests the dashboard's pages never send get its own page in the visitor's language, not
+/// axum's English text: a form missing its fields, and an address it does not serve.
+#[tokio::test]
+async fn malformed_requests_and_unknown_addresses_are_answered_in_the_pages_language() {
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = coordinator_in(&root.path().join("coord")).await.unwrap();
+    coordinator
+        .add_user("minh", Role::Manager, PASSWORD, now())
+        .await
+        .unwrap();
+    let app = app_of(coordinator);
+    let (manager, _) = login(&app, "minh", PASSWORD).await.unwrap();
+    let broken = app
+        .clone()
+        .oneshot(form("/period/lock", &manager, &[("nothing", "here")]))
+        .await
+        .unwrap();
+    assert!(broken.status().is_client_error());
+    assert_eq!(
+        broken.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let page = text(broken).await;
+    assert!(
+        page.contains("Yêu cầu này không do bảng điều khiển gửi"),
+        "{page}"
+    );
+    let missing = app
+        .clone()
+        .oneshot(get("/no-such-page?lang=en", &manager))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let page = text(missing).await;
+    assert!(page.contains("There is no such page"), "{page}");
+}

@@ -127,7 +127,9 @@ pub fn router(state: AppState) -> Router {
         .route("/export", get(exports::download))
         .route("/audit", get(audit::page))
         .route("/assets/app.css", get(stylesheet))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(translate_rejections))
         .layer(axum::middleware::from_fn(headers_and_language))
         .with_state(state)
 }
@@ -351,6 +353,65 @@ async fn secure_cookies(request: Request, next: Next) -> Response {
 /// Security headers on every answer and the language cookie ([`quietcount_service::web`]).
 async fn headers_and_language(request: Request, next: Next) -> Response {
     quietcount_service::web::security_headers_and_language(LANG_COOKIE, request, next).await
+}
+
+/// A message page for a visitor who is not (or not yet known to be) logged in.
+fn anonymous_chrome(t: Tr) -> Chrome {
+    Chrome {
+        t,
+        csrf: String::new(),
+        user: None,
+        manager: false,
+        nav: "",
+        title: t.msg("error-heading"),
+        here: "/".into(),
+    }
+}
+
+/// Axum's own refusals of a malformed request (a form or query the dashboard's pages never
+/// send, a body too large) are plain English text: they become the bad-request page in the
+/// visitor's language, with the same status. The English reason goes to the log only.
+async fn translate_rejections(request: Request, next: Next) -> Response {
+    let lang = query_lang(request.uri().query())
+        .or_else(|| {
+            cookies(request.headers())
+                .get(LANG_COOKIE)
+                .and_then(|l| parse_lang(l))
+        })
+        .unwrap_or(Lang::Vi);
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain_text) {
+        return response;
+    }
+    let status = response.status();
+    tracing::warn!(
+        status = status.as_u16(),
+        "malformed dashboard request refused"
+    );
+    let mut answer = bad_request(anonymous_chrome(Tr::new(lang)), "/");
+    *answer.status_mut() = status;
+    answer
+}
+
+/// Any address the dashboard does not serve: 404 with a sentence in the visitor's language.
+async fn not_found(visitor: Visitor) -> Response {
+    let page = anonymous_chrome(visitor.t);
+    let heading = page.t.msg("error-heading");
+    let line = page.t.msg("error-not-found");
+    let mut response = render(&MessagePage {
+        page,
+        heading,
+        lines: vec![line],
+        problem: true,
+        back: "/",
+    });
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 async fn stylesheet() -> Response {
