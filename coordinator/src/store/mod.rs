@@ -27,8 +27,10 @@
 //! constraints. Receipt sequence numbers come from the database's identity column in both.
 //!
 //! Uniqueness (one envelope per report identity: site, form id, form version, period and
-//! revision; one row per envelope hash; one active key per site) is enforced by the schema, not
-//! by checking before inserting.
+//! revision; one row per envelope hash; one active key per site) is enforced by the schema. The
+//! report writer also looks before it inserts, inside its locked transaction, only so that a
+//! refused duplicate does not use up a PostgreSQL sequence number; the constraints stay the
+//! guarantee.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -227,39 +227,21 @@ async fn headers_and_language(request: Request, next: Next) -> Response {
     quietcount_service::web::security_headers_and_language(LANG_COOKIE, request, next).await
 }
 
-/// Axum's own refusals of a malformed request (a form or query the app's pages never send, a
-/// body too large) are plain English text: they become the bad-request page in the visitor's
-/// language, with the same status. The English reason goes to the log.
+/// Axum's own refusals of a malformed request become the bad-request page in the visitor's
+/// language ([`quietcount_service::web::replace_plain_refusals`]).
 async fn translate_rejections(request: Request, next: Next) -> Response {
-    let lang = query_lang(request.uri().query())
-        .or_else(|| {
-            cookies(request.headers())
-                .get(LANG_COOKIE)
-                .and_then(|l| parse_lang(l))
-        })
-        .unwrap_or(Lang::Vi);
-    let response = next.run(request).await;
-    let plain_text = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/plain"));
-    if !(response.status().is_client_error() && plain_text) {
-        return response;
-    }
-    let status = response.status();
-    tracing::warn!(status = status.as_u16(), "malformed web request refused");
-    let t = Tr::new(lang);
-    let page = Chrome {
-        t,
-        csrf: String::new(),
-        staff: None,
-        nav: "",
-        title: t.msg("error-heading"),
-    };
-    let mut answer = bad_request(page, "/");
-    *answer.status_mut() = status;
-    answer
+    quietcount_service::web::replace_plain_refusals(LANG_COOKIE, request, next, |code, _| {
+        let t = Tr::new(code.and_then(parse_lang).unwrap_or(Lang::Vi));
+        let page = Chrome {
+            t,
+            csrf: String::new(),
+            staff: None,
+            nav: "",
+            title: t.msg("error-heading"),
+        };
+        bad_request(page, "/")
+    })
+    .await
 }
 
 async fn stylesheet() -> Response {

@@ -4,7 +4,8 @@
 //! - [`session`]: in-memory sessions with an idle lock, and the failed-login throttle.
 //! - [`i18n`]: the Fluent catalogues' machinery, numbers, and dates and times in a time zone.
 //! - here: the security headers every answer carries, the language a request asks for,
-//!   cookies, the CSRF comparison, and the shared stylesheet.
+//!   cookies, the CSRF comparison, the shared stylesheet, and the replacement of the web
+//!   stack's own plain-English refusals by an app's page.
 
 pub mod i18n;
 pub mod session;
@@ -12,7 +13,7 @@ pub mod session;
 use std::collections::HashMap;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -55,6 +56,38 @@ pub async fn security_headers_and_language(
         }
     }
     response
+}
+
+/// Runs the request; when the answer is the web stack's own refusal of a malformed request (a
+/// client error in plain text: a form or query the app's pages never send, a body too large),
+/// answers instead with `page(language, status)`: the app's bad-request page in the language
+/// the request asked for (`?lang=`, else the `lang_cookie` cookie; `None` when neither says),
+/// with the same status. The English reason goes to the log only.
+pub async fn replace_plain_refusals(
+    lang_cookie: &str,
+    request: Request,
+    next: Next,
+    page: impl FnOnce(Option<&'static str>, StatusCode) -> Response,
+) -> Response {
+    let language = query_language(request.uri().query()).or_else(|| {
+        cookies(request.headers())
+            .get(lang_cookie)
+            .and_then(|code| language_code(code))
+    });
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain_text) {
+        return response;
+    }
+    let status = response.status();
+    tracing::warn!(status = status.as_u16(), "malformed web request refused");
+    let mut answer = page(language, status);
+    *answer.status_mut() = status;
+    answer
 }
 
 /// The style sheet answer: [`BASE_CSS`] followed by an app's `own` rules.
